@@ -1,0 +1,96 @@
+"""CIFAR-10 from a local folder in the official binary format.
+
+Each record is 1 label byte then 3072 pixel bytes: the 1024 red, 1024 green
+and 1024 blue values of a 32x32 image, row-major. Files are read with
+`tf.data.FixedLengthRecordDataset`; nothing is unpickled.
+"""
+
+import pathlib
+
+import numpy as np
+import tensorflow as tf
+
+from keras_gpos.data.image_set import ImageSet
+
+RECORD_BYTES = 1 + 3 * 32 * 32
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+)
+
+
+def _check_record_file(path):
+    size = path.stat().st_size
+    if size == 0 or size % RECORD_BYTES:
+        raise ValueError(
+            f"{path} has {size} bytes, which is not a whole number of "
+            f"{RECORD_BYTES}-byte CIFAR-10 records (1 label byte + 3072 pixel "
+            "bytes); the file is truncated or not CIFAR-10 binary."
+        )
+    return size // RECORD_BYTES
+
+
+def read_cifar10_records(paths):
+    """Reads CIFAR-10 binary files into an `ImageSet` (in file order)."""
+    paths = [pathlib.Path(p) for p in paths]
+    if not paths:
+        raise ValueError("No CIFAR-10 binary files were given.")
+    counts = [_check_record_file(p) for p in paths]
+
+    def decode(record):
+        raw = tf.io.decode_raw(record, tf.uint8)
+        image = tf.transpose(tf.reshape(raw[1:], (3, 32, 32)), (1, 2, 0))
+        return image, tf.cast(raw[0], tf.int64)
+
+    dataset = tf.data.FixedLengthRecordDataset(
+        [str(p) for p in paths], RECORD_BYTES
+    ).map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(8192)
+    images, labels = [], []
+    for image_batch, label_batch in dataset.as_numpy_iterator():
+        images.append(image_batch)
+        labels.append(label_batch)
+    images = np.concatenate(images)
+    labels = np.concatenate(labels)
+    if labels.max() >= len(CIFAR10_CLASSES):
+        bad = int(np.argmax(labels >= len(CIFAR10_CLASSES)))
+        file_index = int(np.searchsorted(np.cumsum(counts), bad, side="right"))
+        raise ValueError(
+            f"{paths[file_index]} holds label byte {labels[bad]}, outside "
+            "CIFAR-10's 0..9: not a CIFAR-10 binary file."
+        )
+    return images, labels
+
+
+def _class_names(data_dir):
+    meta = data_dir / "batches.meta.txt"
+    if meta.exists():
+        names = tuple(line.strip() for line in meta.read_text().splitlines() if line.strip())
+        if len(names) == len(CIFAR10_CLASSES):
+            return names
+    return CIFAR10_CLASSES
+
+
+def load_cifar10_binary(data_dir):
+    """Loads the train and test parts of a CIFAR-10 binary folder.
+
+    Args:
+        data_dir: path of a folder with `data_batch_*.bin` and
+            `test_batch.bin` (as unpacked from `cifar-10-binary.tar.gz`).
+
+    Returns:
+        `(train, test)` ImageSets.
+    """
+    data_dir = pathlib.Path(data_dir).expanduser()
+    if not data_dir.is_dir():
+        raise ValueError(f"CIFAR-10 data dir {data_dir} does not exist or is not a folder.")
+    train_files = sorted(data_dir.glob("data_batch_*.bin"))
+    test_file = data_dir / "test_batch.bin"
+    if not train_files or not test_file.exists():
+        raise ValueError(
+            f"{data_dir} has no CIFAR-10 binary files: expected data_batch_*.bin "
+            f"and test_batch.bin, found {sorted(p.name for p in data_dir.iterdir())[:10]}."
+        )
+    names = _class_names(data_dir)
+    train = ImageSet(*read_cifar10_records(train_files), names, f"cifar10-binary:{data_dir}/train")
+    test = ImageSet(*read_cifar10_records([test_file]), names, f"cifar10-binary:{data_dir}/test")
+    return train, test

@@ -1,0 +1,115 @@
+"""The paper's central experiment as one suite of runs.
+
+For each padding mode, grid size and seed it trains
+
+* `gapnet` on location,
+* `fc` (GAP + dense) on location and on object class,
+* `fc+permute@pooled` (PermuteNet) on location and on object class,
+
+then evaluates every saved model and writes one results table. Finished runs
+are skipped, so an interrupted suite resumes where it stopped.
+"""
+
+import dataclasses
+import pathlib
+import time
+
+from keras_gpos.experiments.config import option
+from keras_gpos.experiments.location import LocationConfig, evaluate_run, train_location
+from keras_gpos.layers.padding import PADDING_MODES
+from keras_gpos.reporting.location_report import write_report
+
+# (name, head, permute_at, task)
+VARIANTS = {
+    "gapnet_location": ("gapnet", "", "location"),
+    "fc_location": ("fc", "", "location"),
+    "permutenet_location": ("fc", "pooled", "location"),
+    "fc_class": ("fc", "", "class"),
+    "permutenet_class": ("fc", "pooled", "class"),
+    "gapnet_class": ("gapnet", "", "class"),
+}
+DEFAULT_VARIANTS = (
+    "gapnet_location", "fc_location", "permutenet_location", "fc_class", "permutenet_class",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelPositionConfig(LocationConfig):
+    """A sweep of GAPNet / PermuteNet runs; single-run fields are the base."""
+
+    variants: tuple[str, ...] = option(DEFAULT_VARIANTS, "Runs of the suite: " + ",".join(VARIANTS) + ".")
+    paddings: tuple[str, ...] = option(("zero",), "Padding modes to sweep.")
+    grid_sizes: tuple[int, ...] = option((3,), "Grid sizes to sweep.")
+    seeds: tuple[int, ...] = option((0,), "Training seeds to sweep.")
+    eval_repeats: int = option(1, "Test passes averaged per model (PermuteNet is stochastic).")
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name, allowed in (("variants", VARIANTS), ("paddings", PADDING_MODES)):
+            values = getattr(self, name)
+            if not values:
+                raise ValueError(f"{name} must not be empty.")
+            for value in values:
+                if value not in allowed:
+                    raise ValueError(f"Unknown {name[:-1]} {value!r}; expected one of {list(allowed)}.")
+        for size in self.grid_sizes:
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise ValueError(f"grid_sizes must be ints >= 1; got {size!r}.")
+        if not self.grid_sizes or not self.seeds:
+            raise ValueError("grid_sizes and seeds must not be empty.")
+        if self.eval_repeats < 1:
+            raise ValueError(f"eval_repeats must be >= 1; got {self.eval_repeats}.")
+
+    def run_configs(self):
+        """`(run name, LocationConfig)` for every run of the suite."""
+        base = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(LocationConfig)
+        }
+        runs = []
+        for padding in self.paddings:
+            for grid_size in self.grid_sizes:
+                for seed in self.seeds:
+                    for variant in self.variants:
+                        head, permute_at, task = VARIANTS[variant]
+                        name = f"{variant}_{padding}_g{grid_size}_s{seed}"
+                        runs.append((name, LocationConfig(**{
+                            **base, "head": head, "permute_at": permute_at, "task": task,
+                            "padding": padding, "grid_size": grid_size, "seed": seed,
+                            "output_dir": str(pathlib.Path(self.output_dir) / "runs" / name),
+                        })))
+        return runs
+
+
+def run_channel_position(config):
+    """Trains every run of the suite, evaluates them and writes the report.
+
+    Returns:
+        The report paths and the Markdown table (see `write_report`).
+    """
+    runs = config.run_configs()
+    start = time.time()
+    for index, (name, run_config) in enumerate(runs, 1):
+        print(f"[keras_gpos] suite run {index}/{len(runs)}: {name}")
+        train_location(run_config)
+    rows = [
+        evaluate_run(run_config.output_dir, repeats=config.eval_repeats)
+        for _, run_config in runs
+    ]
+    report = write_report(
+        rows, config.output_dir,
+        extra={"suite_config": config.to_dict(), "suite_seconds": time.time() - start},
+    )
+    print(report["table"])
+    print(f"[keras_gpos] results: {report['json']}, {report['markdown']}; plot: {report['plot']}")
+    return report
+
+
+def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1):
+    """Scores finished runs and writes one report into `output_dir`."""
+    if not run_dirs:
+        raise ValueError("No run directories to evaluate.")
+    rows = [evaluate_run(d, data_dir=data_dir, repeats=repeats) for d in run_dirs]
+    report = write_report(rows, output_dir)
+    print(report["table"])
+    print(f"[keras_gpos] results: {report['json']}, {report['markdown']}; plot: {report['plot']}")
+    return report

@@ -1,0 +1,305 @@
+"""The location (and object classification) experiment on grid canvases.
+
+`train_location` trains one GAPNet or PermuteNet on canvases whose label is
+the grid cell (`task="location"`) or the object class (`task="class"`),
+selects the best epoch on a validation split carved from training data,
+then scores the test set with every image in every cell. A run directory
+holds everything needed to resume, evaluate and serve:
+
+    config.json  run.json  model.keras  saved_model/  backup/  logs/
+    best.keras  best.json  history.csv
+"""
+
+import dataclasses
+import os
+import pathlib
+import time
+
+import keras
+import tensorflow as tf
+
+from keras_gpos import data as gdata
+from keras_gpos.experiments.config import CommonConfig, one_of, option, positive_int
+from keras_gpos.export import export_saved_model
+from keras_gpos.layers.padding import PADDING_MODES
+from keras_gpos.models import ARCHITECTURES, HEADS, build_classifier
+from keras_gpos.reporting import read_json, save_keras_model, write_json
+from keras_gpos.training import BestModelCheckpoint, StopOnNonFiniteLoss, get_strategy
+from keras_gpos.training.distribution import is_chief
+
+TASKS = ("location", "class")
+
+
+@dataclasses.dataclass(frozen=True)
+class LocationConfig(CommonConfig):
+    """One GAPNet/PermuteNet run on grid canvases."""
+
+    task: str = option("location", "location (predict the grid cell) or class (the object).")
+    dataset: str = option("embedded", "embedded | cifar10_binary | tfds:<name>.")
+    data_dir: str = option("", "Folder of the dataset files (cifar10_binary) or TFDS data dir.")
+    tfds_download: bool = option(False, "Allow TFDS to download data (needs a network).")
+    train_examples: int = option(0, "Use only the first N training images (0: all).")
+    embedded_train_size: int = option(3000, "Images in the embedded training set.")
+    embedded_test_size: int = option(600, "Images in the embedded test set.")
+    val_fraction: float = option(0.1, "Share of training images held out for model selection.")
+    grid_size: int = option(3, "k for a k x k grid canvas (1: the plain image).")
+    background: str = option("zeros", "Canvas fill: zeros|black|white|mean|noise.")
+    flip: bool = option(True, "Random horizontal flip of each image inside its cell.")
+    arch: str = option("resnet", "Backbone: resnet or vgg.")
+    depth: int = option(18, "ResNet 10/18/34 or VGG 11/13/16.")
+    width: int = option(64, "Channels of the first stage (64 = the paper's full width).")
+    padding: str = option("zero", "Border mode of every conv: " + "|".join(PADDING_MODES) + ".")
+    head: str = option("gapnet", "gapnet (conv then GAP = logits) or fc (GAP then dense).")
+    permute_at: str = option("", "Insert ChannelPermutation at: stage1..stage4|head|pooled ('' = none).")
+    permute_per_sample: bool = option(False, "One channel permutation per sample instead of per batch.")
+
+    def __post_init__(self):
+        super().__post_init__()
+        one_of(self, "task", TASKS)
+        one_of(self, "arch", ARCHITECTURES)
+        one_of(self, "head", HEADS)
+        one_of(self, "padding", PADDING_MODES)
+        one_of(self, "background", gdata.BACKGROUNDS)
+        positive_int(self, "grid_size", "depth", "width", "embedded_train_size", "embedded_test_size")
+        if self.train_examples < 0:
+            raise ValueError(f"train_examples must be >= 0; got {self.train_examples}.")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1); got {self.val_fraction}.")
+        if self.dataset == "cifar10_binary" and not self.data_dir:
+            raise ValueError("dataset=cifar10_binary needs --data_dir (a folder of .bin files).")
+        from keras_gpos.models.classifier import permute_positions
+
+        if self.permute_at and self.permute_at not in permute_positions(self.arch):
+            raise ValueError(
+                f"permute_at={self.permute_at!r} is out of range for arch {self.arch!r}; "
+                f"expected '' or one of {list(permute_positions(self.arch))}."
+            )
+        if self.permute_at == "pooled" and self.head != "fc":
+            raise ValueError("permute_at=pooled needs head=fc (the gapnet head pools the logits).")
+
+    @property
+    def variant(self):
+        """Short model name used in tables: gapnet, fc, or fc+permute@pooled."""
+        name = self.head
+        if self.permute_at:
+            name += f"+permute@{self.permute_at}"
+        return name
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassificationConfig(LocationConfig):
+    """Object classification on grid canvases (the location run's twin)."""
+
+    task: str = option("class", "location (predict the grid cell) or class (the object).")
+
+
+def configure_determinism(seed, deterministic):
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def prepare_data(config):
+    """Loads the dataset and returns `(train, val, test, mean, std)`."""
+    train, test = gdata.load_image_dataset(
+        config.dataset,
+        data_dir=config.data_dir or None,
+        # The data never depend on the training seed: every seed of an
+        # experiment sees the same images, only init and order differ.
+        seed=0,
+        embedded_train_size=config.embedded_train_size,
+        embedded_test_size=config.embedded_test_size,
+        tfds_download=config.tfds_download,
+    )
+    if config.train_examples:
+        train = train.head(config.train_examples)
+    train, val = gdata.split_validation(train, config.val_fraction, seed=0)
+    mean, std = gdata.normalization_stats(train)
+    return train, val, test, mean, std
+
+
+def num_outputs(config, image_set):
+    return config.grid_size**2 if config.task == "location" else image_set.num_classes
+
+
+def build_model(config, image_set):
+    height, width, channels = image_set.image_shape
+    return build_classifier(
+        num_outputs(config, image_set),
+        input_shape=(config.grid_size * height, config.grid_size * width, channels),
+        arch=config.arch,
+        depth=config.depth,
+        width=config.width,
+        padding=config.padding,
+        head=config.head,
+        permute_at=config.permute_at or None,
+        permute_per_sample=config.permute_per_sample,
+        seed=config.seed,
+    )
+
+
+def compile_model(model, config):
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, beta_2=0.999),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+
+
+def _datasets(config, train, val, test, mean, std):
+    common = dict(
+        grid_size=config.grid_size, target=config.task, batch_size=config.batch_size,
+        mean=mean, std=std, background=config.background,
+    )
+    return (
+        gdata.grid_dataset(train, training=True, flip=config.flip, seed=config.seed, **common),
+        gdata.grid_dataset(val, **common),
+        gdata.grid_dataset(test, **common),
+    )
+
+
+def is_finished(run_dir):
+    return (pathlib.Path(run_dir) / "run.json").exists()
+
+
+def train_location(config):
+    """Trains, selects, tests, saves and exports one model.
+
+    Returns:
+        The `run.json` summary as a dict (metrics in percent).
+    """
+    run_dir = pathlib.Path(config.output_dir)
+    if is_finished(run_dir) and not config.overwrite:
+        print(f"[keras_gpos] {run_dir} already holds a finished run; skipping (use --overwrite).")
+        return read_json(run_dir / "run.json")
+    configure_determinism(config.seed, config.deterministic)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "config.json", config.to_dict())
+
+    train, val, test, mean, std = prepare_data(config)
+    train_ds, val_ds, test_ds = _datasets(config, train, val, test, mean, std)
+    strategy = get_strategy(config.strategy)
+    with strategy.scope():
+        model = build_model(config, train)
+        compile_model(model, config)
+    best_path = run_dir / "best.keras"
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        BestModelCheckpoint(best_path, monitor="val_accuracy"),
+        StopOnNonFiniteLoss(),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
+    ]
+    print(
+        f"[keras_gpos] training {model.name} ({config.task}, {config.padding} padding, "
+        f"{config.grid_size}x{config.grid_size} grid) on {len(train)} {config.dataset} images "
+        f"for {config.epochs} epochs -> {run_dir}"
+    )
+    start = time.time()
+    model.fit(
+        train_ds, validation_data=val_ds, epochs=config.epochs,
+        callbacks=callbacks, verbose=config.verbose, shuffle=False,
+    )
+    train_seconds = time.time() - start
+    if best_path.exists():
+        with strategy.scope():
+            model = keras.saving.load_model(best_path)
+    best = read_json(best_path.with_suffix(".json")) if best_path.exists() else None
+    test_metrics = model.evaluate(test_ds, verbose=0, return_dict=True)
+    val_metrics = model.evaluate(val_ds, verbose=0, return_dict=True)
+
+    summary = {
+        "config": config.to_dict(),
+        "variant": config.variant,
+        "task": config.task,
+        "model_name": model.name,
+        "parameters": int(model.count_params()),
+        "dataset": {
+            "name": config.dataset,
+            "train_images": len(train),
+            "val_images": len(val),
+            "test_images": len(test),
+            "test_canvases": len(test) * config.grid_size**2,
+            "num_classes": train.num_classes,
+            "class_names": list(train.class_names),
+            "image_shape": list(train.image_shape),
+        },
+        "normalization": {"mean": mean, "std": std},
+        "chance_accuracy": 100.0 / num_outputs(config, train),
+        "test_accuracy": 100.0 * float(test_metrics["accuracy"]),
+        "val_accuracy": 100.0 * float(val_metrics["accuracy"]),
+        "best_epoch": None if best is None else best["epoch"] + 1,
+        "train_seconds": train_seconds,
+        "keras_backend": keras.config.backend(),
+        "tensorflow_version": tf.__version__,
+    }
+    if is_chief():
+        save_keras_model(model, run_dir / "model.keras")
+        export_saved_model(model, run_dir / "saved_model")
+        write_json(run_dir / "run.json", summary)
+    print(
+        f"[keras_gpos] {model.name}: test {config.task} accuracy "
+        f"{summary['test_accuracy']:.1f}% (chance {summary['chance_accuracy']:.1f}%), "
+        f"val {summary['val_accuracy']:.1f}%, {train_seconds:.0f}s"
+    )
+    return summary
+
+
+def load_run(run_dir):
+    """`(config, summary, model)` of a finished run directory."""
+    run_dir = pathlib.Path(run_dir)
+    if not is_finished(run_dir):
+        raise ValueError(f"{run_dir} holds no finished run (no run.json).")
+    summary = read_json(run_dir / "run.json")
+    config = LocationConfig(**summary["config"])
+    model_path = run_dir / "model.keras"
+    if not model_path.exists():
+        raise ValueError(f"{run_dir} has run.json but no model.keras.")
+    model = keras.saving.load_model(model_path)
+    return config, summary, model
+
+
+def evaluate_run(run_dir, data_dir=None, repeats=1):
+    """Re-scores a finished run's saved model on its test set.
+
+    Args:
+        run_dir: a run directory written by `train_location`.
+        data_dir: override the data folder recorded in the run (for runs
+            moved between machines).
+        repeats: int. Test passes to average (PermuteNet draws a fresh
+            permutation per batch, so its score varies a little).
+
+    Returns:
+        A dict row for the results table (accuracies in percent).
+    """
+    config, summary, model = load_run(run_dir)
+    if data_dir:
+        config = dataclasses.replace(config, data_dir=data_dir)
+    _, _, test = prepare_data(config)[:3]
+    mean = summary["normalization"]["mean"]
+    std = summary["normalization"]["std"]
+    test_ds = gdata.grid_dataset(
+        test, config.grid_size, config.task, config.batch_size,
+        mean=mean, std=std, background=config.background,
+    )
+    scores = [
+        100.0 * float(model.evaluate(test_ds, verbose=0, return_dict=True)["accuracy"])
+        for _ in range(repeats)
+    ]
+    return {
+        "run_dir": os.fspath(run_dir),
+        "model": f"{config.arch}{config.depth}-w{config.width}",
+        "variant": config.variant,
+        "padding": config.padding,
+        "grid_size": config.grid_size,
+        "task": config.task,
+        "seed": config.seed,
+        "dataset": config.dataset,
+        "test_images": len(test),
+        "test_canvases": len(test) * config.grid_size**2,
+        "accuracy": sum(scores) / len(scores),
+        "accuracy_repeats": scores,
+        "chance_accuracy": summary["chance_accuracy"],
+        "train_seconds": summary["train_seconds"],
+        "epochs": config.epochs,
+    }

@@ -1,0 +1,6 @@
+"""Keras layers of keras_gpos (backend-agnostic: keras.ops only)."""
+
+from keras_gpos.layers.padding import PADDING_MODES
+from keras_gpos.layers.padding import PaddedConv2D
+from keras_gpos.layers.padding import SpatialPadding2D
+from keras_gpos.layers.permutation import ChannelPermutation

@@ -1,0 +1,291 @@
+"""Explicit spatial padding and the convolutions built on it.
+
+Keras convolutions know only `"same"` (zero) and `"valid"` padding. The paper
+compares how much absolute position leaks through different border
+treatments, so every convolution in keras_gpos pads explicitly with one of
+`PADDING_MODES` and then runs a valid convolution.
+"""
+
+import keras
+from keras import ops
+
+from keras_gpos.registry import register
+
+# `none` is valid convolution (no padding); `partial` is zero padding whose
+# border outputs are re-weighted by the fraction of real pixels (Liu et al.
+# 2018, "Partial convolution based padding").
+PADDING_MODES = ("zero", "reflect", "replicate", "circular", "none", "partial")
+_PAD_ONLY_MODES = ("zero", "reflect", "replicate", "circular")
+
+
+def check_padding_mode(mode, allowed=PADDING_MODES):
+    if mode not in allowed:
+        raise ValueError(
+            f"Unknown padding mode {mode!r}; expected one of {list(allowed)}."
+        )
+    return mode
+
+
+def _pad_axis(x, axis, before, after, mode):
+    """Pads one spatial axis of an NHWC tensor with `mode`."""
+    if before == 0 and after == 0:
+        return x
+    size = ops.shape(x)[axis]
+    if mode == "replicate":
+        first = ops.take(x, [0] * before, axis=axis)
+        last = ops.take(x, [size - 1] * after, axis=axis) if after else None
+    elif mode == "circular":
+        first = ops.take(x, ops.arange(size - before, size), axis=axis)
+        last = ops.take(x, ops.arange(0, after), axis=axis) if after else None
+    else:
+        raise ValueError(f"_pad_axis does not handle mode {mode!r}.")
+    parts = ([first] if before else []) + [x] + ([last] if after else [])
+    return ops.concatenate(parts, axis=axis)
+
+
+def pad_spatial(x, pads, mode):
+    """Pads the two spatial axes of an NHWC tensor.
+
+    Args:
+        x: tensor of shape `(batch, height, width, channels)`.
+        pads: `((top, bottom), (left, right))`.
+        mode: one of `"zero"`, `"reflect"`, `"replicate"`, `"circular"`.
+    """
+    check_padding_mode(mode, _PAD_ONLY_MODES)
+    (top, bottom), (left, right) = pads
+    if mode in ("zero", "reflect"):
+        return ops.pad(
+            x,
+            [[0, 0], [top, bottom], [left, right], [0, 0]],
+            mode="constant" if mode == "zero" else "reflect",
+        )
+    x = _pad_axis(x, 1, top, bottom, mode)
+    return _pad_axis(x, 2, left, right, mode)
+
+
+def same_padding(kernel_size, dilation=1):
+    """Border on each side so a stride-1 convolution keeps the size."""
+    total = dilation * (kernel_size - 1)
+    return total // 2, total - total // 2
+
+
+@register
+class SpatialPadding2D(keras.layers.Layer):
+    """Pads height and width of an NHWC tensor with a chosen border mode.
+
+    Args:
+        padding: int or `((top, bottom), (left, right))`. Border sizes.
+        mode: str. One of `"zero"`, `"reflect"`, `"replicate"` (repeat the
+            edge pixel) or `"circular"` (wrap around).
+
+    Example:
+
+    >>> layer = keras_gpos.layers.SpatialPadding2D(1, mode="circular")
+    >>> layer(np.zeros((2, 8, 8, 3))).shape
+    (2, 10, 10, 3)
+    """
+
+    def __init__(self, padding=1, mode="zero", **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(padding, int):
+            padding = ((padding, padding), (padding, padding))
+        padding = tuple(tuple(int(p) for p in pair) for pair in padding)
+        if len(padding) != 2 or any(len(p) != 2 for p in padding):
+            raise ValueError(
+                "padding must be an int or ((top, bottom), (left, right)); "
+                f"got {padding!r}."
+            )
+        if any(p < 0 for pair in padding for p in pair):
+            raise ValueError(f"padding must be non-negative; got {padding!r}.")
+        self.padding = padding
+        self.mode = check_padding_mode(mode, _PAD_ONLY_MODES)
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(
+                "SpatialPadding2D expects (batch, height, width, channels) "
+                f"inputs; got shape {input_shape}."
+            )
+        (top, bottom), (left, right) = self.padding
+        height, width = input_shape[1], input_shape[2]
+        if self.mode == "reflect" and height is not None and width is not None:
+            if max(top, bottom) >= height or max(left, right) >= width:
+                raise ValueError(
+                    f"reflect padding {self.padding} needs an input larger than "
+                    f"the border; got spatial size {(height, width)}."
+                )
+        if self.mode == "circular" and height is not None and width is not None:
+            if max(top, bottom) > height or max(left, right) > width:
+                raise ValueError(
+                    f"circular padding {self.padding} cannot exceed the input "
+                    f"size {(height, width)}."
+                )
+
+    def call(self, inputs):
+        return pad_spatial(inputs, self.padding, self.mode)
+
+    def compute_output_shape(self, input_shape):
+        (top, bottom), (left, right) = self.padding
+        height, width = input_shape[1], input_shape[2]
+        return (
+            input_shape[0],
+            None if height is None else height + top + bottom,
+            None if width is None else width + left + right,
+            input_shape[3],
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"padding": self.padding, "mode": self.mode})
+        return config
+
+
+@register
+class PaddedConv2D(keras.layers.Layer):
+    """A 2D convolution whose border treatment is chosen by name.
+
+    The input is padded explicitly (so that stride 1 keeps the spatial size)
+    and then convolved without padding. `padding_mode="none"` skips the
+    padding: the output shrinks by `kernel_size - 1` pixels. With
+    `padding_mode="partial"` the input is zero padded and each output is
+    rescaled by `window area / real pixels in the window`, so border outputs
+    are not dimmed by the zeros (partial-convolution padding).
+
+    Args:
+        filters: int. Number of output channels.
+        kernel_size: int. Square kernel size.
+        strides: int. Stride in both spatial directions.
+        padding_mode: str. One of `keras_gpos.layers.PADDING_MODES`.
+        dilation_rate: int. Kernel dilation.
+        use_bias: bool. Whether to add a bias.
+        kernel_initializer: initializer for the kernel.
+        kernel_regularizer: optional regularizer for the kernel.
+
+    Example:
+
+    >>> conv = keras_gpos.layers.PaddedConv2D(16, 3, padding_mode="reflect")
+    >>> conv(np.zeros((1, 32, 32, 3))).shape
+    (1, 32, 32, 16)
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size=3,
+        strides=1,
+        padding_mode="zero",
+        dilation_rate=1,
+        use_bias=True,
+        kernel_initializer="he_normal",
+        kernel_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, value in (
+            ("filters", filters),
+            ("kernel_size", kernel_size),
+            ("strides", strides),
+            ("dilation_rate", dilation_rate),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int; got {value!r}.")
+        if strides > 1 and dilation_rate > 1:
+            raise ValueError(
+                "strides > 1 together with dilation_rate > 1 is not supported; "
+                f"got strides={strides}, dilation_rate={dilation_rate}."
+            )
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.strides = strides
+        self.padding_mode = check_padding_mode(padding_mode)
+        self.dilation_rate = dilation_rate
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        before, after = same_padding(kernel_size, dilation_rate)
+        self._pads = ((before, after), (before, after))
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(
+                "PaddedConv2D expects (batch, height, width, channels) inputs; "
+                f"got shape {input_shape}."
+            )
+        self.conv = keras.layers.Conv2D(
+            self.filters,
+            self.kernel_size,
+            strides=self.strides,
+            padding="valid",
+            dilation_rate=self.dilation_rate,
+            use_bias=False,
+            kernel_initializer=self.kernel_initializer,
+            kernel_regularizer=self.kernel_regularizer,
+            name="conv",
+        )
+        self.conv.build(self._padded_shape(input_shape))
+        if self.use_bias:
+            self.bias = self.add_weight(
+                shape=(self.filters,), initializer="zeros", name="bias"
+            )
+        self.built = True
+
+    def _padded_shape(self, input_shape):
+        if self.padding_mode == "none":
+            return input_shape
+        (top, bottom), (left, right) = self._pads
+        height, width = input_shape[1], input_shape[2]
+        return (
+            input_shape[0],
+            None if height is None else height + top + bottom,
+            None if width is None else width + left + right,
+            input_shape[3],
+        )
+
+    def _partial_scale(self, inputs):
+        """Window area over real pixels, one value per output position."""
+        ones = ops.ones_like(inputs[:1, :, :, :1])
+        mask = pad_spatial(ones, self._pads, "zero")
+        window = ops.ones((self.kernel_size, self.kernel_size, 1, 1), inputs.dtype)
+        real = ops.conv(
+            mask,
+            window,
+            strides=self.strides,
+            padding="valid",
+            dilation_rate=self.dilation_rate,
+        )
+        return (self.kernel_size * self.kernel_size) / real
+
+    def call(self, inputs):
+        if self.padding_mode == "none":
+            outputs = self.conv(inputs)
+        elif self.padding_mode == "partial":
+            outputs = self.conv(pad_spatial(inputs, self._pads, "zero"))
+            outputs = outputs * ops.cast(self._partial_scale(inputs), outputs.dtype)
+        else:
+            outputs = self.conv(pad_spatial(inputs, self._pads, self.padding_mode))
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return self.conv.compute_output_shape(self._padded_shape(input_shape))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "strides": self.strides,
+                "padding_mode": self.padding_mode,
+                "dilation_rate": self.dilation_rate,
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "kernel_regularizer": keras.regularizers.serialize(
+                    self.kernel_regularizer
+                ),
+            }
+        )
+        return config

@@ -1,0 +1,150 @@
+"""CIFAR-style ResNet with a selectable border mode for every convolution.
+
+The paper's backbone is a ResNet-18 whose stem is a 7x7 stride-2 convolution
+*without* the usual max-pool, with stages of 64, 128, 256 and 512 channels
+(strides 1, 2, 2, 2): a 96x96 canvas yields a 6x6 map. `depth` and `width`
+shrink it for CPU-sized runs; `output_stride=8` dilates the last stage for
+dense prediction.
+"""
+
+import keras
+
+from keras_gpos.layers.padding import PaddedConv2D, check_padding_mode
+from keras_gpos.layers.permutation import ChannelPermutation
+
+RESNET_BLOCKS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
+PERMUTE_STAGES = ("stage1", "stage2", "stage3", "stage4")
+
+
+def _center_crop_to(x, reference, name):
+    """Crops `x` spatially to the size of `reference` (valid-conv shortcuts)."""
+    dh = x.shape[1] - reference.shape[1]
+    dw = x.shape[2] - reference.shape[2]
+    if dh == 0 and dw == 0:
+        return x
+    if dh < 0 or dw < 0:
+        raise ValueError(
+            f"Shortcut {x.shape} is smaller than the residual branch "
+            f"{reference.shape}; the input is too small for padding 'none'."
+        )
+    return keras.layers.Cropping2D(
+        ((dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2)), name=name
+    )(x)
+
+
+def basic_block(x, filters, stride, dilation, padding, name, bn_momentum=0.9):
+    """Two 3x3 convolutions with a residual shortcut (ResNet BasicBlock)."""
+    shortcut = x
+    y = PaddedConv2D(
+        filters, 3, strides=stride, padding_mode=padding,
+        dilation_rate=dilation, use_bias=False, name=f"{name}_conv1",
+    )(x)
+    y = keras.layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn1")(y)
+    y = keras.layers.ReLU(name=f"{name}_relu1")(y)
+    y = PaddedConv2D(
+        filters, 3, padding_mode=padding, dilation_rate=dilation,
+        use_bias=False, name=f"{name}_conv2",
+    )(y)
+    y = keras.layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn2")(y)
+    if stride != 1 or x.shape[-1] != filters:
+        shortcut = keras.layers.Conv2D(
+            filters, 1, strides=stride, use_bias=False,
+            kernel_initializer="he_normal", name=f"{name}_proj",
+        )(x)
+        shortcut = keras.layers.BatchNormalization(
+            momentum=bn_momentum, name=f"{name}_proj_bn"
+        )(shortcut)
+    shortcut = _center_crop_to(shortcut, y, name=f"{name}_crop")
+    y = keras.layers.Add(name=f"{name}_add")([y, shortcut])
+    return keras.layers.ReLU(name=f"{name}_out")(y)
+
+
+def resnet_output_size(size, depth=18, output_stride=16):
+    """Spatial size of the last feature map for an input of `size` pixels,
+    when every convolution is valid (padding mode `none`)."""
+    size = (size - 7) // 2 + 1
+    strides = _stage_strides(output_stride)
+    for stage, blocks in enumerate(RESNET_BLOCKS[depth]):
+        for block in range(blocks):
+            stride = strides[stage] if block == 0 else 1
+            dilation = _stage_dilations(output_stride)[stage]
+            size = (size - 1 - 2 * dilation) // stride + 1 - 2 * dilation
+    return size
+
+
+def _stage_strides(output_stride):
+    return {16: (1, 2, 2, 2), 8: (1, 2, 2, 1)}[output_stride]
+
+
+def _stage_dilations(output_stride):
+    return {16: (1, 1, 1, 1), 8: (1, 1, 1, 2)}[output_stride]
+
+
+def check_resnet_args(depth, width, output_stride):
+    if depth not in RESNET_BLOCKS:
+        raise ValueError(
+            f"Unknown ResNet depth {depth!r}; expected one of {sorted(RESNET_BLOCKS)}."
+        )
+    if not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be a positive int; got {width!r}.")
+    if output_stride not in (8, 16):
+        raise ValueError(f"output_stride must be 8 or 16; got {output_stride!r}.")
+
+
+def resnet_features(
+    x,
+    depth=18,
+    width=64,
+    padding="zero",
+    output_stride=16,
+    permute_at=None,
+    permute_per_sample=False,
+    seed=None,
+):
+    """Applies the ResNet body to the functional tensor `x`.
+
+    Args:
+        x: a symbolic NHWC tensor.
+        depth: int. 10, 18 or 34 (BasicBlocks per stage 1-1-1-1, 2-2-2-2,
+            3-4-6-3).
+        width: int. Channels of stage 1; later stages use 2x, 4x and 8x.
+        padding: str. Border mode of every 3x3 and 7x7 convolution.
+        output_stride: int. 16 (the paper) or 8 (last stage dilated).
+        permute_at: None or `"stage1"` ... `"stage4"`: insert a
+            `ChannelPermutation` on the input of that stage.
+        permute_per_sample: bool. Passed to the `ChannelPermutation`.
+        seed: int or None. Seed of the `ChannelPermutation`.
+
+    Returns:
+        The last feature map, from a layer named `stage4_out`.
+    """
+    check_resnet_args(depth, width, output_stride)
+    check_padding_mode(padding)
+    if permute_at is not None and permute_at not in PERMUTE_STAGES:
+        raise ValueError(
+            f"permute_at={permute_at!r} is not a ResNet stage; expected one of "
+            f"{list(PERMUTE_STAGES)}."
+        )
+    x = PaddedConv2D(
+        width, 7, strides=2, padding_mode=padding, use_bias=False, name="stem_conv"
+    )(x)
+    x = keras.layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
+    x = keras.layers.ReLU(name="stem_relu")(x)
+    strides = _stage_strides(output_stride)
+    dilations = _stage_dilations(output_stride)
+    for stage, blocks in enumerate(RESNET_BLOCKS[depth]):
+        stage_name = f"stage{stage + 1}"
+        if permute_at == stage_name:
+            x = ChannelPermutation(
+                per_sample=permute_per_sample, seed=seed, name=f"permute_{stage_name}"
+            )(x)
+        for block in range(blocks):
+            x = basic_block(
+                x,
+                width * 2**stage,
+                strides[stage] if block == 0 else 1,
+                dilations[stage],
+                padding,
+                name=f"{stage_name}_block{block + 1}",
+            )
+    return keras.layers.Identity(name="stage4_out")(x)

@@ -1,0 +1,7 @@
+"""Training: distribution strategies and callbacks."""
+
+from keras_gpos.training.callbacks import BestModelCheckpoint
+from keras_gpos.training.callbacks import NonFiniteLossError
+from keras_gpos.training.callbacks import StopOnNonFiniteLoss
+from keras_gpos.training.distribution import STRATEGIES
+from keras_gpos.training.distribution import get_strategy
