@@ -12,19 +12,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from keras_gpos.experiments import flags as experiment_flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+_DEFINED = experiment_flags.define_experiment_flags(flags, FLAGS)
+
 
 def main(argv):
     logging.set_verbosity(logging.WARNING)
-    from keras_gpos import experiments
-    from keras_gpos.experiments.flags import explicit_values
-
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    experiment = flags.FLAGS.experiment
+    from keras_gpos import experiments
+
     try:
-        config = experiments.make_config(
-            experiment, **explicit_values(flags.FLAGS, _DEFINED)
-        )
+        experiment, config = experiment_flags.config_from_flags(FLAGS, _DEFINED)
     except ValueError as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
@@ -32,19 +33,5 @@ def main(argv):
     return 0
 
 
-def define_flags():
-    from keras_gpos import experiments
-    from keras_gpos.experiments.flags import define_config_flags
-
-    flags.DEFINE_enum(
-        "experiment", "channel_position", sorted(experiments.EXPERIMENTS),
-        "Which experiment to run.",
-    )
-    return define_config_flags(
-        flags, [cls for cls, _ in experiments.EXPERIMENTS.values()], flags.FLAGS
-    )
-
-
 if __name__ == "__main__":
-    _DEFINED = define_flags()
     app.run(main)

@@ -51,3 +51,28 @@ def explicit_values(flag_values, defined):
                 raise ValueError(f"--{name}: {error}") from error
         values[name] = value
     return values
+
+
+def define_experiment_flags(flags_module, flag_values, default_experiment="channel_position"):
+    """Defines `--experiment` plus every config field of every experiment."""
+    from keras_gpos import experiments
+
+    flags_module.DEFINE_enum(
+        "experiment", default_experiment, sorted(experiments.EXPERIMENTS),
+        "Which experiment to run.", flag_values=flag_values,
+    )
+    return define_config_flags(
+        flags_module, [cls for cls, _ in experiments.EXPERIMENTS.values()], flag_values
+    )
+
+
+def config_from_flags(flag_values, defined):
+    """`(experiment name, frozen config)` from parsed flags.
+
+    Raises:
+        ValueError: a flag the experiment does not take, or a bad value.
+    """
+    from keras_gpos import experiments
+
+    experiment = flag_values["experiment"].value
+    return experiment, experiments.make_config(experiment, **explicit_values(flag_values, defined))

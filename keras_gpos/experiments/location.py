@@ -224,7 +224,7 @@ def train_location(config):
             "class_names": list(train.class_names),
             "image_shape": list(train.image_shape),
         },
-        "normalization": {"mean": mean, "std": std},
+        "normalization": {"mean": [float(v) for v in mean], "std": [float(v) for v in std]},
         "chance_accuracy": 100.0 / num_outputs(config, train),
         "test_accuracy": 100.0 * float(test_metrics["accuracy"]),
         "val_accuracy": 100.0 * float(val_metrics["accuracy"]),

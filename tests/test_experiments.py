@@ -1,0 +1,215 @@
+"""Flags -> config, the location experiment end to end, reports and export."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl import flags
+
+from keras_gpos import experiments
+from keras_gpos.experiments import flags as experiment_flags
+from keras_gpos.experiments.location import LocationConfig, train_location
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _parse(argv):
+    values = flags.FlagValues()
+    defined = experiment_flags.define_experiment_flags(flags, values)
+    values(["train.py", *argv])
+    return experiment_flags.config_from_flags(values, defined)
+
+
+def test_flagfile_becomes_a_frozen_config(tmp_path):
+    flagfile = tmp_path / "x.cfg"
+    flagfile.write_text("# comment\n--experiment=channel_position\n--paddings=zero,circular\n"
+                        "--grid_sizes=2,3\n--seeds=0,1\n--width=8\n")
+    name, config = _parse([f"--flagfile={flagfile}", "--epochs=3"])
+    assert name == "channel_position"
+    assert config.paddings == ("zero", "circular") and config.grid_sizes == (2, 3)
+    assert config.seeds == (0, 1) and config.width == 8 and config.epochs == 3
+    assert len(config.run_configs()) == 2 * 2 * 2 * 5
+    with pytest.raises(Exception):
+        config.width = 3  # frozen
+
+
+def test_flags_use_the_experiments_own_defaults():
+    _, location = _parse(["--experiment=location"])
+    _, classification = _parse(["--experiment=classification"])
+    assert location.task == "location" and classification.task == "class"
+    assert location.beta_1 == 0.5 and location.batch_size == 48 and location.depth == 18
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--experiment=location", "--seeds=0,1"], "does not take --seeds"),
+        (["--experiment=location", "--padding=mirror"], "Unknown padding 'mirror'"),
+        (["--experiment=location", "--grid_size=0"], "grid_size must be a positive int"),
+        (["--experiment=location", "--permute_at=pooled"], "permute_at=pooled needs head=fc"),
+        (["--experiment=location", "--arch=vgg", "--permute_at=stage9"], "out of range for arch 'vgg'"),
+        (["--experiment=location", "--dataset=cifar10_binary"], "needs --data_dir"),
+        (["--experiment=location", "--strategy=gpu_magic"], "Unknown strategy 'gpu_magic'"),
+        (["--experiment=channel_position", "--paddings=zero,bogus"], "Unknown padding 'bogus'"),
+    ],
+)
+def test_bad_or_contradictory_flags_are_clear_errors(argv, message):
+    with pytest.raises(ValueError, match=message):
+        _parse(argv)
+
+
+def test_train_cli_reports_flag_errors_without_a_traceback():
+    result = subprocess.run(
+        [sys.executable, "train.py", "--experiment=location", "--background=purple"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "Unknown background 'purple'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _tiny_config(tmp_path, **overrides):
+    values = dict(
+        output_dir=str(tmp_path / "run"), dataset="embedded", embedded_train_size=120,
+        embedded_test_size=12, grid_size=2, depth=10, width=4, epochs=1, batch_size=16,
+        verbose=0,
+    )
+    values.update(overrides)
+    return LocationConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tiny")
+    config = _tiny_config(tmp, head="fc", permute_at="")
+    summary = train_location(config)
+    return config, summary
+
+
+def test_run_directory_holds_everything_to_resume_evaluate_and_serve(tiny_run):
+    config, summary = tiny_run
+    run_dir = pathlib.Path(config.output_dir)
+    for name in ("config.json", "run.json", "model.keras", "best.keras", "best.json",
+                 "history.csv", "saved_model/saved_model.pb", "logs"):
+        assert (run_dir / name).exists(), name
+    assert summary["dataset"]["test_canvases"] == 12 * 4
+    assert summary["chance_accuracy"] == pytest.approx(25.0)
+    assert 0.0 <= summary["test_accuracy"] <= 100.0
+    assert json.loads((run_dir / "config.json").read_text())["grid_size"] == 2
+    assert not list(run_dir.glob(".*tmp*")), "temporary files left behind"
+
+
+def test_finished_run_is_not_retrained(tiny_run, capsys):
+    config, summary = tiny_run
+    again = train_location(config)
+    assert again == summary
+    assert "already holds a finished run" in capsys.readouterr().out
+
+
+def test_saved_model_serves_the_same_outputs(tiny_run):
+    config, _ = tiny_run
+    run_dir = pathlib.Path(config.output_dir)
+    model = keras.saving.load_model(run_dir / "model.keras")
+    x = np.random.default_rng(0).normal(size=(3, 64, 64, 3)).astype("float32")
+    want = model.predict(x, verbose=0)
+    loaded = tf.saved_model.load(str(run_dir / "saved_model"))
+    signature = loaded.signatures["serving_default"]
+    got = list(signature(tf.constant(x)).values())[0].numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    layer = keras.layers.TFSMLayer(str(run_dir / "saved_model"), call_endpoint="serve")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), want, rtol=1e-4, atol=1e-4)
+
+
+def test_saved_model_cli_lists_serving_default(tiny_run):
+    config, _ = tiny_run
+    cli = pathlib.Path(sys.executable).with_name("saved_model_cli")
+    if not cli.exists():
+        pytest.skip(f"saved_model_cli not installed next to {sys.executable}")
+    out = subprocess.run(
+        [str(cli), "show", "--dir", str(pathlib.Path(config.output_dir) / "saved_model"),
+         "--all"], capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "signature_def['serving_default']" in out.stdout
+
+
+def test_evaluate_cli_writes_json_markdown_and_png(tiny_run, tmp_path):
+    config, summary = tiny_run
+    result = subprocess.run(
+        [sys.executable, "evaluate.py", f"--runs={config.output_dir}",
+         f"--output_dir={tmp_path}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    payload = json.loads((tmp_path / "results.json").read_text())
+    row = payload["runs"][0]
+    assert row["variant"] == "fc" and row["task"] == "location"
+    # The model is deterministic (no permutation), so re-scoring reproduces training's test score.
+    assert row["accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-3)
+    table = (tmp_path / "results.md").read_text()
+    assert "| resnet10-w4 | fc | zero | 2x2 |" in table and "location chance" in table
+    assert (tmp_path / "results.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| resnet10-w4 | fc | zero | 2x2 |" in result.stdout
+
+
+def test_evaluate_cli_rejects_unknown_runs(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "evaluate.py", f"--runs={tmp_path}/nothing*"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2 and "matches nothing" in result.stderr
+    result = subprocess.run(
+        [sys.executable, "evaluate.py", f"--runs={tmp_path}"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2 and "no finished run" in result.stderr
+
+
+def test_backup_and_restore_resumes_an_interrupted_run(tmp_path):
+    # Interrupt training after the first epoch, then rerun the same config: it
+    # resumes from the backup (epoch 2 onwards) instead of starting over.
+    config = _tiny_config(tmp_path, epochs=3, head="fc")
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                raise KeyboardInterrupt
+
+    import keras_gpos.experiments.location as location
+
+    original = keras.callbacks.CSVLogger
+    try:
+        keras.callbacks.CSVLogger = lambda *a, **k: _Both(original(*a, **k), Interrupt())
+        with pytest.raises(KeyboardInterrupt):
+            location.train_location(config)
+    finally:
+        keras.callbacks.CSVLogger = original
+    assert not (pathlib.Path(config.output_dir) / "run.json").exists()
+    location.train_location(config)
+    lines = (pathlib.Path(config.output_dir) / "history.csv").read_text().splitlines()
+    epochs = [int(line.split(",")[0]) for line in lines[1:] if line and line[0].isdigit()]
+    assert epochs == [0, 1, 2], epochs  # epoch 0 once, then 1 and 2 after the resume
+
+
+class _Both(keras.callbacks.Callback):
+    def __init__(self, *callbacks):
+        super().__init__()
+        self.callbacks = callbacks
+
+    def set_model(self, model):
+        for c in self.callbacks:
+            c.set_model(model)
+
+    def __getattribute__(self, name):
+        if name.startswith("on_"):
+            def call(*args, **kwargs):
+                for c in object.__getattribute__(self, "callbacks"):
+                    getattr(c, name)(*args, **kwargs)
+            return call
+        return object.__getattribute__(self, name)
