@@ -14,3 +14,4 @@ from keras_gpos.data.sources import DATASETS
 from keras_gpos.data.sources import load_image_dataset
 from keras_gpos.data.synthetic import SHAPE_CLASSES
 from keras_gpos.data.synthetic import make_shapes_dataset
+from keras_gpos.data.shift_views import canvas_views, shift_view_dataset, shifted_views, translate

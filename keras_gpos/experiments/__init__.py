@@ -4,6 +4,7 @@
 `train.py` is a thin wrapper around it.
 """
 
+from keras_gpos.experiments.augshift import AugShiftConfig, run_augshift
 from keras_gpos.experiments.channel_position import ChannelPositionConfig
 from keras_gpos.experiments.channel_position import evaluate_runs
 from keras_gpos.experiments.channel_position import run_channel_position
@@ -17,6 +18,7 @@ EXPERIMENTS = {
     "location": (LocationConfig, train_location),
     "classification": (ClassificationConfig, train_location),
     "channel_position": (ChannelPositionConfig, run_channel_position),
+    "augshift": (AugShiftConfig, run_augshift),
 }
 
 

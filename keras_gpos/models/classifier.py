@@ -54,6 +54,7 @@ def build_classifier(
     output_stride=16,
     seed=None,
     name=None,
+    blur_kernel_size=None,
 ):
     """Builds a GAPNet or PermuteNet classifier as a functional model.
 
@@ -77,6 +78,9 @@ def build_classifier(
         output_stride: int. ResNet only: 16 or 8.
         seed: int or None. Seed of the permutation's random stream.
         name: str or None. Model name.
+        blur_kernel_size: None or an int in 1..7. ResNet only: anti-alias
+            the strided convolutions with `BlurPool2D` of this binomial
+            size (Zhang 2019). None (default) builds the plain network.
 
     Returns:
         A `keras.Model` mapping canvases to logits. The last backbone map is
@@ -106,6 +110,9 @@ def build_classifier(
         )
     if arch == "vgg" and output_stride != 16:
         raise ValueError("output_stride applies to arch='resnet' only.")
+    if arch == "vgg" and blur_kernel_size is not None:
+        raise ValueError("blur_kernel_size applies to arch='resnet' only.")
+    resnet.check_blur_kernel_size(blur_kernel_size, padding)
 
     inputs = keras.Input(shape=tuple(input_shape), name="canvas")
     x = inputs
@@ -117,7 +124,7 @@ def build_classifier(
     if arch == "resnet":
         x = resnet.resnet_features(
             x, depth, width, padding, output_stride, stage_permute,
-            permute_per_sample, seed,
+            permute_per_sample, seed, blur_kernel_size=blur_kernel_size,
         )
     else:
         x = vgg.vgg_features(

@@ -4,11 +4,15 @@ The paper's backbone is a ResNet-18 whose stem is a 7x7 stride-2 convolution
 *without* the usual max-pool, with stages of 64, 128, 256 and 512 channels
 (strides 1, 2, 2, 2): a 96x96 canvas yields a 6x6 map. `depth` and `width`
 shrink it for CPU-sized runs; `output_stride=8` dilates the last stage for
-dense prediction.
+dense prediction. `blur_kernel_size` anti-aliases the strided blocks (Zhang
+2019): convolution at stride 1, BatchNorm, ReLU, then `BlurPool2D` with
+stride 2; the projection shortcut blurs and subsamples before its 1x1
+convolution. The stem stays strided, as in Zhang's anti-aliased ResNets.
 """
 
 import keras
 
+from keras_gpos.layers.blur_pool import BLUR_KERNEL_SIZES, BlurPool2D
 from keras_gpos.layers.padding import PaddedConv2D, check_padding_mode
 from keras_gpos.layers.permutation import ChannelPermutation
 
@@ -32,25 +36,38 @@ def _center_crop_to(x, reference, name):
     )(x)
 
 
-def basic_block(x, filters, stride, dilation, padding, name, bn_momentum=0.9):
-    """Two 3x3 convolutions with a residual shortcut (ResNet BasicBlock)."""
+def basic_block(
+    x, filters, stride, dilation, padding, name, bn_momentum=0.9, blur_kernel_size=None
+):
+    """Two 3x3 convolutions with a residual shortcut (ResNet BasicBlock).
+
+    With `blur_kernel_size` and `stride > 1`, the strided convolution runs at
+    stride 1 and a `BlurPool2D` after its ReLU does the downsampling.
+    """
     shortcut = x
+    blur = blur_kernel_size is not None and stride > 1
     y = PaddedConv2D(
-        filters, 3, strides=stride, padding_mode=padding,
+        filters, 3, strides=1 if blur else stride, padding_mode=padding,
         dilation_rate=dilation, use_bias=False, name=f"{name}_conv1",
     )(x)
     y = keras.layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn1")(y)
     y = keras.layers.ReLU(name=f"{name}_relu1")(y)
+    if blur:
+        y = BlurPool2D(blur_kernel_size, strides=stride, name=f"{name}_blur")(y)
     y = PaddedConv2D(
         filters, 3, padding_mode=padding, dilation_rate=dilation,
         use_bias=False, name=f"{name}_conv2",
     )(y)
     y = keras.layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn2")(y)
     if stride != 1 or x.shape[-1] != filters:
+        if blur:
+            shortcut = BlurPool2D(
+                blur_kernel_size, strides=stride, name=f"{name}_proj_blur"
+            )(shortcut)
         shortcut = keras.layers.Conv2D(
-            filters, 1, strides=stride, use_bias=False,
+            filters, 1, strides=1 if blur else stride, use_bias=False,
             kernel_initializer="he_normal", name=f"{name}_proj",
-        )(x)
+        )(shortcut)
         shortcut = keras.layers.BatchNormalization(
             momentum=bn_momentum, name=f"{name}_proj_bn"
         )(shortcut)
@@ -80,6 +97,21 @@ def _stage_dilations(output_stride):
     return {16: (1, 1, 1, 1), 8: (1, 1, 1, 2)}[output_stride]
 
 
+def check_blur_kernel_size(blur_kernel_size, padding):
+    if blur_kernel_size is None:
+        return None
+    if isinstance(blur_kernel_size, bool) or blur_kernel_size not in BLUR_KERNEL_SIZES:
+        raise ValueError(
+            f"blur_kernel_size must be None or one of {list(BLUR_KERNEL_SIZES)}; "
+            f"got {blur_kernel_size!r}."
+        )
+    if padding == "none":
+        # resnet_output_size (the valid-convolution size bookkeeping) does
+        # not model the blurred stride; refuse rather than mis-size the input.
+        raise ValueError("blur_kernel_size cannot be combined with padding 'none'.")
+    return blur_kernel_size
+
+
 def check_resnet_args(depth, width, output_stride):
     if depth not in RESNET_BLOCKS:
         raise ValueError(
@@ -100,6 +132,7 @@ def resnet_features(
     permute_at=None,
     permute_per_sample=False,
     seed=None,
+    blur_kernel_size=None,
 ):
     """Applies the ResNet body to the functional tensor `x`.
 
@@ -114,6 +147,11 @@ def resnet_features(
             `ChannelPermutation` on the input of that stage.
         permute_per_sample: bool. Passed to the `ChannelPermutation`.
         seed: int or None. Seed of the `ChannelPermutation`.
+        blur_kernel_size: None, or an int in 1..7: anti-alias every strided
+            block with a `BlurPool2D` of that binomial size (4 is Zhang's
+            ResNet setting). As in Zhang's ResNets the stem convolution
+            stays strided: blurring it would quadruple its cost. None keeps
+            the plain network, layer names unchanged.
 
     Returns:
         The last feature map, from a layer named `stage4_out`.
@@ -125,6 +163,7 @@ def resnet_features(
             f"permute_at={permute_at!r} is not a ResNet stage; expected one of "
             f"{list(PERMUTE_STAGES)}."
         )
+    check_blur_kernel_size(blur_kernel_size, padding)
     x = PaddedConv2D(
         width, 7, strides=2, padding_mode=padding, use_bias=False, name="stem_conv"
     )(x)
@@ -146,5 +185,6 @@ def resnet_features(
                 dilations[stage],
                 padding,
                 name=f"{stage_name}_block{block + 1}",
+                blur_kernel_size=blur_kernel_size,
             )
     return keras.layers.Identity(name="stage4_out")(x)

@@ -1,0 +1,286 @@
+"""Two views of each image that differ only by a translation (AugShift input).
+
+AugShift compares the pooled latents of the same image at two positions, so
+the views must differ *only* in where the content sits:
+
+* `canvas_views`: the image pasted at two independent random positions on a
+  larger canvas of constant background (the paper's canvas setting; with
+  normalised images a fill of 0 is the dataset-mean colour).
+* `shift_views`: the image moved by two random offsets of up to `max_shift`
+  pixels inside its own frame; vacated pixels take a constant fill. Reflect
+  fill is deliberately not offered: it invents content that differs between
+  the views, so the views would differ by more than a translation.
+
+Everything is TensorFlow graph code, vectorised over the batch, meant for
+`tf.data.Dataset.map` on batches.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _shift_matrix(offsets, out_size, in_size, dtype):
+    """`(batch, out_size, in_size)` one-hot matrices: row `i + offset` picks
+    input index `i`; rows that no input index reaches stay zero."""
+    rows = tf.range(out_size)[None, :, None]
+    cols = tf.range(in_size)[None, None, :]
+    return tf.cast(tf.equal(rows, cols + offsets[:, None, None]), dtype)
+
+
+def translate(images, offsets_y, offsets_x, output_size=None, fill=0.0):
+    """Moves each image by its own integer offset onto an output frame.
+
+    Output pixel `(y, x)` of image `b` is input pixel
+    `(y - offsets_y[b], x - offsets_x[b])` when that lies inside the input,
+    and `fill` otherwise. Offsets may be negative (content leaves the frame
+    at the top/left). Implemented as two batched one-hot matrix products, so
+    it is exact, differentiable and needs no per-sample loop.
+
+    Args:
+        images: float tensor `(batch, height, width, channels)` with a static
+            spatial shape.
+        offsets_y, offsets_x: int tensors `(batch,)`.
+        output_size: `(height, width)` of the output frame, or None for the
+            input size.
+        fill: float. Value of pixels the image does not cover.
+
+    Returns:
+        A float tensor `(batch, out_height, out_width, channels)`.
+    """
+    images = tf.convert_to_tensor(images)
+    if not images.dtype.is_floating:
+        images = tf.cast(images, tf.float32)
+    if images.shape.rank != 4:
+        raise ValueError(
+            f"images must be (batch, height, width, channels); got shape {images.shape}."
+        )
+    height, width = images.shape[1], images.shape[2]
+    if height is None or width is None:
+        raise ValueError(f"images need a static spatial shape; got {images.shape}.")
+    out_h, out_w = (height, width) if output_size is None else output_size
+    offsets_y = tf.cast(offsets_y, tf.int32)
+    offsets_x = tf.cast(offsets_x, tf.int32)
+    rows = _shift_matrix(offsets_y, out_h, height, images.dtype)
+    cols = _shift_matrix(offsets_x, out_w, width, images.dtype)
+    moved = tf.einsum("byi,bijc,bxj->byxc", rows, images, cols)
+    if fill == 0.0:
+        return moved
+    covered = tf.einsum("byi,bxj->byx", rows, cols)[..., None]
+    return moved + (1.0 - covered) * tf.cast(fill, images.dtype)
+
+
+def check_canvas_size(canvas_size, image_size):
+    """Validates a canvas side against the image side it must hold."""
+    if isinstance(canvas_size, bool) or not isinstance(canvas_size, int):
+        raise ValueError(f"canvas_size must be an int; got {canvas_size!r}.")
+    if canvas_size < image_size:
+        raise ValueError(
+            f"canvas_size={canvas_size} is smaller than the {image_size}px image; "
+            "the canvas must hold the whole image."
+        )
+    return canvas_size
+
+
+def check_max_shift(max_shift, limit, what):
+    """Validates `max_shift` against the largest shift `what` allows."""
+    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
+        raise ValueError(f"max_shift must be an int >= 0; got {max_shift!r}.")
+    if max_shift > limit:
+        raise ValueError(f"max_shift={max_shift} is larger than {what} ({limit} px).")
+    return max_shift
+
+
+def _static_square(images):
+    images = tf.convert_to_tensor(images)
+    if images.shape.rank != 4 or images.shape[1] is None or images.shape[2] is None:
+        raise ValueError(
+            "images must be (batch, height, width, channels) with a static "
+            f"spatial shape; got {images.shape}."
+        )
+    return images, int(images.shape[1]), int(images.shape[2])
+
+
+def random_offsets(batch_size, low, high, seed):
+    """Uniform int offsets in `[low, high]` for y and x: `(2, batch)`.
+
+    Args:
+        seed: a stateless seed (shape `(2,)` int tensor) or None for the
+            global stateful generator.
+    """
+    shape = (2, batch_size)
+    if seed is None:
+        return tf.random.uniform(shape, low, high + 1, dtype=tf.int32)
+    return tf.random.stateless_uniform(shape, seed, low, high + 1, dtype=tf.int32)
+
+
+def place_on_canvas(images, canvas_size, offsets_y, offsets_x, fill=0.0):
+    """Pastes each image with its top-left corner at `(offsets_y, offsets_x)`
+    on a square canvas of `canvas_size` filled with `fill`.
+
+    Raises:
+        ValueError: an image larger than the canvas.
+    """
+    images, height, width = _static_square(images)
+    check_canvas_size(canvas_size, max(height, width))
+    return translate(images, offsets_y, offsets_x, (canvas_size, canvas_size), fill)
+
+
+def random_canvas_placement(images, canvas_size, fill=0.0, seed=None):
+    """One view: every image at its own uniform random position on the canvas.
+
+    Args:
+        images: float tensor `(batch, h, w, c)`.
+        canvas_size: int. Side of the square canvas (>= the image side).
+        fill: float. Background value (0 = dataset mean for normalised images).
+        seed: stateless seed `(2,)` or None.
+    """
+    images, height, width = _static_square(images)
+    check_canvas_size(canvas_size, max(height, width))
+    batch = tf.shape(images)[0]
+    oy = random_offsets(batch, 0, canvas_size - height, seed)[0]
+    ox = random_offsets(batch, 0, canvas_size - width, _next_seed(seed, 1))[1]
+    return translate(images, oy, ox, (canvas_size, canvas_size), fill)
+
+
+def _next_seed(seed, index):
+    if seed is None:
+        return None
+    return tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int32), index)
+
+
+def canvas_views(images, canvas_size, fill=0.0, seed=None):
+    """Two views per image: two independent random positions on a canvas.
+
+    Args:
+        images: float tensor `(batch, h, w, c)`, static spatial shape.
+        canvas_size: int. Side of the square canvas (>= the image side).
+        fill: float. Background value.
+        seed: stateless seed `(2,)` int tensor, or None (stateful random).
+
+    Returns:
+        `(view_a, view_b)`, each `(batch, canvas_size, canvas_size, c)`.
+
+    Example:
+
+    >>> a, b = keras_gpos.data.canvas_views(tf.ones((2, 32, 32, 3)), 48)
+    >>> a.shape
+    TensorShape([2, 48, 48, 3])
+    """
+    return (
+        random_canvas_placement(images, canvas_size, fill, seed),
+        random_canvas_placement(images, canvas_size, fill, _next_seed(seed, 7)),
+    )
+
+
+def random_shift(images, max_shift, fill=0.0, seed=None):
+    """One view: each image moved by a uniform random offset in
+    `[-max_shift, max_shift]` per axis inside its own frame, constant fill."""
+    images, height, width = _static_square(images)
+    check_max_shift(max_shift, min(height, width) - 1, "the image side minus one")
+    offsets = random_offsets(tf.shape(images)[0], -max_shift, max_shift, seed)
+    return translate(images, offsets[0], offsets[1], None, fill)
+
+
+def shifted_views(images, max_shift, fill=0.0, seed=None):
+    """Two views per image: two random shifts of up to `max_shift` pixels.
+
+    Args:
+        images: float tensor `(batch, h, w, c)`, static spatial shape.
+        max_shift: int >= 0. Largest shift per axis, in pixels.
+        fill: float. Value of the pixels the shift vacates (constant fill;
+            reflect fill would invent content).
+        seed: stateless seed `(2,)` int tensor, or None.
+
+    Returns:
+        `(view_a, view_b)`, each the shape of `images`.
+
+    Example:
+
+    >>> a, b = keras_gpos.data.shifted_views(tf.ones((2, 32, 32, 3)), 4)
+    >>> a.shape
+    TensorShape([2, 32, 32, 3])
+    """
+    return (
+        random_shift(images, max_shift, fill, seed),
+        random_shift(images, max_shift, fill, _next_seed(seed, 7)),
+    )
+
+
+VIEW_MODES = ("canvas", "shift")
+
+
+def make_views(images, mode, canvas_size=None, max_shift=None, fill=0.0, seed=None):
+    """Dispatches to `canvas_views` or `shifted_views` by name."""
+    if mode == "canvas":
+        return canvas_views(images, canvas_size, fill, seed)
+    if mode == "shift":
+        return shifted_views(images, max_shift, fill, seed)
+    raise ValueError(f"Unknown view mode {mode!r}; expected one of {list(VIEW_MODES)}.")
+
+
+def shift_view_dataset(
+    image_set,
+    mean,
+    std,
+    batch_size,
+    mode="canvas",
+    canvas_size=48,
+    max_shift=4,
+    fill=0.0,
+    two_views=True,
+    flip=True,
+    seed=0,
+):
+    """Training batches for AugShift (two views) or a baseline (one view).
+
+    Each epoch shuffles afresh, flips each image with probability 1/2 (the
+    flip is shared by both views, so they still differ only by a
+    translation), normalises, and draws fresh positions.
+
+    Args:
+        image_set: `keras_gpos.data.ImageSet`.
+        mean, std: per-channel pixel normalisation.
+        batch_size: int. Global batch size (images; a batch holds
+            `batch_size` images in each view).
+        mode: `"canvas"` or `"shift"`.
+        canvas_size: int. Canvas side (mode `canvas`).
+        max_shift: int. Largest shift (mode `shift`).
+        fill: float. Background/fill value in normalised space.
+        two_views: bool. `((view_a, view_b), label)` batches when True,
+            `(view, label)` (the baseline with the same random placement)
+            when False.
+        flip: bool. Random horizontal flip.
+        seed: int. Seed of shuffling, flips and positions.
+
+    Returns:
+        A `tf.data.Dataset`.
+    """
+    from keras_gpos.data.pipeline import normalize, random_flip_left_right
+
+    if mode not in VIEW_MODES:
+        raise ValueError(f"Unknown view mode {mode!r}; expected one of {list(VIEW_MODES)}.")
+    side = image_set.image_shape[0]
+    if mode == "canvas":
+        check_canvas_size(canvas_size, max(image_set.image_shape[:2]))
+    else:
+        check_max_shift(max_shift, side - 1, "the image side minus one")
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (image_set.images, image_set.labels.astype(np.int64))
+    )
+    dataset = dataset.shuffle(len(image_set), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+
+    def to_views(images, labels):
+        images = normalize(images, mean, std)
+        if flip:
+            images = random_flip_left_right(images, seed=seed)
+        if two_views:
+            return make_views(images, mode, canvas_size, max_shift, fill), labels
+        if mode == "canvas":
+            return random_canvas_placement(images, canvas_size, fill), labels
+        return random_shift(images, max_shift, fill), labels
+
+    dataset = dataset.map(to_views, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return dataset.prefetch(AUTOTUNE)

@@ -1,0 +1,3 @@
+"""Metrics: region-restricted segmentation IoU (backend-agnostic: keras.ops only)."""
+
+from keras_gpos.metrics.consistency import ShiftConsistency, accuracy_vs_shift, consistency_and_accuracy, shift_consistency

@@ -1,0 +1,296 @@
+"""AugShift: train a classifier so its pooled latent ignores where the object is.
+
+`AugShiftModel` wraps any encoder (image -> latent) and head (latent ->
+logits). Its `train_step` takes batches of two translated views of the same
+images, `((view_a, view_b), labels)`, runs both through the encoder in one
+forward pass, and minimises
+
+    mean cross-entropy over both views + scale x lambda x distance(z_a, z_b)
+
+where the cross-entropy (or whatever loss was compiled) is averaged over the
+2B logits, lambda and the distance live in a
+`keras_gpos.losses.ShiftConsistencyLoss`, and `scale` is a non-trainable
+variable that `ConsistencyWarmup` can ramp from 0 to 1. Both loss terms go
+through `keras.losses.Loss` reductions, which divide by the number of
+replicas under `tf.distribute`; the step then follows Keras' own
+TensorFlow `train_step`, so `fit`, callbacks, compiled metrics and
+distribution strategies behave as for any Keras model.
+
+Inference is the plain classifier: `model(images)` = head(pool(encoder)),
+and `model.inference_model()` returns it as a functional model that
+`keras_gpos.export.export_saved_model` writes as a SavedModel.
+"""
+
+import keras
+from keras import ops
+
+from keras_gpos.losses.shift_consistency import ShiftConsistencyLoss
+from keras_gpos.metrics.consistency import ShiftConsistency
+from keras_gpos.registry import register
+from keras_gpos.training.consistency_callback import ShiftConsistencyCallback  # noqa: F401 (re-export)
+
+
+def _latent_rank_error(shape):
+    return ValueError(
+        "The encoder must output a latent vector (batch, dim) or a feature map "
+        f"(batch, height, width, channels); got shape {tuple(shape)}."
+    )
+
+
+def pool_latent(z):
+    """Global average pooling for a feature map; a vector passes through."""
+    rank = len(z.shape)
+    if rank == 2:
+        return z
+    if rank == 4:
+        return ops.mean(z, axis=(1, 2))
+    raise _latent_rank_error(z.shape)
+
+
+@register
+class AugShiftModel(keras.Model):
+    """Encoder + head trained with cross-entropy on two views plus a shift-consistency loss.
+
+    Args:
+        encoder: a Keras model or layer mapping images to a latent vector
+            `(batch, dim)` or a feature map `(batch, h, w, c)` (globally
+            average pooled before the head and the consistency loss).
+        head: a Keras model or layer mapping the pooled latent to logits.
+        consistency_loss: a `keras_gpos.losses.ShiftConsistencyLoss` (it
+            holds lambda and the distance); default MSE with lambda 1.
+        **kwargs: passed to `keras.Model` (e.g. `name`).
+
+    Call arguments:
+        inputs: a batch of images; returns logits (inference path, one view).
+
+    Training data: `((view_a, view_b), labels)` batches, e.g. from
+    `keras_gpos.data.shift_view_dataset`. Evaluation accepts either two
+    views or plain `(images, labels)`.
+
+    Example:
+
+    >>> model = keras_gpos.training.AugShiftModel(
+    ...     encoder, keras.layers.Dense(10),
+    ...     consistency_loss=keras_gpos.losses.ShiftConsistencyLoss(weight=1.0))
+    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    ...               metrics=["accuracy"])
+    >>> model.fit(keras_gpos.data.shift_view_dataset(train, mean, std, 64), epochs=10)
+    """
+
+    def __init__(self, encoder, head, consistency_loss=None, **kwargs):
+        super().__init__(**kwargs)
+        for role, value in (("encoder", encoder), ("head", head)):
+            if not isinstance(value, keras.layers.Layer):
+                raise ValueError(f"{role} must be a Keras layer or model; got {value!r}.")
+        if consistency_loss is None:
+            consistency_loss = ShiftConsistencyLoss()
+        if not isinstance(consistency_loss, ShiftConsistencyLoss):
+            raise ValueError(
+                "consistency_loss must be a keras_gpos.losses.ShiftConsistencyLoss; "
+                f"got {consistency_loss!r}."
+            )
+        outputs = getattr(encoder, "outputs", None)
+        if outputs:
+            if len(outputs) != 1:
+                raise ValueError(f"The encoder must have one output; it has {len(outputs)}.")
+            if len(outputs[0].shape) not in (2, 4):
+                raise _latent_rank_error(outputs[0].shape)
+        self.encoder = encoder
+        self.head = head
+        self.consistency_loss = consistency_loss
+        # Multiplies lambda; ConsistencyWarmup ramps it. A variable (not a
+        # Python float) so changing it never retraces the train function.
+        self.consistency_scale = keras.Variable(
+            1.0, trainable=False, dtype="float32", name="consistency_scale"
+        )
+        self.ce_tracker = keras.metrics.Mean(name="ce_loss")
+        self.consistency_tracker = keras.metrics.Mean(name="consistency_loss")
+        self.view_agreement = ShiftConsistency(name="view_agreement")
+        if outputs:
+            # A functional encoder fixes every shape: build now, so fit()'s
+            # BackupAndRestore and .keras loading find a built model.
+            self.build(tuple(encoder.inputs[0].shape))
+
+    def build(self, input_shape):
+        if not self.encoder.built:
+            self.encoder.build(input_shape)
+        latent_shape = self.encoder.compute_output_shape(input_shape)
+        if len(latent_shape) == 4:
+            latent_shape = (latent_shape[0], latent_shape[-1])
+        elif len(latent_shape) != 2:
+            raise _latent_rank_error(latent_shape)
+        if not self.head.built:
+            self.head.build(latent_shape)
+        self.built = True
+
+    def latents(self, images, training=False):
+        """Pooled latents `(batch, dim)` of a batch of images."""
+        return pool_latent(self.encoder(images, training=training))
+
+    def call(self, inputs, training=False):
+        if isinstance(inputs, (tuple, list)):
+            raise ValueError(
+                "AugShiftModel is called on one batch of images (inference); the "
+                "two views go to fit()/evaluate() as ((view_a, view_b), labels)."
+            )
+        return self.head(self.latents(inputs, training=training), training=training)
+
+    @staticmethod
+    def split_views(x):
+        """Checks and returns the two views of a training batch."""
+        if not isinstance(x, (tuple, list)) or len(x) != 2:
+            raise ValueError(
+                "AugShiftModel trains on ((view_a, view_b), labels) batches; got inputs "
+                f"of type {type(x).__name__}. Build them with "
+                "keras_gpos.data.shift_view_dataset(..., two_views=True)."
+            )
+        view_a, view_b = x
+        shape_a, shape_b = tuple(view_a.shape), tuple(view_b.shape)
+        if len(shape_a) != len(shape_b) or any(
+            a is not None and b is not None and a != b for a, b in zip(shape_a, shape_b)
+        ):
+            raise ValueError(f"The two views differ in shape: {shape_a} vs {shape_b}.")
+        return view_a, view_b
+
+    def _two_view_losses(self, x, y, sample_weight, training):
+        view_a, view_b = self.split_views(x)
+        batch = ops.shape(view_a)[0]
+        # One forward pass over both views: BatchNorm sees both, and the
+        # step costs about one pass over a double batch.
+        z = self.latents(ops.concatenate([view_a, view_b], axis=0), training=training)
+        logits = self.head(z, training=training)
+        y2 = ops.concatenate([y, y], axis=0)
+        w2 = None if sample_weight is None else ops.concatenate([sample_weight] * 2, axis=0)
+        ce = self.compute_loss(x=None, y=y2, y_pred=logits, sample_weight=w2, training=training)
+        z_a, z_b = z[:batch], z[batch:]
+        consistency = ops.cast(self.consistency_scale, z.dtype) * self.consistency_loss(
+            z_a, z_b, sample_weight=sample_weight
+        )
+        return ce, consistency, logits, y2, w2, batch
+
+    def _two_view_trackers(self):
+        return (self.ce_tracker, self.consistency_tracker, self.view_agreement)
+
+    def _record(self, ce, consistency, logits, batch):
+        from keras.src.losses.loss import unscale_loss_for_distribution
+
+        # The loss values are divided by the replica count for the gradient
+        # sum; the trackers want the per-batch value back.
+        ce_value = unscale_loss_for_distribution(ce)
+        cons_value = unscale_loss_for_distribution(consistency)
+        self._loss_tracker.update_state(ce_value + cons_value, sample_weight=batch)
+        self.ce_tracker.update_state(ce_value, sample_weight=batch)
+        self.consistency_tracker.update_state(cons_value, sample_weight=batch)
+        self.view_agreement.update_state(logits[:batch], logits[batch:])
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            ce, consistency, logits, y2, w2, batch = self._two_view_losses(
+                x, y, sample_weight, training=True
+            )
+            loss = ce + consistency
+            scaled = self.optimizer.scale_loss(loss) if self.optimizer is not None else loss
+        gradients = tape.gradient(scaled, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        self._record(ce, consistency, logits, batch)
+        return self.compute_metrics(None, y2, logits, sample_weight=w2)
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if not isinstance(x, (tuple, list)):
+            # Plain (images, labels): the ordinary classifier evaluation. The
+            # two-view trackers have nothing to measure, so they are not
+            # reported (a logged 0 would read as perfect consistency).
+            logs = super().test_step(data)
+            two_view = {m.name for m in self._two_view_trackers()}
+            return {k: v for k, v in logs.items() if k not in two_view}
+        ce, consistency, logits, y2, w2, batch = self._two_view_losses(
+            x, y, sample_weight, training=False
+        )
+        self._record(ce, consistency, logits, batch)
+        return self.compute_metrics(None, y2, logits, sample_weight=w2)
+
+    def inference_model(self, input_shape=None, name=None):
+        """The trained classifier (encoder, pooling, head) as a functional model.
+
+        It shares weights with this model; export it with
+        `keras_gpos.export.export_saved_model`.
+
+        Args:
+            input_shape: `(h, w, c)`; needed only when the encoder is not a
+                functional model with a known input.
+        """
+        if input_shape is None:
+            inputs = getattr(self.encoder, "inputs", None)
+            if not inputs:
+                raise ValueError(
+                    "The encoder has no symbolic input; pass input_shape=(h, w, c)."
+                )
+            input_shape = tuple(inputs[0].shape[1:])
+        images = keras.Input(shape=input_shape, name="images")
+        z = self.encoder(images)
+        if len(z.shape) == 4:
+            z = keras.layers.GlobalAveragePooling2D(name="pooled_latent")(z)
+        elif len(z.shape) != 2:
+            raise _latent_rank_error(z.shape)
+        return keras.Model(images, self.head(z), name=name or f"{self.name}_inference")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "head": keras.saving.serialize_keras_object(self.head),
+                "consistency_loss": keras.saving.serialize_keras_object(self.consistency_loss),
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        for key in ("encoder", "head", "consistency_loss"):
+            config[key] = keras.saving.deserialize_keras_object(
+                config[key], custom_objects=custom_objects
+            )
+        return cls(**config)
+
+
+class ConsistencyWarmup(keras.callbacks.Callback):
+    """Ramps AugShift's consistency weight from 0 to lambda over the first epochs.
+
+    At the start of epoch `e` (0-based) the model's `consistency_scale` is
+    set to `min(1, e / warmup_epochs)`: the classifier first learns the
+    classes, then is asked to be shift-invariant.
+
+    Args:
+        warmup_epochs: int >= 0. Epochs of the linear ramp (0: full weight
+            from the start).
+
+    Example:
+
+    >>> model.fit(views, epochs=10, callbacks=[keras_gpos.training.ConsistencyWarmup(3)])
+    """
+
+    def __init__(self, warmup_epochs):
+        super().__init__()
+        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be an int >= 0; got {warmup_epochs!r}.")
+        self.warmup_epochs = warmup_epochs
+
+    def scale_at(self, epoch):
+        if self.warmup_epochs == 0:
+            return 1.0
+        return min(1.0, epoch / self.warmup_epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not isinstance(self.model, AugShiftModel):
+            raise ValueError("ConsistencyWarmup needs an AugShiftModel.")
+        self.model.consistency_scale.assign(self.scale_at(epoch))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["consistency_scale"] = self.scale_at(epoch)
