@@ -213,3 +213,13 @@ class _Both(keras.callbacks.Callback):
                     getattr(c, name)(*args, **kwargs)
             return call
         return object.__getattribute__(self, name)
+
+
+def test_suite_sweeps_replace_single_fields_and_conflicts_are_errors():
+    _, config = _parse(["--experiment=channel_position", "--grid_size=2", "--padding=reflect",
+                        "--seed=4"])
+    runs = config.run_configs()
+    assert {c.grid_size for _, c in runs} == {2} and {c.padding for _, c in runs} == {"reflect"}
+    assert {c.seed for _, c in runs} == {4}
+    with pytest.raises(ValueError, match="--grid_sizes and --grid_size contradict"):
+        _parse(["--experiment=channel_position", "--grid_size=2", "--grid_sizes=3,4"])

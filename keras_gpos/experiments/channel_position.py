@@ -38,25 +38,30 @@ class ChannelPositionConfig(LocationConfig):
     """A sweep of GAPNet / PermuteNet runs; single-run fields are the base."""
 
     variants: tuple[str, ...] = option(DEFAULT_VARIANTS, "Runs of the suite: " + ",".join(VARIANTS) + ".")
-    paddings: tuple[str, ...] = option(("zero",), "Padding modes to sweep.")
-    grid_sizes: tuple[int, ...] = option((3,), "Grid sizes to sweep.")
-    seeds: tuple[int, ...] = option((0,), "Training seeds to sweep.")
+    paddings: tuple[str, ...] = option((), "Padding modes to sweep (empty: --padding).")
+    grid_sizes: tuple[int, ...] = option((), "Grid sizes to sweep (empty: --grid_size).")
+    seeds: tuple[int, ...] = option((), "Training seeds to sweep (empty: --seed).")
     eval_repeats: int = option(1, "Test passes averaged per model (PermuteNet is stochastic).")
 
     def __post_init__(self):
         super().__post_init__()
+        # A sweep list replaces its single-run field; setting both would
+        # leave one silently ignored.
+        for sweep, single in (("paddings", "padding"), ("grid_sizes", "grid_size"), ("seeds", "seed")):
+            default = LocationConfig.__dataclass_fields__[single].default
+            if getattr(self, sweep) and getattr(self, single) != default:
+                raise ValueError(
+                    f"--{sweep} and --{single} contradict each other; give one of them."
+                )
+        if not self.variants:
+            raise ValueError("variants must not be empty.")
         for name, allowed in (("variants", VARIANTS), ("paddings", PADDING_MODES)):
-            values = getattr(self, name)
-            if not values:
-                raise ValueError(f"{name} must not be empty.")
-            for value in values:
+            for value in getattr(self, name):
                 if value not in allowed:
                     raise ValueError(f"Unknown {name[:-1]} {value!r}; expected one of {list(allowed)}.")
         for size in self.grid_sizes:
             if isinstance(size, bool) or not isinstance(size, int) or size < 1:
                 raise ValueError(f"grid_sizes must be ints >= 1; got {size!r}.")
-        if not self.grid_sizes or not self.seeds:
-            raise ValueError("grid_sizes and seeds must not be empty.")
         if self.eval_repeats < 1:
             raise ValueError(f"eval_repeats must be >= 1; got {self.eval_repeats}.")
 
@@ -66,9 +71,9 @@ class ChannelPositionConfig(LocationConfig):
             f.name: getattr(self, f.name) for f in dataclasses.fields(LocationConfig)
         }
         runs = []
-        for padding in self.paddings:
-            for grid_size in self.grid_sizes:
-                for seed in self.seeds:
+        for padding in self.paddings or (self.padding,):
+            for grid_size in self.grid_sizes or (self.grid_size,):
+                for seed in self.seeds or (self.seed,):
                     for variant in self.variants:
                         head, permute_at, task = VARIANTS[variant]
                         name = f"{variant}_{padding}_g{grid_size}_s{seed}"

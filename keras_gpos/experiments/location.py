@@ -158,6 +158,21 @@ def _datasets(config, train, val, test, mean, std):
     )
 
 
+def _warn_known_onednn_crash(config, image_set):
+    # TF 2.21's oneDNN CPU kernels abort (segfault / heap corruption) while
+    # training very narrow ResNets on large canvases: widths 4 and 8 crash
+    # on 96 px and 128 px inputs, width >= 12 and 64 px inputs are fine.
+    # Turning oneDNN off avoids it at up to 3x the step time, so only warn.
+    canvas = config.grid_size * image_set.image_shape[0]
+    if (config.arch == "resnet" and config.width < 12 and canvas >= 96
+            and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0"):
+        print(
+            f"[keras_gpos] warning: width {config.width} on {canvas}px canvases can crash "
+            "TensorFlow's oneDNN kernels (a TF bug); use --width>=12 or set "
+            "TF_ENABLE_ONEDNN_OPTS=0 if the run aborts."
+        )
+
+
 def is_finished(run_dir):
     return (pathlib.Path(run_dir) / "run.json").exists()
 
@@ -177,6 +192,7 @@ def train_location(config):
     write_json(run_dir / "config.json", config.to_dict())
 
     train, val, test, mean, std = prepare_data(config)
+    _warn_known_onednn_crash(config, train)
     train_ds, val_ds, test_ds = _datasets(config, train, val, test, mean, std)
     strategy = get_strategy(config.strategy)
     with strategy.scope():
