@@ -52,7 +52,9 @@ class BlurPool2D(keras.layers.Layer):
 
     def __init__(self, kernel_size=4, strides=2, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(kernel_size, bool) or kernel_size not in BLUR_KERNEL_SIZES:
+        if not isinstance(kernel_size, int) or isinstance(kernel_size, bool) or (
+            kernel_size not in BLUR_KERNEL_SIZES
+        ):
             raise ValueError(
                 f"kernel_size must be one of {list(BLUR_KERNEL_SIZES)}; got {kernel_size!r}."
             )

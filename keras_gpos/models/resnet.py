@@ -100,7 +100,9 @@ def _stage_dilations(output_stride):
 def check_blur_kernel_size(blur_kernel_size, padding):
     if blur_kernel_size is None:
         return None
-    if isinstance(blur_kernel_size, bool) or blur_kernel_size not in BLUR_KERNEL_SIZES:
+    if not isinstance(blur_kernel_size, int) or isinstance(blur_kernel_size, bool) or (
+        blur_kernel_size not in BLUR_KERNEL_SIZES
+    ):
         raise ValueError(
             f"blur_kernel_size must be None or one of {list(BLUR_KERNEL_SIZES)}; "
             f"got {blur_kernel_size!r}."

@@ -61,7 +61,8 @@ class AugShiftModel(keras.Model):
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Call arguments:
-        inputs: a batch of images; returns logits (inference path, one view).
+        inputs: a batch of images; returns logits (inference path, one
+            view). Given a pair of views, returns the first view's logits.
 
     Training data: `((view_a, view_b), labels)` batches, e.g. from
     `keras_gpos.data.shift_view_dataset`. Evaluation accepts either two
@@ -129,10 +130,10 @@ class AugShiftModel(keras.Model):
 
     def call(self, inputs, training=False):
         if isinstance(inputs, (tuple, list)):
-            raise ValueError(
-                "AugShiftModel is called on one batch of images (inference); the "
-                "two views go to fit()/evaluate() as ((view_a, view_b), labels)."
-            )
+            # Keras builds a distributed model by calling it on a training
+            # batch, i.e. on both views: answer with the first view's logits
+            # (the shape its metrics expect). train_step never goes this way.
+            inputs = self.split_views(inputs)[0]
         return self.head(self.latents(inputs, training=training), training=training)
 
     @staticmethod

@@ -1,0 +1,96 @@
+"""The `augshift` experiment: config, flagfiles, a tiny end-to-end run, and
+(slow) the AugShift effect on real CIFAR-10."""
+
+import json
+import os
+import pathlib
+
+import pytest
+from absl import flags
+
+from keras_gpos.experiments import AugShiftConfig, EXPERIMENTS, make_config
+from keras_gpos.experiments.augshift import run_augshift
+from keras_gpos.experiments.flags import config_from_flags, define_experiment_flags
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_registered_as_an_experiment():
+    assert EXPERIMENTS["augshift"] == (AugShiftConfig, run_augshift)
+
+
+@pytest.mark.parametrize("values,match", [
+    ({"consistency_weights": (1.0, -0.5)}, "lambda\\) must be >= 0; got -0.5"),
+    ({"variants": ("baseline", "mixup")}, "Unknown variant 'mixup'"),
+    ({"distance": "l2"}, "Unknown distance 'l2'"),
+    ({"view_mode": "crop"}, "Unknown view_mode 'crop'"),
+    ({"blur_kernel_size": 9}, "Unknown blur_kernel_size 9"),
+    ({"warmup_epochs": -1}, "warmup_epochs must be >= 0"),
+    ({"seeds": ()}, "at least one seed"),
+])
+def test_bad_config_values_are_clear_errors(values, match):
+    with pytest.raises(ValueError, match=match):
+        make_config("augshift", dataset="embedded", **values)
+
+
+@pytest.mark.parametrize("name", ["augshift_cifar", "augshift_lambda", "augshift_warmup"])
+def test_flagfiles_parse_and_start_with_a_comment(name, monkeypatch):
+    path = REPO / "flags" / f"{name}.cfg"
+    assert path.read_text().startswith("# ")
+    monkeypatch.chdir(REPO)  # flagfiles include each other by repo-relative path
+    values = flags.FlagValues()
+    defined = define_experiment_flags(flags, values)
+    values(["train.py", f"--flagfile={path}"])
+    experiment, config = config_from_flags(values, defined)
+    assert experiment == "augshift" and isinstance(config, AugShiftConfig)
+    assert config.dataset == "cifar10_binary"
+
+
+def test_tiny_run_writes_table_plot_and_exports(tmp_path):
+    config = AugShiftConfig(
+        dataset="embedded", embedded_train_size=90, embedded_test_size=18, val_fraction=0.2,
+        variants=("augshift_blurpool",), seeds=(0,), consistency_weights=(1.0,),
+        depth=10, width=4, epochs=1, batch_size=24, canvas_size=40, blur_kernel_size=3,
+        eval_repeats=1, probe_train_images=18, probe_epochs=2, sweep_stride=4, verbose=0,
+        output_dir=str(tmp_path / "out"),
+    )
+    payload = run_augshift(config)
+    out = tmp_path / "out"
+    for name in ("results.json", "results.md", "results.png"):
+        assert (out / name).stat().st_size > 0, name
+    groups = {entry["group"] for entry in payload["summary"]}
+    assert groups == {"augshift_blurpool_lam1_mse"}
+    for row in payload["runs"]:
+        assert 0.0 <= row["test_accuracy"] <= 100.0 and 0.0 <= row["consistency"] <= 100.0
+        assert row["accuracy_vs_shift"]["offsets"] == [0, 4, 8]
+        assert row["location_probe"]["chance"] == pytest.approx(100 / 9)
+    table = (out / "results.md").read_text()
+    assert "consistency (%)" in table and "test acc (%)" in table  # always side by side
+    run_dir = out / "runs" / "augshift_blurpool_lam1_mse_seed0"
+    assert (run_dir / "saved_model" / "saved_model.pb").exists()
+    # Finished runs are skipped on a re-run: the same summary comes back.
+    again = run_augshift(config)
+    assert json.dumps(again["runs"], sort_keys=True) == json.dumps(payload["runs"], sort_keys=True)
+
+
+@pytest.mark.slow
+def test_augshift_raises_consistency_on_real_cifar(cifar10_dir, tmp_path):
+    """Baseline vs AugShift, one seed, a small ResNet-10 on 1,500 CIFAR images.
+
+    Floors (measured, see the AugShift results in the closing note of issue
+    3): at this budget a width-16 baseline reaches ~35% accuracy; AugShift
+    raises consistency over the baseline by ~5-10 points. The test asks for
+    accuracy well above chance (10%) for both, and for AugShift's consistency
+    to exceed the baseline's, which every measured seed did.
+    """
+    config = AugShiftConfig(
+        dataset="cifar10_binary", data_dir=str(cifar10_dir), train_examples=1500,
+        variants=("baseline", "augshift"), seeds=(0,), depth=10, width=16, epochs=6,
+        batch_size=64, eval_repeats=2, probe_train_images=300, probe_epochs=20,
+        sweep_stride=8, verbose=0, output_dir=str(tmp_path / "cifar"),
+    )
+    payload = run_augshift(config)
+    runs = {row["variant"]: row for row in payload["runs"]}
+    assert runs["baseline"]["test_accuracy"] > 20.0
+    assert runs["augshift"]["test_accuracy"] > 20.0
+    assert runs["augshift"]["consistency"] > runs["baseline"]["consistency"]

@@ -1,0 +1,125 @@
+"""Shift views: two views that differ only by a translation, built in graph."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_gpos
+from keras_gpos.data import shift_views as views
+
+
+def _reference_translate(images, oy, ox, out_h, out_w, fill):
+    """Loop-by-pixel numpy reference of `translate`."""
+    b, h, w, c = images.shape
+    out = np.full((b, out_h, out_w, c), fill, dtype=np.float32)
+    for n in range(b):
+        for y in range(h):
+            for x in range(w):
+                ty, tx = y + oy[n], x + ox[n]
+                if 0 <= ty < out_h and 0 <= tx < out_w:
+                    out[n, ty, tx] = images[n, y, x]
+    return out
+
+
+@pytest.mark.parametrize("output_size,fill", [(None, 0.0), (None, -1.5), ((11, 13), 0.0), ((11, 13), 2.0)])
+def test_translate_matches_numpy_reference(output_size, fill):
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(4, 6, 7, 2)).astype("float32")
+    oy, ox = np.array([-2, 0, 3, 5]), np.array([1, -3, 0, 6])
+    got = views.translate(images, oy, ox, output_size, fill).numpy()
+    out_h, out_w = output_size or (6, 7)
+    np.testing.assert_allclose(got, _reference_translate(images, oy, ox, out_h, out_w, fill), atol=1e-6)
+
+
+def _locate(canvas, image):
+    """Top-left corner of `image` inside `canvas` (exact match), or None."""
+    h, w = image.shape[:2]
+    for y in range(canvas.shape[0] - h + 1):
+        for x in range(canvas.shape[1] - w + 1):
+            if np.array_equal(canvas[y:y + h, x:x + w], image):
+                return y, x
+    return None
+
+
+def test_canvas_views_hold_the_whole_image_on_constant_background():
+    rng = np.random.default_rng(1)
+    images = rng.uniform(0.5, 1.0, size=(6, 8, 8, 3)).astype("float32")
+    view_a, view_b = keras_gpos.data.canvas_views(images, 14, fill=-0.25, seed=tf.constant([3, 4]))
+    offsets = []
+    for n in range(6):
+        for view in (view_a.numpy()[n], view_b.numpy()[n]):
+            corner = _locate(view, images[n])
+            assert corner is not None, "the image must appear unchanged on the canvas"
+            mask = np.ones(view.shape[:2], bool)
+            mask[corner[0]:corner[0] + 8, corner[1]:corner[1] + 8] = False
+            assert np.all(view[mask] == -0.25), "everything else is the constant fill"
+            offsets.append(corner)
+    # Positions are random and independent between the views.
+    assert len(set(offsets)) > 6
+
+
+def test_canvas_views_are_reproducible_with_a_seed_and_vary_without():
+    images = tf.random.normal((4, 8, 8, 1), seed=0)
+    seed = tf.constant([7, 8])
+    a1, b1 = views.canvas_views(images, 16, seed=seed)
+    a2, b2 = views.canvas_views(images, 16, seed=seed)
+    np.testing.assert_array_equal(a1.numpy(), a2.numpy())
+    np.testing.assert_array_equal(b1.numpy(), b2.numpy())
+    assert not np.array_equal(a1.numpy(), b1.numpy())
+
+
+def test_shifted_views_use_constant_fill_never_reflect():
+    images = np.arange(1, 1 + 10 * 10, dtype="float32").reshape(1, 10, 10, 1)
+    images = np.repeat(images, 32, axis=0)
+    view_a, view_b = keras_gpos.data.shifted_views(images, 3, fill=0.0, seed=tf.constant([1, 2]))
+    for view in (view_a.numpy(), view_b.numpy()):
+        for n in range(32):
+            filled = view[n, ..., 0] == 0.0
+            # Content pixels are all distinct and nonzero: a shift of (dy, dx)
+            # leaves exactly |dy| rows and |dx| columns of fill, nothing invented.
+            rows = int(np.all(filled, axis=1).sum())
+            cols = int(np.all(filled, axis=0).sum())
+            assert rows <= 3 and cols <= 3
+            assert filled.sum() == rows * 10 + cols * 10 - rows * cols
+            assert len(np.unique(view[n][~filled])) == (10 - rows) * (10 - cols)
+
+
+def test_views_differ_only_by_translation():
+    rng = np.random.default_rng(2)
+    images = rng.normal(size=(8, 8, 8, 3)).astype("float32")
+    view_a, view_b = views.canvas_views(images, 12, seed=tf.constant([0, 1]))
+    for n in range(8):
+        a, b = view_a.numpy()[n], view_b.numpy()[n]
+        ya, xa = _locate(a, images[n])
+        yb, xb = _locate(b, images[n])
+        moved = views.translate(a[None], [yb - ya], [xb - xa], None, 0.0).numpy()[0]
+        np.testing.assert_allclose(moved, b, atol=1e-6)
+
+
+def test_views_work_inside_tf_data_graph():
+    images = keras_gpos.data.ImageSet(
+        np.random.default_rng(0).integers(0, 256, (20, 8, 8, 3), dtype=np.uint8),
+        np.arange(20) % 3, ("a", "b", "c"),
+    )
+    two = keras_gpos.data.shift_view_dataset(images, (0.5,) * 3, (0.2,) * 3, 8, canvas_size=12)
+    (a, b), y = next(iter(two))
+    assert a.shape == (8, 12, 12, 3) and b.shape == (8, 12, 12, 3) and y.shape == (8,)
+    one = keras_gpos.data.shift_view_dataset(
+        images, (0.5,) * 3, (0.2,) * 3, 8, mode="shift", max_shift=2, two_views=False
+    )
+    x, y = next(iter(one))
+    assert x.shape == (8, 8, 8, 3)
+
+
+def test_bad_view_arguments_name_the_value():
+    images = tf.zeros((2, 8, 8, 3))
+    with pytest.raises(ValueError, match="max_shift=8 is larger"):
+        views.shifted_views(images, 8)
+    with pytest.raises(ValueError, match="max_shift must be an int >= 0; got -1"):
+        views.shifted_views(images, -1)
+    with pytest.raises(ValueError, match="canvas_size=6 is smaller"):
+        views.canvas_views(images, 6)
+    with pytest.raises(ValueError, match="Unknown view mode 'reflect'"):
+        views.make_views(images, "reflect")
+    with pytest.raises(ValueError, match="static spatial shape"):
+        views.canvas_views(tf.zeros((2, 8, 3)), 12)
