@@ -29,6 +29,8 @@ flags.DEFINE_integer("batch_size", 64, "Images per step (AugShift runs 2x canvas
 flags.DEFINE_integer("steps", 10, "Timed steps per repeat.")
 flags.DEFINE_integer("repeats", 3, "Timing repeats (median reported).")
 flags.DEFINE_integer("blur_kernel_size", 0, "0: plain ResNet; 1..7: BlurPool ResNet.")
+flags.DEFINE_string("output_json", "", "Append the figures to this JSON file (e.g. "
+                    "results/augshift_cifar/step_time.json, which the augshift report quotes).")
 
 
 def _prepare(model, dataset):
@@ -89,9 +91,25 @@ def main(argv):
     ratios = [a / p for a, p in zip(timings["augshift"], timings["plain"])]
     print("per-repeat ratios: " + ", ".join(f"{r:.2f}" for r in ratios))
     ratio = results["augshift"] / results["plain"]
-    print(f"ratio augshift/plain: {ratio:.2f} (target: <= ~2.0) | ResNet-{FLAGS.depth} "
-          f"width {FLAGS.width}, {FLAGS.canvas_size}px canvas, blur {FLAGS.blur_kernel_size or 'off'}, "
+    model_name = (f"ResNet-{FLAGS.depth} width {FLAGS.width}, {FLAGS.canvas_size}px canvas, "
+                  f"blur {FLAGS.blur_kernel_size or 'off'}")
+    print(f"ratio augshift/plain: {ratio:.2f} (target: <= ~2.0) | {model_name}, "
           f"{os.cpu_count()} CPUs")
+    if FLAGS.output_json:
+        import json
+        import pathlib
+
+        from keras_gpos.reporting import write_json
+
+        path = pathlib.Path(FLAGS.output_json)
+        record = json.loads(path.read_text()) if path.exists() else {"runs": []}
+        record["runs"].append({
+            "model": model_name, "batch_size": FLAGS.batch_size, "steps": FLAGS.steps,
+            "repeats": FLAGS.repeats, "plain_ms": 1000 * results["plain"],
+            "augshift_ms": 1000 * results["augshift"], "ratio": ratio,
+            "per_repeat_ratios": ratios, "cpus": os.cpu_count(),
+        })
+        write_json(path, record)
 
 
 if __name__ == "__main__":

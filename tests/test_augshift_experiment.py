@@ -2,7 +2,6 @@
 (slow) the AugShift effect on real CIFAR-10."""
 
 import json
-import os
 import pathlib
 
 import pytest

@@ -133,8 +133,9 @@ def _view_kwargs(config):
     )
 
 
-def _input_side(config, image_set):
-    return config.canvas_size if config.view_mode == "canvas" else image_set.image_shape[0]
+def _input_side(config, image_shape):
+    """Side of the network input: the canvas, or the image itself (shift mode)."""
+    return config.canvas_size if config.view_mode == "canvas" else image_shape[0]
 
 
 def _normalised(image_set, mean, std):
@@ -149,7 +150,7 @@ def _fixed_views(images, labels, config, seed):
 
 def build_variant(config, variant, weight, num_classes, image_shape):
     """`(trainable model, inference classifier, encoder)` of one variant."""
-    side = _input_side(config, _ShapeOnly(image_shape))
+    side = _input_side(config, image_shape)
     classifier = build_classifier(
         num_classes,
         input_shape=(side, side, image_shape[-1]),
@@ -169,11 +170,6 @@ def build_variant(config, variant, weight, num_classes, image_shape):
     model = AugShiftModel(encoder, classifier.get_layer("logits"), loss,
                           name=f"augshift_{classifier.name}")
     return model, classifier, encoder
-
-
-class _ShapeOnly:
-    def __init__(self, image_shape):
-        self.image_shape = image_shape
 
 
 def compile_variant(model, config):
@@ -280,7 +276,7 @@ def train_one(config, variant, weight, seed, data, run_dir):
     two_views = variant.startswith("augshift")
     train_ds = views.shift_view_dataset(
         train, mean, std, config.batch_size, two_views=two_views, flip=config.flip, seed=seed,
-        **{k: v for k, v in _view_kwargs(config).items() if k != "mode"}, mode=config.view_mode,
+        **_view_kwargs(config),
     )
     val_images = _normalised(val, mean, std)
     val_x, val_y = _fixed_views(val_images, val.labels, config, seed=config.eval_seed)
@@ -473,18 +469,38 @@ def plot(summary, path):
     return path
 
 
-def write_report(output_dir, extra=None):
-    """Scores every finished run under `output_dir/runs` into results files."""
+def write_report(output_dir, run_dirs=None, extra=None):
+    """Writes results.json/.md/.png for finished AugShift runs.
+
+    Args:
+        output_dir: where the results go.
+        run_dirs: run directories to report; default every finished run
+            under `output_dir/runs` (what `run_augshift` trained there).
+        extra: optional dict merged into results.json.
+
+    Raises:
+        ValueError: no finished run (no run.json) among them.
+    """
     output_dir = pathlib.Path(output_dir)
-    rows = [read_json(p) for p in sorted((output_dir / "runs").glob("*/run.json"))]
+    if run_dirs is None:
+        run_dirs = sorted(p.parent for p in (output_dir / "runs").glob("*/run.json"))
+    rows = [read_json(pathlib.Path(d) / "run.json") for d in run_dirs
+            if (pathlib.Path(d) / "run.json").exists()]
     if not rows:
-        raise ValueError(f"No finished runs under {output_dir / 'runs'}.")
+        raise ValueError(f"No finished AugShift runs (run.json) in {[str(d) for d in run_dirs] or output_dir}.")
     summary = summarize(rows)
     payload = {"summary": summary, "runs": rows}
+    step_time = output_dir / "step_time.json"  # from benchmarks/augshift_step.py
+    if step_time.exists():
+        payload["step_time"] = read_json(step_time)
     if extra:
         payload.update(extra)
     write_json(output_dir / "results.json", payload)
     text = markdown(summary, rows)
+    for bench in payload.get("step_time", {}).get("runs", []):
+        text += (f"\nStep time ({bench['model']}, batch {bench['batch_size']}): plain "
+                 f"{bench['plain_ms']:.0f} ms, AugShift {bench['augshift_ms']:.0f} ms, "
+                 f"ratio {bench['ratio']:.2f} (benchmarks/augshift_step.py).\n")
     write_text(output_dir / "results.md", text)
     plot(summary, output_dir / "results.png")
     print(text)
