@@ -48,6 +48,12 @@ def translate(images, offsets_y, offsets_x, output_size=None, fill=0.0):
 
     Returns:
         A float tensor `(batch, out_height, out_width, channels)`.
+
+    Example:
+
+    >>> moved = keras_gpos.data.translate(tf.ones((2, 4, 4, 1)), [0, 1], [2, 0], (6, 6))
+    >>> moved.shape
+    TensorShape([2, 6, 6, 1])
     """
     images = tf.convert_to_tensor(images)
     if not images.dtype.is_floating:
@@ -256,6 +262,13 @@ def shift_view_dataset(
 
     Returns:
         A `tf.data.Dataset`.
+
+    Example:
+
+    >>> train, test = keras_gpos.data.load_image_dataset("cifar10_binary", data_dir)
+    >>> mean, std = keras_gpos.data.normalization_stats(train)
+    >>> views = keras_gpos.data.shift_view_dataset(train, mean, std, 64, canvas_size=48)
+    >>> (view_a, view_b), labels = next(iter(views))
     """
     from keras_gpos.data.pipeline import normalize, random_flip_left_right
 

@@ -1,5 +1,9 @@
 """AugShift: train a classifier so its pooled latent ignores where the object is.
 
+TensorFlow by design (like Keras' own TF trainer): `train_step` uses
+`tf.GradientTape` and `tf.distribute`; the encoder, head and losses it
+wraps stay backend-portable.
+
 `AugShiftModel` wraps any encoder (image -> latent) and head (latent ->
 logits). Its `train_step` takes batches of two translated views of the same
 images, `((view_a, view_b), labels)`, runs both through the encoder in one
@@ -173,12 +177,13 @@ class AugShiftModel(keras.Model):
         return (self.ce_tracker, self.consistency_tracker, self.view_agreement)
 
     def _record(self, ce, consistency, logits, batch):
-        from keras.src.losses.loss import unscale_loss_for_distribution
+        import tensorflow as tf
 
-        # The loss values are divided by the replica count for the gradient
-        # sum; the trackers want the per-batch value back.
-        ce_value = unscale_loss_for_distribution(ce)
-        cons_value = unscale_loss_for_distribution(consistency)
+        # Keras losses divide by the replica count so that gradients summed
+        # over replicas are right; the trackers want the per-batch value.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        ce_value = ce * replicas
+        cons_value = consistency * replicas
         self._loss_tracker.update_state(ce_value + cons_value, sample_weight=batch)
         self.ce_tracker.update_state(ce_value, sample_weight=batch)
         self.consistency_tracker.update_state(cons_value, sample_weight=batch)
