@@ -122,7 +122,7 @@ def num_outputs(config, image_set):
     return config.grid_size**2 if config.task == "location" else image_set.num_classes
 
 
-def build_model(config, image_set):
+def build_model(config, image_set, num_replicas=1):
     height, width, channels = image_set.image_shape
     return build_classifier(
         num_outputs(config, image_set),
@@ -135,6 +135,8 @@ def build_model(config, image_set):
         permute_at=config.permute_at or None,
         permute_per_sample=config.permute_per_sample,
         seed=config.seed,
+        # Global-batch statistics, so a distributed run matches one device.
+        sync_batchnorm=num_replicas > 1,
     )
 
 
@@ -196,7 +198,7 @@ def train_location(config):
     train_ds, val_ds, test_ds = _datasets(config, train, val, test, mean, std)
     strategy = get_strategy(config.strategy)
     with strategy.scope():
-        model = build_model(config, train)
+        model = build_model(config, train, strategy.num_replicas_in_sync)
         compile_model(model, config)
     best_path = run_dir / "best.keras"
     callbacks = [

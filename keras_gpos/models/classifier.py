@@ -55,6 +55,7 @@ def build_classifier(
     seed=None,
     name=None,
     blur_kernel_size=None,
+    sync_batchnorm=False,
 ):
     """Builds a GAPNet or PermuteNet classifier as a functional model.
 
@@ -81,6 +82,10 @@ def build_classifier(
         blur_kernel_size: None or an int in 1..7. ResNet only: anti-alias
             the strided convolutions with `BlurPool2D` of this binomial
             size (Zhang 2019). None (default) builds the plain network.
+
+        sync_batchnorm: bool. Synchronise batch-norm statistics across
+            replicas (TensorFlow backend; set it when building inside a
+            multi-replica strategy scope).
 
     Returns:
         A `keras.Model` mapping canvases to logits. The last backbone map is
@@ -125,10 +130,12 @@ def build_classifier(
         x = resnet.resnet_features(
             x, depth, width, padding, output_stride, stage_permute,
             permute_per_sample, seed, blur_kernel_size=blur_kernel_size,
+            sync_batchnorm=sync_batchnorm,
         )
     else:
         x = vgg.vgg_features(
-            x, depth, width, padding, stage_permute, permute_per_sample, seed
+            x, depth, width, padding, stage_permute, permute_per_sample, seed,
+            sync_batchnorm=sync_batchnorm,
         )
     x = keras.layers.Identity(name="features")(x)
     if permute_at == "head":

@@ -37,7 +37,8 @@ def _center_crop_to(x, reference, name):
 
 
 def basic_block(
-    x, filters, stride, dilation, padding, name, bn_momentum=0.9, blur_kernel_size=None
+    x, filters, stride, dilation, padding, name, bn_momentum=0.9, blur_kernel_size=None,
+    sync_batchnorm=False,
 ):
     """Two 3x3 convolutions with a residual shortcut (ResNet BasicBlock).
 
@@ -50,7 +51,9 @@ def basic_block(
         filters, 3, strides=1 if blur else stride, padding_mode=padding,
         dilation_rate=dilation, use_bias=False, name=f"{name}_conv1",
     )(x)
-    y = keras.layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn1")(y)
+    y = keras.layers.BatchNormalization(
+        momentum=bn_momentum, synchronized=sync_batchnorm, name=f"{name}_bn1"
+    )(y)
     y = keras.layers.ReLU(name=f"{name}_relu1")(y)
     if blur:
         y = BlurPool2D(blur_kernel_size, strides=stride, name=f"{name}_blur")(y)
@@ -58,7 +61,9 @@ def basic_block(
         filters, 3, padding_mode=padding, dilation_rate=dilation,
         use_bias=False, name=f"{name}_conv2",
     )(y)
-    y = keras.layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn2")(y)
+    y = keras.layers.BatchNormalization(
+        momentum=bn_momentum, synchronized=sync_batchnorm, name=f"{name}_bn2"
+    )(y)
     if stride != 1 or x.shape[-1] != filters:
         if blur:
             shortcut = BlurPool2D(
@@ -69,7 +74,7 @@ def basic_block(
             kernel_initializer="he_normal", name=f"{name}_proj",
         )(shortcut)
         shortcut = keras.layers.BatchNormalization(
-            momentum=bn_momentum, name=f"{name}_proj_bn"
+            momentum=bn_momentum, synchronized=sync_batchnorm, name=f"{name}_proj_bn"
         )(shortcut)
     shortcut = _center_crop_to(shortcut, y, name=f"{name}_crop")
     y = keras.layers.Add(name=f"{name}_add")([y, shortcut])
@@ -135,6 +140,7 @@ def resnet_features(
     permute_per_sample=False,
     seed=None,
     blur_kernel_size=None,
+    sync_batchnorm=False,
 ):
     """Applies the ResNet body to the functional tensor `x`.
 
@@ -155,6 +161,10 @@ def resnet_features(
             stays strided: blurring it would quadruple its cost. None keeps
             the plain network, layer names unchanged.
 
+        sync_batchnorm: bool. Batch statistics over the global batch under a
+            multi-replica `tf.distribute` strategy (TensorFlow backend only),
+            so a distributed run trains like a single-device one.
+
     Returns:
         The last feature map, from a layer named `stage4_out`.
     """
@@ -169,7 +179,9 @@ def resnet_features(
     x = PaddedConv2D(
         width, 7, strides=2, padding_mode=padding, use_bias=False, name="stem_conv"
     )(x)
-    x = keras.layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
+    x = keras.layers.BatchNormalization(
+        momentum=0.9, synchronized=sync_batchnorm, name="stem_bn"
+    )(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
     strides = _stage_strides(output_stride)
     dilations = _stage_dilations(output_stride)
@@ -188,5 +200,6 @@ def resnet_features(
                 padding,
                 name=f"{stage_name}_block{block + 1}",
                 blur_kernel_size=blur_kernel_size,
+                sync_batchnorm=sync_batchnorm,
             )
     return keras.layers.Identity(name="stage4_out")(x)

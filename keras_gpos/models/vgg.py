@@ -36,7 +36,7 @@ def vgg_output_size(size, depth=11):
 
 def vgg_features(
     x, depth=11, width=64, padding="zero", permute_at=None,
-    permute_per_sample=False, seed=None,
+    permute_per_sample=False, seed=None, sync_batchnorm=False,
 ):
     """Applies a VGG body to `x`; the last map comes from layer `stage5_out`.
 
@@ -63,7 +63,9 @@ def vgg_features(
                 max(1, width * multiple), 3, padding_mode=padding,
                 use_bias=False, name=name,
             )(x)
-            x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+            x = keras.layers.BatchNormalization(
+                momentum=0.9, synchronized=sync_batchnorm, name=f"{name}_bn"
+            )(x)
             x = keras.layers.ReLU(name=f"{name}_relu")(x)
         if index < len(stages) - 1:
             x = keras.layers.MaxPooling2D(2, name=f"{stage_name}_pool")(x)

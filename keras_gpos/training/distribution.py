@@ -37,7 +37,12 @@ def get_strategy(name="auto", tpu_address=None):
         if gpus:
             return tf.distribute.MirroredStrategy()
         cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(cpus)
+        # Collective all-reduce between CPU replicas can run the per-layer
+        # reductions of synchronized batch norm in different orders on the
+        # replicas (shape-mismatch aborts); reducing on one device cannot.
+        return tf.distribute.MirroredStrategy(
+            cpus, cross_device_ops=tf.distribute.ReductionToOneDevice()
+        )
     if name == "multi_worker_mirrored":
         raw = os.environ.get("TF_CONFIG")
         if raw:
