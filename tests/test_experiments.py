@@ -1,7 +1,6 @@
 """Flags -> config, the location experiment end to end, reports and export."""
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -12,7 +11,6 @@ import pytest
 import tensorflow as tf
 from absl import flags
 
-from keras_gpos import experiments
 from keras_gpos.experiments import flags as experiment_flags
 from keras_gpos.experiments.location import LocationConfig, train_location
 
@@ -35,8 +33,10 @@ def test_flagfile_becomes_a_frozen_config(tmp_path):
     assert config.paddings == ("zero", "circular") and config.grid_sizes == (2, 3)
     assert config.seeds == (0, 1) and config.width == 8 and config.epochs == 3
     assert len(config.run_configs()) == 2 * 2 * 2 * 5
-    with pytest.raises(Exception):
-        config.width = 3  # frozen
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.width = 3
 
 
 def test_flags_use_the_experiments_own_defaults():
