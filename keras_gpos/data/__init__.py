@@ -15,3 +15,4 @@ from keras_gpos.data.sources import load_image_dataset
 from keras_gpos.data.synthetic import SHAPE_CLASSES
 from keras_gpos.data.synthetic import make_shapes_dataset
 from keras_gpos.data.shift_views import canvas_views, shift_view_dataset, shifted_views, translate
+from keras_gpos.data.segmentation import CAMVID_CLASSES, SEGMENTATION_DATASETS, STREET_CLASSES, SegmentationSet, load_mask_folder, load_segmentation_dataset, make_street_scenes, segmentation_dataset

@@ -1,0 +1,294 @@
+"""Semantic segmentation data: in-memory sets, folder pairs, TFDS Cityscapes.
+
+Three sources share one in-memory type, `SegmentationSet`:
+
+* `"street_scenes"`: procedurally drawn scenes with Cityscapes-like position
+  priors (see `keras_gpos.data.street_scenes`), no files, no network;
+* `"folder"`: an image folder and a mask folder with matching file names
+  (the SegNet CamVid layout: `train/`, `trainannot/`, `val/`, `valannot/`);
+* `"tfds:cityscapes"`: TFDS `cityscapes/semantic_segmentation`, for users
+  who downloaded and prepared Cityscapes themselves (it cannot be
+  downloaded automatically).
+
+Pipelines (`segmentation_dataset`) feed raw float pixels in [0, 255]; the
+models normalise inside, so a saved model takes images as they are.
+"""
+
+import dataclasses
+import pathlib
+
+import numpy as np
+import tensorflow as tf
+
+from keras_gpos.data.street_scenes import STREET_CLASSES, make_street_scenes  # noqa: F401 - re-exported
+
+SEGMENTATION_DATASETS = ("street_scenes", "folder", "tfds:cityscapes")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+CAMVID_CLASSES = (
+    "sky", "building", "pole", "road", "pavement", "tree", "sign_symbol",
+    "fence", "car", "pedestrian", "bicyclist",
+)
+CITYSCAPES_CLASSES = (
+    "road", "sidewalk", "building", "wall", "fence", "pole", "traffic_light",
+    "traffic_sign", "vegetation", "terrain", "sky", "person", "rider", "car",
+    "truck", "bus", "train", "motorcycle", "bicycle",
+)
+# Cityscapes label id -> train id (19 evaluated classes); others are ignored.
+_CITYSCAPES_EVAL_IDS = (7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33)
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentationSet:
+    """Images and dense labels held in memory.
+
+    Attributes:
+        images: uint8 array `(N, height, width, 3)`.
+        masks: uint8 array `(N, height, width)` of class indices; pixels equal
+            to `ignore_label` count nowhere.
+        class_names: tuple of str, one per class index `0 .. num_classes - 1`.
+        ignore_label: int or None. Label of unlabelled pixels.
+        source: str. Where the data came from (recorded in results).
+    """
+
+    images: np.ndarray
+    masks: np.ndarray
+    class_names: tuple
+    ignore_label: int = None
+    source: str = ""
+
+    def __post_init__(self):
+        if self.images.ndim != 4 or self.images.shape[-1] != 3:
+            raise ValueError(
+                f"images must be (N, height, width, 3); got shape {self.images.shape} "
+                f"from {self.source or 'a SegmentationSet'}."
+            )
+        if self.images.dtype != np.uint8 or self.masks.dtype != np.uint8:
+            raise ValueError(
+                f"images and masks must be uint8; got {self.images.dtype} and {self.masks.dtype}."
+            )
+        if self.masks.shape != self.images.shape[:3]:
+            raise ValueError(
+                f"masks shape {self.masks.shape} does not match images {self.images.shape[:3]} "
+                f"in {self.source or 'a SegmentationSet'}."
+            )
+        allowed = set(range(len(self.class_names)))
+        if self.ignore_label is not None:
+            allowed.add(int(self.ignore_label))
+        found = set(np.unique(self.masks).tolist())
+        if not found <= allowed:
+            raise ValueError(
+                f"masks of {self.source or 'a SegmentationSet'} hold labels "
+                f"{sorted(found - allowed)} outside [0, {len(self.class_names)}) and not the "
+                f"ignore label {self.ignore_label}; pass the right class_names/ignore_label."
+            )
+
+    def __len__(self):
+        return int(self.images.shape[0])
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+    @property
+    def image_shape(self):
+        return tuple(int(d) for d in self.images.shape[1:])
+
+    def head(self, count):
+        return dataclasses.replace(
+            self, images=self.images[:count], masks=self.masks[:count],
+            source=f"{self.source}[:{count}]",
+        )
+
+    def metadata(self):
+        """A JSON-ready description for result files."""
+        return {
+            "source": self.source,
+            "images": len(self),
+            "image_shape": list(self.image_shape),
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
+            "ignore_label": self.ignore_label,
+        }
+
+
+def _image_files(folder):
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _read_png(path, channels):
+    data = tf.io.read_file(str(path))
+    try:
+        return tf.io.decode_image(data, channels=channels, expand_animations=False).numpy()
+    except tf.errors.InvalidArgumentError as error:
+        raise ValueError(f"cannot decode image {path}: {error.message}") from error
+
+
+def load_mask_folder(image_dir, mask_dir, class_names, ignore_label=None):
+    """Loads an image folder and a mask folder whose file *stems* match.
+
+    Masks are single-channel images of class indices (like CamVid's
+    `trainannot/`). Image and mask are paired by file name without suffix,
+    so `0001.jpg` pairs with `0001.png`.
+
+    Args:
+        image_dir: path. Folder of RGB images.
+        mask_dir: path. Folder of label images.
+        class_names: sequence of str. One name per class index.
+        ignore_label: int or None. Mask value of unlabelled pixels.
+
+    Returns:
+        A `SegmentationSet`.
+
+    Raises:
+        ValueError: a missing or empty folder, file names that do not pair
+            up (the first unmatched names are listed), an image and mask of
+            different sizes, or labels out of range.
+
+    Example:
+
+    >>> data = keras_gpos.data.load_mask_folder(
+    ...     "camvid-small/val", "camvid-small/valannot",
+    ...     keras_gpos.data.CAMVID_CLASSES, ignore_label=11)
+    """
+    image_dir, mask_dir = pathlib.Path(image_dir), pathlib.Path(mask_dir)
+    for kind, folder in (("image", image_dir), ("mask", mask_dir)):
+        if not folder.is_dir():
+            raise ValueError(f"{kind} folder {folder} does not exist.")
+    images = {p.stem: p for p in _image_files(image_dir)}
+    masks = {p.stem: p for p in _image_files(mask_dir)}
+    if not images:
+        raise ValueError(f"image folder {image_dir} holds no {'/'.join(IMAGE_SUFFIXES)} files.")
+    only_images = sorted(set(images) - set(masks))
+    only_masks = sorted(set(masks) - set(images))
+    if only_images or only_masks:
+        raise ValueError(
+            f"file names in {image_dir} and {mask_dir} do not match: "
+            f"{len(only_images)} images have no mask (e.g. {only_images[:3]}), "
+            f"{len(only_masks)} masks have no image (e.g. {only_masks[:3]})."
+        )
+    image_list, mask_list = [], []
+    for stem in sorted(images):
+        image = _read_png(images[stem], channels=3)
+        mask = _read_png(masks[stem], channels=1)[..., 0]
+        if mask.shape != image.shape[:2]:
+            raise ValueError(
+                f"mask {masks[stem]} is {mask.shape[0]}x{mask.shape[1]} but its image "
+                f"{images[stem]} is {image.shape[0]}x{image.shape[1]}."
+            )
+        image_list.append(image)
+        mask_list.append(mask)
+    shapes = {im.shape for im in image_list}
+    if len(shapes) > 1:
+        raise ValueError(f"images in {image_dir} differ in size ({sorted(shapes)}); resize them first.")
+    return SegmentationSet(
+        np.stack(image_list).astype(np.uint8), np.stack(mask_list).astype(np.uint8),
+        tuple(class_names), ignore_label, source=f"folder:{image_dir}",
+    )
+
+
+def load_camvid_folders(data_dir):
+    """`(train, val)` from a SegNet-style CamVid folder (label 11 = ignore)."""
+    data_dir = pathlib.Path(data_dir)
+    return tuple(
+        load_mask_folder(data_dir / split, data_dir / f"{split}annot", CAMVID_CLASSES, ignore_label=11)
+        for split in ("train", "val")
+    )
+
+
+def load_tfds_cityscapes(data_dir=None, image_size=(256, 512), download=False):
+    """`(train, val)` of TFDS `cityscapes/semantic_segmentation`, resized.
+
+    Cityscapes needs a manual download (registration); TFDS then prepares it
+    from `data_dir/downloads/manual`. Label ids map to the 19 train ids, all
+    other ids to the ignore label 255.
+    """
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder("cityscapes/semantic_segmentation", data_dir=data_dir)
+    if download:
+        builder.download_and_prepare()
+    elif not builder.is_prepared():
+        raise ValueError(
+            "tfds cityscapes/semantic_segmentation is not prepared under "
+            f"{builder.data_dir}; download Cityscapes manually (it needs a login), "
+            "put the zips in <data_dir>/downloads/manual and set --tfds_download."
+        )
+    lookup = np.full(256, 255, np.uint8)
+    lookup[list(_CITYSCAPES_EVAL_IDS)] = np.arange(len(_CITYSCAPES_EVAL_IDS))
+    lookup = tf.constant(lookup)
+    height, width = image_size
+
+    def convert(example):
+        image = tf.image.resize(example["image_left"], (height, width))
+        label = tf.image.resize(example["segmentation_label"], (height, width), method="nearest")
+        label = tf.gather(lookup, tf.cast(label[..., 0], tf.int32))
+        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
+
+    def load(split):
+        images, masks = [], []
+        for image, mask in builder.as_dataset(split=split).map(convert).as_numpy_iterator():
+            images.append(image)
+            masks.append(mask)
+        return SegmentationSet(
+            np.stack(images), np.stack(masks), CITYSCAPES_CLASSES, 255,
+            source=f"tfds:cityscapes/{split}",
+        )
+
+    return load("train"), load("validation")
+
+
+def load_segmentation_dataset(name, data_dir=None, seed=0, train_size=600, val_size=150,
+                              image_size=(96, 128), tfds_download=False):
+    """Loads `(train, val)` SegmentationSets by name.
+
+    Args:
+        name: str. One of `SEGMENTATION_DATASETS`.
+        data_dir: str or None. The CamVid-layout folder (`"folder"`) or the
+            TFDS data dir (`"tfds:cityscapes"`).
+        seed: int. Seed of the street-scene generator (val uses `seed + 1`).
+        train_size, val_size: int. Street scenes to draw.
+        image_size: `(height, width)` of street scenes and resized Cityscapes.
+        tfds_download: bool. Let TFDS prepare Cityscapes.
+    """
+    if name == "street_scenes":
+        return (
+            make_street_scenes(train_size, image_size, seed=seed),
+            make_street_scenes(val_size, image_size, seed=seed + 1),
+        )
+    if name == "folder":
+        if not data_dir:
+            raise ValueError("dataset 'folder' needs data_dir (holding train/, trainannot/, val/, valannot/).")
+        return load_camvid_folders(data_dir)
+    if name == "tfds:cityscapes":
+        return load_tfds_cityscapes(data_dir, image_size, download=tfds_download)
+    raise ValueError(f"Unknown segmentation dataset {name!r}; expected one of {list(SEGMENTATION_DATASETS)}.")
+
+
+def segmentation_dataset(data, batch_size, training=False, flip=False, seed=0):
+    """A `tf.data` pipeline of `(float32 images in [0, 255], int32 masks)`.
+
+    Args:
+        data: a `SegmentationSet`.
+        batch_size: int. Global batch size.
+        training: bool. Shuffle every epoch (and flip, if asked).
+        flip: bool. Random horizontal flips while training. Off by default:
+            flips make a network more mirror-symmetric and hide the
+            position channels that the attacks exploit.
+        seed: int. Shuffle and flip seed.
+    """
+    dataset = tf.data.Dataset.from_tensor_slices((data.images, data.masks))
+    if training:
+        dataset = dataset.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
+
+    def prepare(image, mask):
+        image = tf.cast(image, tf.float32)
+        mask = tf.cast(mask, tf.int32)
+        if training and flip:
+            do_flip = tf.random.uniform((), seed=seed) < 0.5
+            image = tf.cond(do_flip, lambda: tf.reverse(image, [1]), lambda: image)
+            mask = tf.cond(do_flip, lambda: tf.reverse(mask, [1]), lambda: mask)
+        return image, mask
+
+    dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
