@@ -9,3 +9,4 @@ __version__ = "0.1.0"
 from keras_gpos import layers
 from keras_gpos import models
 from keras_gpos import data, losses, metrics, training
+from keras_gpos import attacks, ranking

@@ -5,3 +5,4 @@ from keras_gpos.layers.padding import PaddedConv2D
 from keras_gpos.layers.padding import SpatialPadding2D
 from keras_gpos.layers.permutation import ChannelPermutation
 from keras_gpos.layers.blur_pool import BlurPool2D
+from keras_gpos.layers.channel_mask import ChannelMask
