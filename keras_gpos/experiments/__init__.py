@@ -13,12 +13,14 @@ from keras_gpos.experiments.location import ClassificationConfig
 from keras_gpos.experiments.location import LocationConfig
 from keras_gpos.experiments.location import evaluate_run
 from keras_gpos.experiments.location import train_location
+from keras_gpos.experiments.position_attack import PositionAttackConfig, run_position_attack
 
 EXPERIMENTS = {
     "location": (LocationConfig, train_location),
     "classification": (ClassificationConfig, train_location),
     "channel_position": (ChannelPositionConfig, run_channel_position),
     "augshift": (AugShiftConfig, run_augshift),
+    "position_attack": (PositionAttackConfig, run_position_attack),
 }
 
 
