@@ -77,20 +77,21 @@ def plot(summary, path):
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(summary) + 2), 4.2))
     width = 0.38
     for offset, task, color in ((-width / 2, "location", "#1f77b4"), (width / 2, "class", "#ff7f0e")):
-        means = [e[task]["mean"] if e[task]["mean"] is not None else 0.0 for e in summary]
-        errs = [e[task]["std"] or 0.0 for e in summary]
-        xs = [i + offset for i in range(len(summary))]
-        ax.bar(xs, means, width, yerr=errs, capsize=3, label=f"{task} accuracy", color=color)
-        for x, entry in zip(xs, summary):
-            if entry[task]["chance"] is not None and entry[task]["runs"]:
-                ax.hlines(entry[task]["chance"], x - width / 2, x + width / 2,
-                          colors="black", linestyles="dotted")
+        # Groups without a run of this task get no bar (not a zero bar).
+        present = [(i, e) for i, e in enumerate(summary) if e[task]["runs"]]
+        xs = [i + offset for i, _ in present]
+        ax.bar(xs, [e[task]["mean"] for _, e in present], width,
+               yerr=[e[task]["std"] or 0.0 for _, e in present], capsize=3,
+               label=f"{task} accuracy", color=color)
+        for x, (_, entry) in zip(xs, present):
+            ax.hlines(entry[task]["chance"], x - width / 2, x + width / 2,
+                      colors="black", linestyles="dotted")
     ax.set_xticks(range(len(summary)))
     ax.set_xticklabels(labels, fontsize=8)
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 105)
     ax.set_title("Position after global pooling: location vs class accuracy (dotted: chance)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8)
     fig.tight_layout()
     path = pathlib.Path(path)
     tmp = path.with_name(f".{path.stem}.tmp.png")
