@@ -276,3 +276,17 @@ def test_public_api():
     assert keras_gpos.losses.ShiftConsistencyLoss is ShiftConsistencyLoss
     assert keras_gpos.metrics.ShiftConsistency is ShiftConsistency
     assert pathlib.Path(keras_gpos.__file__).exists()
+
+
+def test_view_latent_distance_is_zero_for_an_invariant_encoder_and_scale_free():
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(20, 8, 8, 3)).astype("float32")
+    inputs = keras.Input((14, 14, 3))
+    invariant = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(inputs))
+    assert keras_gpos.metrics.view_latent_distance(invariant, images, canvas_size=14) < 1e-10
+    flat = keras.Model(inputs, keras.layers.Flatten()(inputs))
+    doubled = keras.Model(inputs, keras.layers.Rescaling(2.0)(keras.layers.Flatten()(inputs)))
+    d_flat = keras_gpos.metrics.view_latent_distance(flat, images, canvas_size=14)
+    assert d_flat > 0.5  # flattened pixels move with the image
+    np.testing.assert_allclose(
+        keras_gpos.metrics.view_latent_distance(doubled, images, canvas_size=14), d_flat, rtol=1e-5)

@@ -73,14 +73,21 @@ def test_tiny_run_writes_table_plot_and_exports(tmp_path):
 
 
 @pytest.mark.slow
-def test_augshift_raises_consistency_on_real_cifar(cifar10_dir, tmp_path):
-    """Baseline vs AugShift, one seed, a small ResNet-10 on 1,500 CIFAR images.
+def test_augshift_pulls_shifted_views_together_on_real_cifar(cifar10_dir, tmp_path):
+    """Baseline vs AugShift (lambda 1), seed 0, ResNet-10 width 16, 1,500 CIFAR
+    images, 6 epochs (~2.5 min on 2 busy cores).
 
-    Floors (measured, see the AugShift results in the closing note of issue
-    3): at this budget a width-16 baseline reaches ~35% accuracy; AugShift
-    raises consistency over the baseline by ~5-10 points. The test asks for
-    accuracy well above chance (10%) for both, and for AugShift's consistency
-    to exceed the baseline's, which every measured seed did.
+    Measured at this budget (20:52 UTC run): accuracy 25.7% baseline, 31.3%
+    AugShift; relative view-latent distance 0.194 vs 0.136 (ratio 0.70); in
+    the full 12-epoch, 3,355-image runs the ratio was 0.47-0.53 over two
+    seeds. The test asks for accuracy clearly above chance (floor 20%, chance
+    10%) and for AugShift's latent distance to be at most 0.85x the
+    baseline's: the loss's direct effect, with room for seed noise.
+
+    Consistency is deliberately not compared here: at 6 epochs the
+    undertrained baseline predicts few classes and is *more* consistent
+    (71.9% vs 62.9% measured); consistency only means something next to
+    accuracy, which the full experiment reports.
     """
     config = AugShiftConfig(
         dataset="cifar10_binary", data_dir=str(cifar10_dir), train_examples=1500,
@@ -92,4 +99,4 @@ def test_augshift_raises_consistency_on_real_cifar(cifar10_dir, tmp_path):
     runs = {row["variant"]: row for row in payload["runs"]}
     assert runs["baseline"]["test_accuracy"] > 20.0
     assert runs["augshift"]["test_accuracy"] > 20.0
-    assert runs["augshift"]["consistency"] > runs["baseline"]["consistency"]
+    assert runs["augshift"]["view_latent_distance"] < 0.85 * runs["baseline"]["view_latent_distance"]

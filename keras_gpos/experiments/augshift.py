@@ -34,7 +34,9 @@ from keras_gpos.export import export_saved_model
 from keras_gpos.layers.blur_pool import BLUR_KERNEL_SIZES
 from keras_gpos.layers.padding import PADDING_MODES
 from keras_gpos.losses import DISTANCES, ShiftConsistencyLoss
-from keras_gpos.metrics.consistency import accuracy_vs_shift, consistency_and_accuracy
+from keras_gpos.metrics.consistency import (
+    accuracy_vs_shift, consistency_and_accuracy, view_latent_distance,
+)
 from keras_gpos.models import build_classifier
 from keras_gpos.reporting import (
     format_mean_spread, markdown_table, mean_and_spread, read_json, save_keras_model,
@@ -313,6 +315,8 @@ def train_one(config, variant, weight, seed, data, run_dir):
     )
     offsets, sweep = accuracy_vs_shift(classifier, test_images, test.labels,
                                       stride=config.sweep_stride, **_view_kwargs(config))
+    latent_distance = view_latent_distance(encoder, test_images, seed=config.eval_seed,
+                                           **_view_kwargs(config))
     probe = linear_location_probe(
         encoder, _normalised(train.head(config.probe_train_images), mean, std), test_images,
         config, seed=seed,
@@ -326,6 +330,7 @@ def train_one(config, variant, weight, seed, data, run_dir):
         "blur_kernel_size": config.blur_kernel_size if "blurpool" in variant else None,
         "test_accuracy": scores["accuracy"],
         "consistency": scores["consistency"],
+        "view_latent_distance": latent_distance,
         "eval_cases": scores["cases"],
         "accuracy_vs_shift": {"offsets": offsets, "accuracy": sweep},
         "location_probe": probe,
@@ -395,6 +400,7 @@ def summarize(rows):
             ("test_accuracy", [r["test_accuracy"] for r in runs]),
             ("consistency", [r["consistency"] for r in runs]),
             ("location_probe", [r["location_probe"]["test_accuracy"] for r in runs]),
+            ("view_latent_distance", [r["view_latent_distance"] for r in runs]),
             ("train_seconds", [r["train_seconds"] for r in runs]),
         ):
             mean, std = mean_and_spread(values)
@@ -410,7 +416,8 @@ def summarize(rows):
 
 def markdown(summary, rows):
     headers = ["run group", "lambda", "seeds", "epochs", "test acc (%)", "consistency (%)",
-               "location probe (%)", "acc range over offsets (%)", "train s/run"]
+               "location probe (%)", "view latent distance", "acc range over offsets (%)",
+               "train s/run"]
     table = []
     for e in summary:
         sweep = e["accuracy_vs_shift"]["mean"]
@@ -420,21 +427,24 @@ def markdown(summary, rows):
             format_mean_spread(e["test_accuracy"]["per_seed"]),
             format_mean_spread(e["consistency"]["per_seed"]),
             format_mean_spread(e["location_probe"]["per_seed"]),
+            format_mean_spread(e["view_latent_distance"]["per_seed"], digits=3),
             f"{min(sweep):.1f}-{max(sweep):.1f}",
             f"{e['train_seconds']['mean']:.0f}",
         ])
-    per_seed = [["run", "acc", "consistency", "probe", "best epoch"]]
+    per_seed = [["run", "acc", "consistency", "probe", "latent distance", "best epoch"]]
     lines = []
     for r in sorted(rows, key=lambda r: (_group_order(r["group"]), r["seed"])):
         lines.append([f"{r['group']} seed {r['seed']}", f"{r['test_accuracy']:.1f}",
                       f"{r['consistency']:.1f}", f"{r['location_probe']['test_accuracy']:.1f}",
-                      r["best_epoch"]])
+                      f"{r['view_latent_distance']:.3f}", r["best_epoch"]])
     data = rows[0]["dataset"] if rows else {}
     return (
         "## AugShift vs BlurPool: accuracy next to shift consistency\n\n"
         + markdown_table(headers, table)
         + "\nMean ± sample std over seeds. Location probe: linear softmax on frozen pooled "
-        "latents, 3x3 positions, chance 11.1% (lower = less position information).\n\n"
+        "latents, 3x3 positions, chance 11.1% (lower = less position information). View latent "
+        "distance: mean |z_a - z_b|^2 / mean(|z_a|^2, |z_b|^2) over test view pairs (0 = the "
+        "pooled latent ignores the shift).\n\n"
         f"Protocol: {rows[0]['protocol'] if rows else ''}\n\n"
         f"Data: {data.get('name')} ({data.get('train_images')} train / {data.get('val_images')} "
         f"val / {data.get('test_images')} test images); best epoch chosen on validation "
@@ -469,6 +479,27 @@ def plot(summary, path):
     return path
 
 
+def _with_latent_distance(run_dir):
+    """A run's summary; runs finished before `view_latent_distance` existed
+    are scored once from their saved model and the value stored."""
+    summary = read_json(run_dir / "run.json")
+    if "view_latent_distance" in summary:
+        return summary
+    config = AugShiftConfig(**summary["config"])
+    _, _, test, mean, std = _prepare_data(config)
+    model = keras.saving.load_model(run_dir / "model.keras")
+    names = [layer.name for layer in model.layers]
+    if "pooled" in names:
+        encoder = keras.Model(model.input, model.get_layer("pooled").output)
+    else:  # AugShiftModel.inference_model(): images -> encoder -> head
+        encoder = model.layers[1]
+    summary["view_latent_distance"] = view_latent_distance(
+        encoder, _normalised(test, mean, std), seed=config.eval_seed, **_view_kwargs(config)
+    )
+    write_json(run_dir / "run.json", summary)
+    return summary
+
+
 def write_report(output_dir, run_dirs=None, extra=None):
     """Writes results.json/.md/.png for finished AugShift runs.
 
@@ -484,8 +515,8 @@ def write_report(output_dir, run_dirs=None, extra=None):
     output_dir = pathlib.Path(output_dir)
     if run_dirs is None:
         run_dirs = sorted(p.parent for p in (output_dir / "runs").glob("*/run.json"))
-    rows = [read_json(pathlib.Path(d) / "run.json") for d in run_dirs
-            if (pathlib.Path(d) / "run.json").exists()]
+    run_dirs = [pathlib.Path(d) for d in run_dirs if (pathlib.Path(d) / "run.json").exists()]
+    rows = [_with_latent_distance(d) for d in run_dirs]
     if not rows:
         raise ValueError(f"No finished AugShift runs (run.json) in {[str(d) for d in run_dirs] or output_dir}.")
     summary = summarize(rows)

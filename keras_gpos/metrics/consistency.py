@@ -165,6 +165,52 @@ def consistency_and_accuracy(
     }
 
 
+def view_latent_distance(
+    encoder, images, mode="canvas", canvas_size=48, max_shift=4, fill=0.0, seed=1234,
+    batch_size=256,
+):
+    """Mean relative squared distance between the pooled latents of two views.
+
+    For each image, `|z_a - z_b|^2 / ((|z_a|^2 + |z_b|^2) / 2)` on one random
+    view pair (same protocol and seed as `consistency_and_accuracy`'s first
+    pair), averaged over images. Scale-free, so an encoder cannot lower it
+    by shrinking its latents; 0 means the latent ignores the translation.
+    This is what the AugShift loss acts on directly.
+
+    Args:
+        encoder: maps views to latents `(batch, dim)` or feature maps
+            (globally average pooled here).
+        images: float array `(N, h, w, c)`, already normalised.
+
+    Example:
+
+    >>> keras_gpos.metrics.view_latent_distance(model.encoder, test_images, canvas_size=48)
+    """
+    import tensorflow as tf
+
+    from keras_gpos.data import shift_views as views
+
+    images = _check_images(images)
+    distances = []
+    for start in range(0, len(images), batch_size):
+        batch = tf.constant(images[start:start + batch_size])
+        pair_seed = tf.constant([seed, start], tf.int32)
+        view_a, view_b = views.make_views(batch, mode, canvas_size, max_shift, fill, pair_seed)
+        z_a, z_b = (_pooled(keras.ops.convert_to_numpy(encoder(v, training=False)))
+                    for v in (view_a, view_b))
+        scale = 0.5 * (np.sum(z_a**2, axis=1) + np.sum(z_b**2, axis=1))
+        distances.append(np.sum((z_a - z_b) ** 2, axis=1) / np.maximum(scale, 1e-12))
+    return float(np.concatenate(distances).mean())
+
+
+def _pooled(z):
+    if z.ndim == 4:
+        return z.mean(axis=(1, 2))
+    if z.ndim != 2:
+        raise ValueError(f"encoder output must be (batch, dim) or (batch, h, w, c); got {z.shape}.")
+    return z
+
+
 def shift_consistency(model, images, **kwargs):
     """Consistency of `model` on normalised `images`, in percent.
 
