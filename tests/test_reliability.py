@@ -100,3 +100,32 @@ def test_grid_dataset_runs_in_graph_over_all_backgrounds():
                                background=background)
         for canvas, _ in ds:
             assert bool(tf.reduce_all(tf.math.is_finite(canvas)))
+
+
+def test_corrupt_backup_is_an_error_naming_the_file_not_a_fresh_start(tmp_path):
+    from keras_gpos.experiments.location import LocationConfig, check_backup, train_location
+
+    backup = tmp_path / "run" / "backup"
+    backup.mkdir(parents=True)
+    (backup / "latest.weights.h5").write_bytes(b"not hdf5")
+    with pytest.raises(ValueError, match=r"latest\.weights\.h5 is unreadable.*delete .*backup"):
+        check_backup(backup)
+    config = LocationConfig(output_dir=str(tmp_path / "run"), embedded_train_size=32,
+                            embedded_test_size=4, grid_size=2, depth=10, width=4, epochs=1,
+                            batch_size=16, verbose=0)
+    with pytest.raises(ValueError, match="unreadable"):
+        train_location(config)
+    assert not (tmp_path / "run" / "run.json").exists()
+    (backup / "latest.weights.h5").unlink()
+    (backup / "training_metadata.json").write_text("{broken")
+    with pytest.raises(ValueError, match=r"training_metadata\.json is not valid JSON"):
+        check_backup(backup)
+
+
+def test_corrupt_model_file_is_an_error_naming_it(tmp_path):
+    from keras_gpos.experiments.location import load_saved_model
+
+    path = tmp_path / "model.keras"
+    path.write_bytes(b"PK\x03\x04 truncated zip")
+    with pytest.raises(ValueError, match=r"Cannot load the model file .*model\.keras"):
+        load_saved_model(path)

@@ -175,6 +175,43 @@ def _warn_known_onednn_crash(config, image_set):
         )
 
 
+def check_backup(backup_dir):
+    """Refuses to resume from an unreadable BackupAndRestore checkpoint.
+
+    A corrupt backup must not make a rerun silently start from scratch (or
+    crash with an error that does not say which file is bad).
+    """
+    backup_dir = pathlib.Path(backup_dir)
+    if not backup_dir.exists():
+        return
+    hint = f"delete {backup_dir} to restart this run from epoch 1 (other results are kept)"
+    metadata = backup_dir / "training_metadata.json"
+    if metadata.exists():
+        try:
+            read_json(metadata)
+        except ValueError as error:
+            raise ValueError(f"Backup checkpoint is corrupt: {error} {hint}.") from error
+    weights = backup_dir / "latest.weights.h5"
+    if weights.exists():
+        import h5py
+
+        try:
+            with h5py.File(weights, "r"):
+                pass
+        except OSError as error:
+            raise ValueError(
+                f"Backup checkpoint {weights} is unreadable ({error}); {hint}."
+            ) from error
+
+
+def load_saved_model(path):
+    """`keras.saving.load_model` (safe mode) with an error naming the file."""
+    try:
+        return keras.saving.load_model(path)
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(f"Cannot load the model file {path}: {error}") from error
+
+
 def is_finished(run_dir):
     return (pathlib.Path(run_dir) / "run.json").exists()
 
@@ -201,6 +238,7 @@ def train_location(config):
         model = build_model(config, train, strategy.num_replicas_in_sync)
         compile_model(model, config)
     best_path = run_dir / "best.keras"
+    check_backup(run_dir / "backup")
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
         BestModelCheckpoint(best_path, monitor="val_accuracy"),
@@ -221,7 +259,7 @@ def train_location(config):
     train_seconds = time.time() - start
     if best_path.exists():
         with strategy.scope():
-            model = keras.saving.load_model(best_path)
+            model = load_saved_model(best_path)
     best = read_json(best_path.with_suffix(".json")) if best_path.exists() else None
     test_metrics = model.evaluate(test_ds, verbose=0, return_dict=True)
     val_metrics = model.evaluate(val_ds, verbose=0, return_dict=True)
@@ -273,7 +311,7 @@ def load_run(run_dir):
     model_path = run_dir / "model.keras"
     if not model_path.exists():
         raise ValueError(f"{run_dir} has run.json but no model.keras.")
-    model = keras.saving.load_model(model_path)
+    model = load_saved_model(model_path)
     return config, summary, model
 
 
