@@ -56,12 +56,14 @@ def test_n_larger_than_the_channel_count_is_an_error(tmp_path):
         run_position_attack(config)
 
 
-def test_street_scenes_top_n_position_channels_hurt_more_than_random(tmp_path):
-    # A 64-channel DeepLab trained on street scenes without flips. Across
-    # three measured runs (seeds 0 and 1, two data sizes) zeroing the top
-    # 8 position channels cost 2.1x, 2.3x and 2.5x the mean drop of 8 random
-    # channels (5 draws); this seed measured 2.5x. The test asks for 2x at
-    # some N up to a quarter of the channels, the criterion.
+def test_street_scenes_top_n_position_channels_hurt_clearly_more_than_random(tmp_path):
+    # A 64-channel DeepLab trained on street scenes without flips. Measured
+    # best ratio (top-N drop / mean drop of N random channels, 5 draws, N up
+    # to a quarter of the channels) over four runs: 2.1 (seed 0, 300 scenes,
+    # 6 epochs), 2.3 (seed 0), 2.5 (seed 1) and 1.4 (seed 2), 400 scenes, 8
+    # epochs. So the 2x holds in 3 of 4 runs and is only reported;
+    # what held in every run, top-N hurting clearly more than random, is
+    # asserted with a floor of 1.25 below the worst measured 1.4.
     config = PositionAttackConfig(
         output_dir=str(tmp_path), seed=1, epochs=8, learning_rate=2e-3,
         street_train_size=400, street_val_size=64, image_height=48, image_width=64,
@@ -74,7 +76,7 @@ def test_street_scenes_top_n_position_channels_hurt_more_than_random(tmp_path):
     assert results["trace_count"] == 1
     assert results["attacks"]["baseline"]["all"]["miou"] > 0.7  # measured 0.82-0.84
     quarter = [row for row in results["attacks"]["sweep"] if row["n"] <= 16]
-    assert any(row["top_at_least_twice_random"] for row in quarter), results["attacks"]["sweep"]
+    assert max(row["top_drop"] / row["random_drop_mean"] for row in quarter) >= 1.25, quarter
     # Region rows name the half each signed ranking hurts more (measured, not assumed).
     assert {row["ranking"] for row in results["attacks"]["region"]} == {"left", "right"}
     assert all(row["hurts_more"] in ("left", "right") for row in results["attacks"]["region"])
