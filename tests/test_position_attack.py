@@ -76,7 +76,7 @@ def test_street_scenes_top_n_position_channels_hurt_clearly_more_than_random(tmp
     assert results["trace_count"] == 1
     assert results["attacks"]["baseline"]["all"]["miou"] > 0.7  # measured 0.82-0.84
     quarter = [row for row in results["attacks"]["sweep"] if row["n"] <= 16]
-    assert max(row["top_drop"] / row["random_drop_mean"] for row in quarter) >= 1.25, quarter
+    assert any(row["top_drop"] > 0 and row["top_drop"] >= 1.25 * row["random_drop_mean"] for row in quarter), quarter
     # Region rows name the half each signed ranking hurts more (measured, not assumed).
     assert {row["ranking"] for row in results["attacks"]["region"]} == {"left", "right"}
     assert all(row["hurts_more"] in ("left", "right") for row in results["attacks"]["region"])
