@@ -32,7 +32,8 @@ def test_bad_config_values_are_clear_errors(values, match):
         make_config("augshift", dataset="embedded", **values)
 
 
-@pytest.mark.parametrize("name", ["augshift_cifar", "augshift_lambda", "augshift_warmup"])
+@pytest.mark.parametrize("name", ["augshift_cifar", "augshift_lambda", "augshift_warmup",
+                                  "augshift_warmup_mse"])
 def test_flagfiles_parse_and_start_with_a_comment(name, monkeypatch):
     path = REPO / "flags" / f"{name}.cfg"
     assert path.read_text().startswith("# ")
