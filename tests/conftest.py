@@ -45,3 +45,8 @@ def cifar10_dir():
 def camvid_dir():
     """The real CamVid scenes at 180x240 (skips when absent)."""
     return _shared_dir("camvid-small", "train")
+
+# Tests build mirrored strategies through keras_gpos.training.get_strategy:
+# collective all-reduce between CPU replicas can order per-variable
+# reductions differently on each replica, abort, and poison every later
+# collective in the process ("Restart your program to reset").

@@ -13,6 +13,7 @@ import tempfile
 import keras
 import numpy as np
 import tensorflow as tf
+from keras_gpos.training.distribution import get_strategy
 
 
 def _init_arg_names(layer_cls):
@@ -99,7 +100,7 @@ def run_layer_test(
     if check_distribution and keras.config.backend() == "tensorflow":
         cpus = tf.config.list_logical_devices("CPU")
         assert len(cpus) >= 2, "conftest should provide two logical CPUs"
-        strategy = tf.distribute.MirroredStrategy([d.name for d in cpus[:2]])
+        strategy = get_strategy("mirrored")
         with strategy.scope():
             dist_model = keras.Model(inputs, layer_cls(**init_kwargs)(inputs))
             dist_model.compile(optimizer="sgd", loss="mse")

@@ -12,6 +12,7 @@ from keras_gpos.export import export_saved_model
 from keras_gpos.losses import ShiftConsistencyLoss
 from keras_gpos.metrics import ShiftConsistency, accuracy_vs_shift, shift_consistency
 from keras_gpos.training import AugShiftModel, ConsistencyWarmup, ShiftConsistencyCallback
+from keras_gpos.training.distribution import get_strategy
 
 CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -153,7 +154,7 @@ def test_mirrored_strategy_gives_the_single_device_loss_and_update():
     single_logs = single.fit(dataset, epochs=1, verbose=0).history
     cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
     assert len(cpus) >= 2, "conftest should provide two logical CPUs"
-    strategy = tf.distribute.MirroredStrategy(cpus[:2])
+    strategy = get_strategy("mirrored")
     with strategy.scope():
         mirrored = _model(weight=5.0)
         mirrored.set_weights(initial)

@@ -13,6 +13,7 @@ from absl import flags
 
 from keras_gpos.experiments import flags as experiment_flags
 from keras_gpos.experiments.location import LocationConfig, train_location
+from keras_gpos.training.distribution import get_strategy
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -250,7 +251,7 @@ def test_mirrored_step_matches_one_device_for_the_same_global_batch():
     y = rng.integers(0, 4, size=8)
     cpus = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
     one_loss, one = _one_sgd_step(tf.distribute.OneDeviceStrategy(cpus[0]), False, x, y)
-    mirrored = tf.distribute.MirroredStrategy(cpus)
+    mirrored = get_strategy("mirrored")  # the two logical CPUs
     two_loss, two = _one_sgd_step(mirrored, True, x, y)
     assert two_loss == pytest.approx(one_loss, rel=1e-5)
     for a, b in zip(one, two):
