@@ -266,3 +266,16 @@ def test_location_experiment_trains_under_mirrored_strategy(tmp_path):
     assert summary["config"]["strategy"] == "mirrored"
     model = keras.saving.load_model(pathlib.Path(config.output_dir) / "model.keras")
     assert model.get_layer("stem_bn").synchronized
+
+
+def test_evaluate_cli_rejects_mixed_run_kinds(tiny_run, tmp_path):
+    config, _ = tiny_run
+    other = tmp_path / "aug"
+    other.mkdir()
+    (other / "run.json").write_text('{"consistency": 90.0}')
+    result = subprocess.run(
+        [sys.executable, "evaluate.py", f"--runs={config.output_dir},{other}",
+         f"--output_dir={tmp_path / 'out'}"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2 and "mixes AugShift and location runs" in result.stderr
