@@ -35,7 +35,9 @@ from keras_gpos.experiments.config import CommonConfig, one_of, option, positive
 from keras_gpos.layers.padding import PADDING_MODES
 from keras_gpos.metrics.region_iou import RegionMeanIoU
 from keras_gpos.models.segmentation import MODEL_OUTPUTS_LOGITS, SEGMENTATION_MODELS, build_deeplab, build_keras_cv_deeplab
-from keras_gpos.reporting import markdown_table, mean_and_spread, read_json, save_keras_model, write_json, write_text
+from keras_gpos.reporting import (
+    markdown_table, mean_and_spread, read_json, save_figure, save_keras_model, write_json, write_text,
+)
 from keras_gpos.training import BestModelCheckpoint, StopOnNonFiniteLoss, get_strategy
 
 
@@ -309,12 +311,7 @@ def _plot(results, path):
     axes[1].legend(fontsize=8)
     fig.suptitle(f"{results['model']['name']} / {results['layer']} on {results['data']['val']['source']}", fontsize=9)
     fig.tight_layout()
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)
 
 
 def run_position_attack(config):

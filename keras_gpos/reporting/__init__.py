@@ -1,6 +1,7 @@
 """Result files (JSON, Markdown, PNG), written atomically."""
 
 from keras_gpos.reporting.files import read_json
+from keras_gpos.reporting.files import save_figure
 from keras_gpos.reporting.files import save_keras_model
 from keras_gpos.reporting.files import write_json
 from keras_gpos.reporting.files import write_text

@@ -55,6 +55,19 @@ def save_keras_model(model, path):
     os.replace(tmp, path)
 
 
+def save_figure(fig, path, dpi=110):
+    """Saves a matplotlib figure atomically as PNG, closes it, returns the path."""
+    import matplotlib.pyplot as plt
+
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
 def replace_dir(tmp_dir, final_dir):
     """Moves a finished directory into place, replacing an older one."""
     final_dir = pathlib.Path(final_dir)

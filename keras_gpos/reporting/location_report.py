@@ -3,7 +3,7 @@
 import collections
 import pathlib
 
-from keras_gpos.reporting.files import write_json, write_text
+from keras_gpos.reporting.files import save_figure, write_json, write_text
 from keras_gpos.reporting.tables import format_mean_spread, markdown_table, mean_and_spread
 
 
@@ -93,12 +93,7 @@ def plot(summary, path):
     ax.set_title("Position after global pooling: location vs class accuracy (dotted: chance)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8)
     fig.tight_layout()
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)
 
 
 def write_report(rows, output_dir, extra=None):
