@@ -39,7 +39,7 @@ from keras_gpos.metrics.consistency import (
 )
 from keras_gpos.models import build_classifier
 from keras_gpos.reporting import (
-    format_mean_spread, markdown_table, mean_and_spread, read_json, save_keras_model,
+    format_mean_spread, markdown_table, mean_and_spread, read_json, save_figure, save_keras_model,
     write_json, write_text,
 )
 from keras_gpos.training import BestModelCheckpoint, StopOnNonFiniteLoss, get_strategy
@@ -471,12 +471,7 @@ def plot(summary, path):
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)
 
 
 def _with_latent_distance(run_dir):
