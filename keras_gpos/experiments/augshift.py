@@ -38,6 +38,7 @@ from keras_gpos.metrics.consistency import (
     accuracy_vs_shift, consistency_and_accuracy, view_latent_distance,
 )
 from keras_gpos.models import build_classifier
+from keras_gpos.experiments.location import prepare_data as prepare_location_data
 from keras_gpos.reporting import (
     format_mean_spread, markdown_table, mean_and_spread, read_json, save_figure, save_keras_model,
     write_json, write_text,
@@ -57,6 +58,7 @@ class AugShiftConfig(CommonConfig):
 
     dataset: str = option("cifar10_binary", "embedded | cifar10_binary | tfds:<name>.")
     data_dir: str = option("", "Folder of the dataset files (cifar10_binary) or TFDS data dir.")
+    tfds_download: bool = option(False, "Allow TFDS to download data (needs a network).")
     train_examples: int = option(0, "Use only the first N training images (0: all).")
     embedded_train_size: int = option(3000, "Images in the embedded training set.")
     embedded_test_size: int = option(600, "Images in the embedded test set.")
@@ -245,15 +247,9 @@ def linear_location_probe(encoder, train_images, test_images, config, seed=0):
 
 
 def _prepare_data(config):
-    train, test = gdata.load_image_dataset(
-        config.dataset, data_dir=config.data_dir or None, seed=0,
-        embedded_train_size=config.embedded_train_size,
-        embedded_test_size=config.embedded_test_size,
-    )
-    if config.train_examples:
-        train = train.head(config.train_examples)
-    train, val = gdata.split_validation(train, config.val_fraction, seed=0)
-    mean, std = gdata.normalization_stats(train)
+    """The location experiment's data (same split and statistics), checked
+    against the view settings."""
+    train, val, test, mean, std = prepare_location_data(config)
     side = min(train.image_shape[:2])
     if config.view_mode == "canvas":
         views.check_canvas_size(config.canvas_size, max(train.image_shape[:2]))
