@@ -9,27 +9,20 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
 
-from keras_gpos.experiments import flags as experiment_flags
 from keras_gpos.experiments.location import LocationConfig, train_location
 from keras_gpos.training.distribution import get_strategy
 
+from tests.flag_utils import parse_train_flags
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _parse(argv):
-    values = flags.FlagValues()
-    defined = experiment_flags.define_experiment_flags(flags, values)
-    values(["train.py", *argv])
-    return experiment_flags.config_from_flags(values, defined)
 
 
 def test_flagfile_becomes_a_frozen_config(tmp_path):
     flagfile = tmp_path / "x.cfg"
     flagfile.write_text("# comment\n--experiment=channel_position\n--paddings=zero,circular\n"
                         "--grid_sizes=2,3\n--seeds=0,1\n--width=8\n")
-    name, config = _parse([f"--flagfile={flagfile}", "--epochs=3"])
+    name, config = parse_train_flags([f"--flagfile={flagfile}", "--epochs=3"])
     assert name == "channel_position"
     assert config.paddings == ("zero", "circular") and config.grid_sizes == (2, 3)
     assert config.seeds == (0, 1) and config.width == 8 and config.epochs == 3
@@ -41,8 +34,8 @@ def test_flagfile_becomes_a_frozen_config(tmp_path):
 
 
 def test_flags_use_the_experiments_own_defaults():
-    _, location = _parse(["--experiment=location"])
-    _, classification = _parse(["--experiment=classification"])
+    _, location = parse_train_flags(["--experiment=location"])
+    _, classification = parse_train_flags(["--experiment=classification"])
     assert location.task == "location" and classification.task == "class"
     assert location.beta_1 == 0.5 and location.batch_size == 48 and location.depth == 18
 
@@ -62,7 +55,7 @@ def test_flags_use_the_experiments_own_defaults():
 )
 def test_bad_or_contradictory_flags_are_clear_errors(argv, message):
     with pytest.raises(ValueError, match=message):
-        _parse(argv)
+        parse_train_flags(argv)
 
 
 def test_train_cli_reports_flag_errors_without_a_traceback():
@@ -217,13 +210,13 @@ class _Both(keras.callbacks.Callback):
 
 
 def test_suite_sweeps_replace_single_fields_and_conflicts_are_errors():
-    _, config = _parse(["--experiment=channel_position", "--grid_size=2", "--padding=reflect",
+    _, config = parse_train_flags(["--experiment=channel_position", "--grid_size=2", "--padding=reflect",
                         "--seed=4"])
     runs = config.run_configs()
     assert {c.grid_size for _, c in runs} == {2} and {c.padding for _, c in runs} == {"reflect"}
     assert {c.seed for _, c in runs} == {4}
     with pytest.raises(ValueError, match="--grid_sizes and --grid_size contradict"):
-        _parse(["--experiment=channel_position", "--grid_size=2", "--grid_sizes=3,4"])
+        parse_train_flags(["--experiment=channel_position", "--grid_size=2", "--grid_sizes=3,4"])
 
 
 def _one_sgd_step(strategy, sync_batchnorm, x, y):

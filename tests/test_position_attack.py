@@ -4,25 +4,18 @@ import json
 import pathlib
 
 import pytest
-from absl import flags
 
 import keras_gpos
 
-from keras_gpos.experiments import flags as experiment_flags
 from keras_gpos.experiments.position_attack import PositionAttackConfig, run_position_attack
+
+from tests.flag_utils import parse_train_flags
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-def _parse(argv):
-    values = flags.FlagValues()
-    defined = experiment_flags.define_experiment_flags(flags, values)
-    values(["train.py", *argv])
-    return experiment_flags.config_from_flags(values, defined)
-
-
 def test_camvid_flagfile_defaults_to_no_flip_augmentation():
-    name, config = _parse([f"--flagfile={REPO / 'flags' / 'position_attack_camvid.cfg'}"])
+    name, config = parse_train_flags([f"--flagfile={REPO / 'flags' / 'position_attack_camvid.cfg'}"])
     assert name == "position_attack"
     assert isinstance(config, PositionAttackConfig)
     assert config.flip_augmentation is False and config.dataset == "folder"
@@ -42,7 +35,7 @@ def test_camvid_flagfile_defaults_to_no_flip_augmentation():
 )
 def test_bad_flags_are_clear_errors(argv, message):
     with pytest.raises(ValueError, match=message):
-        _parse(["--experiment=position_attack", *argv])
+        parse_train_flags(["--experiment=position_attack", *argv])
 
 
 def test_n_larger_than_the_channel_count_is_an_error(tmp_path):
