@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from keras_gpos import data as gdata
 from keras_gpos.data import shift_views as views
-from keras_gpos.experiments.config import CommonConfig, one_of, option, positive_int
+from keras_gpos.experiments.config import ImageDataConfig, one_of, option, positive_int
 from keras_gpos.export import export_saved_model
 from keras_gpos.layers.blur_pool import BLUR_KERNEL_SIZES
 from keras_gpos.layers.padding import PADDING_MODES
@@ -53,16 +53,10 @@ PROBE_GRID = 3
 
 
 @dataclasses.dataclass(frozen=True)
-class AugShiftConfig(CommonConfig):
+class AugShiftConfig(ImageDataConfig):
     """Baseline / AugShift / BlurPool / AugShift+BlurPool on shifted CIFAR images."""
 
     dataset: str = option("cifar10_binary", "embedded | cifar10_binary | tfds:<name>.")
-    data_dir: str = option("", "Folder of the dataset files (cifar10_binary) or TFDS data dir.")
-    tfds_download: bool = option(False, "Allow TFDS to download data (needs a network).")
-    train_examples: int = option(0, "Use only the first N training images (0: all).")
-    embedded_train_size: int = option(3000, "Images in the embedded training set.")
-    embedded_test_size: int = option(600, "Images in the embedded test set.")
-    val_fraction: float = option(0.1, "Share of training images held out for model selection.")
     view_mode: str = option("canvas", "canvas (random position on a larger canvas) or shift.")
     canvas_size: int = option(48, "Canvas side for view_mode=canvas (32px images: 48 gives 0..16px).")
     max_shift: int = option(4, "Largest shift per axis for view_mode=shift (constant fill).")
@@ -91,7 +85,7 @@ class AugShiftConfig(CommonConfig):
         one_of(self, "padding", PADDING_MODES)
         one_of(self, "blur_kernel_size", BLUR_KERNEL_SIZES)
         positive_int(self, "depth", "width", "eval_repeats", "probe_train_images", "probe_epochs",
-                     "sweep_stride", "embedded_train_size", "embedded_test_size")
+                     "sweep_stride")
         if not self.variants:
             raise ValueError("variants must name at least one variant.")
         for variant in self.variants:
@@ -106,12 +100,6 @@ class AugShiftConfig(CommonConfig):
                 raise ValueError(f"consistency weight (lambda) must be >= 0; got {weight}.")
         if self.warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be >= 0; got {self.warmup_epochs}.")
-        if self.train_examples < 0:
-            raise ValueError(f"train_examples must be >= 0; got {self.train_examples}.")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in (0, 1); got {self.val_fraction}.")
-        if self.dataset == "cifar10_binary" and not self.data_dir:
-            raise ValueError("dataset=cifar10_binary needs --data_dir (a folder of .bin files).")
         if self.view_mode == "canvas" and self.canvas_size < 1:
             raise ValueError(f"canvas_size must be positive; got {self.canvas_size}.")
         if self.max_shift < 0:

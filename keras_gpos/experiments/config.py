@@ -72,6 +72,30 @@ class CommonConfig:
         return dataclasses.replace(self, **changes)
 
 
+@dataclasses.dataclass(frozen=True)
+class ImageDataConfig(CommonConfig):
+    """An image classification set, optionally subsampled, with a held-out
+    validation split for model selection (see `location.prepare_data`)."""
+
+    dataset: str = option("embedded", "embedded | cifar10_binary | tfds:<name>.")
+    data_dir: str = option("", "Folder of the dataset files (cifar10_binary) or TFDS data dir.")
+    tfds_download: bool = option(False, "Allow TFDS to download data (needs a network).")
+    train_examples: int = option(0, "Use only the first N training images (0: all).")
+    embedded_train_size: int = option(3000, "Images in the embedded training set.")
+    embedded_test_size: int = option(600, "Images in the embedded test set.")
+    val_fraction: float = option(0.1, "Share of training images held out for model selection.")
+
+    def __post_init__(self):
+        super().__post_init__()
+        positive_int(self, "embedded_train_size", "embedded_test_size")
+        if self.train_examples < 0:
+            raise ValueError(f"train_examples must be >= 0; got {self.train_examples}.")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1); got {self.val_fraction}.")
+        if self.dataset == "cifar10_binary" and not self.data_dir:
+            raise ValueError("dataset=cifar10_binary needs --data_dir (a folder of .bin files).")
+
+
 def positive_int(config, *names):
     for name in names:
         value = getattr(config, name)

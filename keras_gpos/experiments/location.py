@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 
 from keras_gpos import data as gdata
-from keras_gpos.experiments.config import CommonConfig, one_of, option, positive_int
+from keras_gpos.experiments.config import ImageDataConfig, one_of, option, positive_int
 from keras_gpos.export import export_saved_model
 from keras_gpos.layers.padding import PADDING_MODES
 from keras_gpos.models import ARCHITECTURES, HEADS, build_classifier
@@ -31,17 +31,10 @@ TASKS = ("location", "class")
 
 
 @dataclasses.dataclass(frozen=True)
-class LocationConfig(CommonConfig):
+class LocationConfig(ImageDataConfig):
     """One GAPNet/PermuteNet run on grid canvases."""
 
     task: str = option("location", "location (predict the grid cell) or class (the object).")
-    dataset: str = option("embedded", "embedded | cifar10_binary | tfds:<name>.")
-    data_dir: str = option("", "Folder of the dataset files (cifar10_binary) or TFDS data dir.")
-    tfds_download: bool = option(False, "Allow TFDS to download data (needs a network).")
-    train_examples: int = option(0, "Use only the first N training images (0: all).")
-    embedded_train_size: int = option(3000, "Images in the embedded training set.")
-    embedded_test_size: int = option(600, "Images in the embedded test set.")
-    val_fraction: float = option(0.1, "Share of training images held out for model selection.")
     grid_size: int = option(3, "k for a k x k grid canvas (1: the plain image).")
     background: str = option("zeros", "Canvas fill: zeros|black|white|mean|noise.")
     flip: bool = option(True, "Random horizontal flip of each image inside its cell.")
@@ -60,13 +53,7 @@ class LocationConfig(CommonConfig):
         one_of(self, "head", HEADS)
         one_of(self, "padding", PADDING_MODES)
         one_of(self, "background", gdata.BACKGROUNDS)
-        positive_int(self, "grid_size", "depth", "width", "embedded_train_size", "embedded_test_size")
-        if self.train_examples < 0:
-            raise ValueError(f"train_examples must be >= 0; got {self.train_examples}.")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in (0, 1); got {self.val_fraction}.")
-        if self.dataset == "cifar10_binary" and not self.data_dir:
-            raise ValueError("dataset=cifar10_binary needs --data_dir (a folder of .bin files).")
+        positive_int(self, "grid_size", "depth", "width")
         from keras_gpos.models.classifier import permute_positions
 
         if self.permute_at and self.permute_at not in permute_positions(self.arch):
