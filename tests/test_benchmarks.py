@@ -1,6 +1,7 @@
 """Benchmarks are not tests: this only checks that the suite still runs."""
 
 import json
+import math
 import pathlib
 import subprocess
 import sys
@@ -19,5 +20,9 @@ def test_benchmark_suite_smoke_run_writes_every_section(tmp_path):
     assert set(payload["sections"]) >= {"input pipeline", "training step"}
     for figures in payload["sections"].values():
         for f in figures:
-            assert f["value"] > 0 and f["unit"], f
+            assert f["unit"] and math.isfinite(f["value"]), f
+            # Overheads are signed differences (noise can make them negative);
+            # every rate, time and ratio must be positive.
+            if f["unit"] != "% of step":
+                assert f["value"] > 0, f
     assert "pipeline / train step" in result.stdout
