@@ -31,6 +31,8 @@ def test_camvid_flagfile_defaults_to_no_flip_augmentation():
         (["--mask_mode=noise"], "Unknown mask_mode 'noise'"),
         (["--segmentation_model=unet"], "Unknown segmentation_model 'unet'"),
         (["--output_stride=32"], "Unknown output_stride 32"),
+        (["--rank_flip=diagonal"], "Unknown rank_flip 'diagonal'"),
+        (["--rank_split=test"], "Unknown rank_split 'test'"),
     ],
 )
 def test_bad_flags_are_clear_errors(argv, message):
@@ -47,6 +49,25 @@ def test_n_larger_than_the_channel_count_is_an_error(tmp_path):
     )
     with pytest.raises(ValueError, match="N=17 is larger than the 16 channels of stage4_out"):
         run_position_attack(config)
+
+
+def test_vertical_flip_ranks_on_train_and_attacks_top_and_bottom_halves(tmp_path):
+    model = keras_gpos.models.build_deeplab(6, (32, 48, 3), depth=10, width=12, aspp_filters=8)
+    model.save(tmp_path / "given.keras")
+    config = PositionAttackConfig(
+        output_dir=str(tmp_path / "run"), model_path=str(tmp_path / "given.keras"), street_train_size=12,
+        street_val_size=4, image_height=32, image_width=48, attack_n=(2,), region_n=(3,), random_draws=2,
+        rank_flip="vertical", rank_split="train", verbose=0,
+    )
+    results = run_position_attack(config)
+    assert results["ranking"]["flip"] == "vertical" and results["ranking"]["split"] == "train"
+    assert results["ranking"]["num_images"] == 12  # ranked on the training scenes
+    assert set(results["attacks"]["baseline"]) == {"all", "top", "bottom"}
+    assert {row["ranking"] for row in results["attacks"]["region"]} == {"top", "bottom"}
+    for row in results["attacks"]["region"]:
+        assert row["hurts_more"] in ("top", "bottom") and "top_drop" in row and "bottom_drop" in row
+    table = (tmp_path / "run" / "results.md").read_text()
+    assert "top-half drop" in table and "Ranking flip: vertical" in table and "ranked on" in table
 
 
 def test_street_scenes_top_n_position_channels_hurt_clearly_more_than_random(tmp_path):

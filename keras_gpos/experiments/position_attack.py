@@ -8,8 +8,8 @@ set with
 * the top-N overall position channels zeroed, against N random channels
   (several draws, mean and spread), for several N;
 * each signed ranking's top-N zeroed, scoring the left and right halves
-  separately (the region attack), so each ranking is named by the half it
-  actually hurts.
+  (top and bottom with `rank_flip="vertical"`) separately (the region attack),
+  so each ranking is named by the half it actually hurts.
 
 A run directory holds:
 
@@ -34,6 +34,7 @@ from keras_gpos.data.segmentation import (
 from keras_gpos.experiments.config import CommonConfig, one_of, option, positive_int
 from keras_gpos.layers.padding import PADDING_MODES
 from keras_gpos.metrics.region_iou import RegionMeanIoU
+from keras_gpos.ranking.position_ranking import FLIPS, SIDES
 from keras_gpos.models.segmentation import MODEL_OUTPUTS_LOGITS, SEGMENTATION_MODELS, build_deeplab, build_keras_cv_deeplab
 from keras_gpos.reporting import (
     markdown_table, mean_and_spread, read_json, save_figure, save_keras_model, write_json, write_text,
@@ -70,6 +71,14 @@ class PositionAttackConfig(CommonConfig):
     aspp_filters: int = option(64, "Channels of each ASPP branch.")
     model_path: str = option("", "Attack this trained .keras model instead of training one.")
     layer: str = option("", "Layer to rank and mask ('' = stage4_out, the backbone output).")
+    rank_flip: str = option(
+        "horizontal", "Flip that ranks the channels: horizontal (left/right channels, left/right half "
+        "attacks; the paper) or vertical (top/bottom)."
+    )
+    rank_split: str = option(
+        "val", "Images the channels are ranked on: val (the images that are scored, as in the paper) "
+        "or train (ranking and scoring on disjoint images)."
+    )
     rank_batch_size: int = option(8, "Batch size of ranking and attack evaluation.")
     attack_n: tuple[int, ...] = option((4, 8, 16, 32, 64), "Numbers of channels zeroed in the sweep.")
     random_draws: int = option(5, "Random channel sets per N (the baseline).")
@@ -83,6 +92,8 @@ class PositionAttackConfig(CommonConfig):
         one_of(self, "padding", PADDING_MODES)
         one_of(self, "mask_mode", ("zero", "mean"))
         one_of(self, "output_stride", (8, 16))
+        one_of(self, "rank_flip", FLIPS)
+        one_of(self, "rank_split", ("val", "train"))
         positive_int(self, "street_train_size", "street_val_size", "image_height", "image_width",
                      "depth", "width", "aspp_filters", "rank_batch_size", "random_draws")
         for name in ("train_examples", "val_examples"):
@@ -223,32 +234,45 @@ def attack_report(ranking, evaluator, config, layer_name):
             "top_at_least_twice_random": bool(top_drop >= 2 * max(mean_drop, 0.0) and top_drop > 0),
         })
     region = []
+    halves = SIDES[ranking.flip]
     for kind in ranking.kinds[1:]:
         for n in config.region_n:
             scores = evaluator.evaluate(ranking.top(n, kind))
-            drops = {half: base[half] - scores[half]["miou"] for half in ("left", "right")}
+            drops = {half: base[half] - scores[half]["miou"] for half in halves}
             hurts = max(drops, key=drops.get)
-            region.append({
-                "ranking": kind, "n": n,
-                "left_miou": scores["left"]["miou"], "right_miou": scores["right"]["miou"],
-                "left_drop": drops["left"], "right_drop": drops["right"],
-                "hurts_more": hurts, "named_side_holds": hurts == kind,
-            })
+            row = {"ranking": kind, "n": n}
+            for half in halves:
+                row[f"{half}_miou"] = scores[half]["miou"]
+                row[f"{half}_drop"] = drops[half]
+            row.update({"hurts_more": hurts, "named_side_holds": hurts == kind})
+            region.append(row)
     return {"baseline": baseline, "sweep": sweep, "region": region}
+
+
+def _halves(results):
+    return SIDES[results["ranking"]["flip"]]
 
 
 def _markdown(results):
     base = results["attacks"]["baseline"]
+    first, second = _halves(results)
+    ranked = results["ranking"]["split"]
+    scored = results["data"]["val"]
+    if ranked == "val":
+        data = f"{scored['source']} ({scored['images']} images ranked and scored)"
+    else:
+        data = (f"ranked on {results['data']['train']['source']} ({results['ranking']['num_images']} images), "
+                f"scored on {scored['source']} ({scored['images']} images)")
     lines = [
         f"# Position attack: {results['model']['name']} / {results['layer']}",
         "",
-        f"Data: {results['data']['val']['source']} ({results['data']['val']['images']} images ranked "
-        f"and scored); trained on {results['data']['train']['source']} "
+        f"Data: {data}; trained on {results['data']['train']['source']} "
         f"({'with' if results['config']['flip_augmentation'] else 'without'} flip augmentation). "
-        f"Mask mode: {results['config']['mask_mode']}. {results['ranking']['num_channels']} channels.",
+        f"Ranking flip: {results['ranking']['flip']}. Mask mode: {results['config']['mask_mode']}. "
+        f"{results['ranking']['num_channels']} channels.",
         "",
-        f"Baseline mIoU: all {base['all']['miou']:.3f}, left half {base['left']['miou']:.3f}, "
-        f"right half {base['right']['miou']:.3f}.",
+        f"Baseline mIoU: all {base['all']['miou']:.3f}, {first} half {base[first]['miou']:.3f}, "
+        f"{second} half {base[second]['miou']:.3f}.",
         "",
         "## Top-N overall position channels vs N random channels (mIoU drop, whole image)",
         "",
@@ -267,10 +291,11 @@ def _markdown(results):
          "top / random", "top >= 2x random"], rows))
     lines += ["## Region attacks (signed rankings; mIoU drop per half)", ""]
     rows = [
-        [row["ranking"], row["n"], f"{row['left_drop']:.3f}", f"{row['right_drop']:.3f}", row["hurts_more"]]
+        [row["ranking"], row["n"], f"{row[first + '_drop']:.3f}", f"{row[second + '_drop']:.3f}", row["hurts_more"]]
         for row in results["attacks"]["region"]
     ]
-    lines.append(markdown_table(["signed ranking", "N", "left-half drop", "right-half drop", "hurts more"], rows))
+    lines.append(markdown_table(
+        ["signed ranking", "N", f"{first}-half drop", f"{second}-half drop", "hurts more"], rows))
     lines += [
         f"Compiled evaluation traced {results['trace_count']} time(s) for "
         f"{results['evaluations']} channel sets.",
@@ -303,8 +328,9 @@ def _plot(results, path):
     width = 0.38
     labels = [f"{row['ranking']}\nN={row['n']}" for row in results["attacks"]["region"]]
     x = np.arange(len(labels))
-    axes[1].bar(x - width / 2, [row["left_drop"] for row in results["attacks"]["region"]], width, label="left-half drop")
-    axes[1].bar(x + width / 2, [row["right_drop"] for row in results["attacks"]["region"]], width, label="right-half drop")
+    for offset, half in zip((-width / 2, width / 2), _halves(results)):
+        axes[1].bar(x + offset, [row[f"{half}_drop"] for row in results["attacks"]["region"]], width,
+                    label=f"{half}-half drop")
     axes[1].set_xticks(x, labels, fontsize=8)
     axes[1].set_ylabel("mIoU drop")
     axes[1].set_title(f"Region attacks ({' / '.join(kinds)} signed rankings)")
@@ -331,10 +357,12 @@ def run_position_attack(config):
     model, training = train_or_load_model(config, train, val)
     layer_name = config.layer_name
     val_ds = segmentation_dataset(val, config.rank_batch_size)
+    rank_data = val if config.rank_split == "val" else train
 
     rank_start = time.time()
     ranking = rank_position_channels(
-        model, layer_name, val_ds, flip="horizontal", data_description=val.metadata()
+        model, layer_name, segmentation_dataset(rank_data, config.rank_batch_size), flip=config.rank_flip,
+        data_description=rank_data.metadata(),
     )
     rank_seconds = time.time() - rank_start
     ranking.save(run_dir / "ranking.json")
@@ -344,7 +372,10 @@ def run_position_attack(config):
         model, layer_name, mode=config.mask_mode,
         fill_values=ranking.channel_mean if config.mask_mode == "mean" else None,
     )
-    evaluator = AttackEvaluator(attacked, val_ds, val.num_classes, val.ignore_label)
+    evaluator = AttackEvaluator(
+        attacked, val_ds, val.num_classes, val.ignore_label,
+        regions={"all": "all", **{half: half for half in SIDES[config.rank_flip]}},
+    )
     attack_start = time.time()
     attacks = attack_report(ranking, evaluator, config, layer_name)
     evaluations = 1 + len(config.attack_n) * (1 + config.random_draws) + 2 * len(config.region_n)
@@ -356,6 +387,7 @@ def run_position_attack(config):
         "data": {"train": train.metadata(), "val": val.metadata(), "class_names": list(val.class_names)},
         "ranking": {
             "num_channels": ranking.num_channels, "num_images": ranking.num_images,
+            "flip": ranking.flip, "split": config.rank_split,
             "top_overall": ranking.top(min(32, ranking.num_channels)).tolist(),
             "file": "ranking.json",
         },
