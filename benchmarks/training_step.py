@@ -1,0 +1,85 @@
+"""Section 4: plain, PermuteNet and AugShift train steps on the same batch; FLOP/s."""
+
+import statistics
+
+from benchmarks import models
+from benchmarks.common import figure, interleaved_times, median_time
+
+
+def model_forward_flops(model):
+    """2 x multiply-adds of the convolutions and dense layers, per image.
+
+    Top-level Conv2D layers are the 1x1 projection shortcuts; each
+    PaddedConv2D holds its convolution as `.conv`.
+    """
+    import keras
+
+    from keras_gpos.layers import PaddedConv2D
+
+    flops = 0
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.Conv2D, PaddedConv2D)):
+            kernel = layer.kernel if isinstance(layer, keras.layers.Conv2D) else layer.conv.kernel
+            out = layer.output.shape
+            k = kernel.shape
+            flops += 2 * out[1] * out[2] * k[0] * k[1] * k[2] * k[3]
+        elif isinstance(layer, keras.layers.Dense):
+            flops += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
+    return flops
+
+
+def bench_training_step(smoke, repeats):
+    import tensorflow as tf
+
+    width, depth, size = (16, 10, 32) if smoke else (32, 18, 96)
+    batch = 48
+    x = tf.random.normal((batch, size, size, 3))
+    y = tf.zeros((batch,), tf.int64)
+    # AugShift's second view: the same images, translated (as the shift-view
+    # pipeline makes them); its step runs both views through the encoder.
+    shifted = tf.roll(x, shift=(size // 8, size // 8), axis=(1, 2))
+    plain = models.classifier(9, size, depth, width)
+    runners = {
+        "plain": models.step_runner(models.train_step(plain), (x, y)),
+        "permutenet": models.step_runner(
+            models.train_step(models.classifier(9, size, depth, width, permute_at="pooled")),
+            (x, y)),
+        "augshift": models.step_runner(
+            models.train_step(models.augshift(9, size, depth, width)), ((x, shifted), y)),
+    }
+    # Each sample is the median of 3 steps; the models alternate between
+    # samples so drift in machine load hits all alike.
+    samples = {name: [] for name in runners}
+    for run in runners.values():
+        run()
+    for _ in range(max(3, repeats)):
+        for name, run in runners.items():
+            samples[name].append(median_time(run, 3, warmup=0))
+    times = {name: statistics.median(values) for name, values in samples.items()}
+    overhead = times["permutenet"] / times["plain"] - 1.0
+    augshift_ratio = times["augshift"] / times["plain"]
+
+    flops = 3 * model_forward_flops(plain) * batch  # forward + backward
+    n = 512 if smoke else 2048
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    matmul = tf.function(lambda: tf.matmul(a, b))
+    both = interleaved_times({"matmul": lambda: matmul().numpy(),
+                              "plain": runners["plain"]}, max(1, repeats))
+    peak = 2 * n**3 / both["matmul"]
+    achieved = flops / both["plain"]
+    return [
+        figure(f"plain step ResNet-{depth} w{width} (fc head, {size}px, batch {batch})",
+               times["plain"] * 1e3, "ms"),
+        figure("PermuteNet step (permutation after pooling)", times["permutenet"] * 1e3, "ms"),
+        figure("ChannelPermutation overhead", 100 * overhead, "% of step", "< 3",
+               overhead < 0.03),
+        figure(f"AugShift step (2 views x {batch}, consistency loss)", times["augshift"] * 1e3,
+               "ms"),
+        figure("AugShift / plain step", augshift_ratio, "ratio", "<= 2.2",
+               augshift_ratio <= 2.2),
+        figure(f"float32 matmul {n}x{n}", peak / 1e9, "GFLOP/s"),
+        figure("plain step achieved", achieved / 1e9, "GFLOP/s",
+               note="3 x forward FLOPs (convolutions + dense) x batch / step time"),
+        figure("step / matmul FLOP/s", achieved / peak, "fraction"),
+    ]
