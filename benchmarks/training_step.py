@@ -47,14 +47,14 @@ def bench_training_step(smoke, repeats):
         "augshift": models.step_runner(
             models.train_step(models.augshift(9, size, depth, width)), ((x, shifted), y)),
     }
-    # Each sample is the median of 3 steps; the models alternate between
+    # Each sample is the median of 2 steps; the models alternate between
     # samples so drift in machine load hits all alike.
     samples = {name: [] for name in runners}
     for run in runners.values():
         run()
-    for _ in range(max(3, repeats)):
+    for _ in range(max(3, repeats - 2)):
         for name, run in runners.items():
-            samples[name].append(median_time(run, 3, warmup=0))
+            samples[name].append(median_time(run, 2, warmup=0))
     times = {name: statistics.median(values) for name, values in samples.items()}
     overhead = times["permutenet"] / times["plain"] - 1.0
     augshift_ratio = times["augshift"] / times["plain"]
@@ -65,7 +65,7 @@ def bench_training_step(smoke, repeats):
     b = tf.random.normal((n, n))
     matmul = tf.function(lambda: tf.matmul(a, b))
     both = interleaved_times({"matmul": lambda: matmul().numpy(),
-                              "plain": runners["plain"]}, max(1, repeats))
+                              "plain": runners["plain"]}, max(1, repeats - 2))
     peak = 2 * n**3 / both["matmul"]
     achieved = flops / both["plain"]
     return [
