@@ -226,6 +226,8 @@ def attack_report(ranking, evaluator, config, layer_name):
         random_drops = [base["all"] - v for v in draws]
         mean_drop, spread = mean_and_spread(random_drops)
         top_drop = base["all"] - top
+        print(f"[keras_gpos] N={n}: top-N drop {top_drop:.3f}, random drop {mean_drop:.3f} "
+              f"({config.random_draws} draws)", flush=True)
         sweep.append({
             "n": n, "fraction_of_channels": n / num_channels,
             "top_miou": top, "top_drop": top_drop,
@@ -245,6 +247,8 @@ def attack_report(ranking, evaluator, config, layer_name):
                 row[f"{half}_miou"] = scores[half]["miou"]
                 row[f"{half}_drop"] = drops[half]
             row.update({"hurts_more": hurts, "named_side_holds": hurts == kind})
+            print(f"[keras_gpos] {kind}-ranked N={n}: " + ", ".join(
+                f"{half} drop {drops[half]:.3f}" for half in halves), flush=True)
             region.append(row)
     return {"baseline": baseline, "sweep": sweep, "region": region}
 
@@ -359,12 +363,15 @@ def run_position_attack(config):
     val_ds = segmentation_dataset(val, config.rank_batch_size)
     rank_data = val if config.rank_split == "val" else train
 
+    print(f"[keras_gpos] ranking the channels of {layer_name} under a "
+          f"{config.rank_flip} flip on {len(rank_data)} {config.rank_split} images", flush=True)
     rank_start = time.time()
     ranking = rank_position_channels(
         model, layer_name, segmentation_dataset(rank_data, config.rank_batch_size), flip=config.rank_flip,
         data_description=rank_data.metadata(),
     )
     rank_seconds = time.time() - rank_start
+    print(f"[keras_gpos] ranked {ranking.num_channels} channels in {rank_seconds:.0f} s", flush=True)
     ranking.save(run_dir / "ranking.json")
     ranking.plot(run_dir / "ranking.png", top=min(max(config.attack_n), ranking.num_channels))
 
@@ -376,9 +383,11 @@ def run_position_attack(config):
         attacked, val_ds, val.num_classes, val.ignore_label,
         regions={"all": "all", **{half: half for half in SIDES[config.rank_flip]}},
     )
+    evaluations = 1 + len(config.attack_n) * (1 + config.random_draws) + 2 * len(config.region_n)
+    print(f"[keras_gpos] scoring {evaluations} channel sets on {len(val)} images ({config.mask_mode} mask)",
+          flush=True)
     attack_start = time.time()
     attacks = attack_report(ranking, evaluator, config, layer_name)
-    evaluations = 1 + len(config.attack_n) * (1 + config.random_draws) + 2 * len(config.region_n)
     results = {
         "config": config.to_dict(),
         "model": {"name": model.name, "parameters": int(model.count_params())},
