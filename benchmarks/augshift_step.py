@@ -19,7 +19,7 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import app, flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("depth", 18, "ResNet depth.")
@@ -55,8 +55,11 @@ def main(argv):
     import numpy as np
 
     from keras_gpos.data import ImageSet, shift_view_dataset
-    from keras_gpos.experiments.augshift import build_variant, compile_variant
-    from keras_gpos.experiments.augshift import AugShiftConfig
+    from keras_gpos.experiments.augshift import (
+        AugShiftConfig,
+        build_variant,
+        compile_variant,
+    )
 
     rng = np.random.default_rng(0)
     images = ImageSet(
