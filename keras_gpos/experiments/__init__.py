@@ -47,4 +47,10 @@ def make_config(experiment, **values):
 
 
 def run_experiment(experiment, config):
+    if getattr(config, "strategy", None) == "multi_worker_mirrored":
+        # TensorFlow configures multi-worker collectives only before its
+        # first op; the experiment's later get_strategy call reuses this one.
+        from keras_gpos.training import get_strategy
+
+        get_strategy(config.strategy)
     return EXPERIMENTS[experiment][1](config)

@@ -43,7 +43,12 @@ from keras_gpos.reporting import (
     format_mean_spread, markdown_table, mean_and_spread, read_json, save_figure, save_keras_model,
     write_json, write_text,
 )
-from keras_gpos.training import BestModelCheckpoint, StopOnNonFiniteLoss, get_strategy
+from keras_gpos.training import (
+    AtomicBackupAndRestore,
+    BestModelCheckpoint,
+    StopOnNonFiniteLoss,
+    get_strategy,
+)
 from keras_gpos.training.augshift import AugShiftModel, ConsistencyWarmup
 from keras_gpos.training.consistency_callback import ShiftConsistencyCallback
 from keras_gpos.training.distribution import is_chief
@@ -273,7 +278,7 @@ def train_one(config, variant, weight, seed, data, run_dir):
     best_path = run_dir / "best.keras"
     callbacks = [
         ShiftConsistencyCallback(val_images, repeats=1, seed=config.eval_seed, **_view_kwargs(config)),
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        AtomicBackupAndRestore(str(run_dir / "backup")),
         BestModelCheckpoint(best_path, monitor="val_accuracy"),
         StopOnNonFiniteLoss(),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),

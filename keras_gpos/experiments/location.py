@@ -13,6 +13,7 @@ holds everything needed to resume, evaluate and serve:
 import dataclasses
 import os
 import pathlib
+import shutil
 import time
 
 import keras
@@ -24,8 +25,13 @@ from keras_gpos.export import export_saved_model
 from keras_gpos.layers.padding import PADDING_MODES
 from keras_gpos.models import ARCHITECTURES, HEADS, build_classifier
 from keras_gpos.reporting import read_json, save_keras_model, write_json
-from keras_gpos.training import BestModelCheckpoint, StopOnNonFiniteLoss, get_strategy
-from keras_gpos.training.distribution import is_chief
+from keras_gpos.training import (
+    AtomicBackupAndRestore,
+    BestModelCheckpoint,
+    StopOnNonFiniteLoss,
+    get_strategy,
+)
+from keras_gpos.training.distribution import is_chief, worker_dir
 
 TASKS = ("location", "class")
 
@@ -167,19 +173,28 @@ def check_backup(backup_dir):
 
     A corrupt backup must not make a rerun silently start from scratch (or
     crash with an error that does not say which file is bad).
+
+    Returns:
+        The number of finished epochs the backup holds (0: no backup).
     """
     backup_dir = pathlib.Path(backup_dir)
     if not backup_dir.exists():
-        return
+        return 0
     hint = f"delete {backup_dir} to restart this run from epoch 1 (other results are kept)"
     metadata = backup_dir / "training_metadata.json"
+    record = None
     if metadata.exists():
         try:
-            read_json(metadata)
+            record = read_json(metadata)
         except ValueError as error:
             raise ValueError(f"Backup checkpoint is corrupt: {error} {hint}.") from error
-    weights = backup_dir / "latest.weights.h5"
-    if weights.exists():
+    names = {"latest.weights.h5"}
+    if isinstance(record, dict) and isinstance(record.get("weights"), str):
+        names.add(record["weights"])
+    for name in sorted(names):
+        weights = backup_dir / name
+        if not weights.exists():
+            continue
         import h5py
 
         try:
@@ -189,6 +204,7 @@ def check_backup(backup_dir):
             raise ValueError(
                 f"Backup checkpoint {weights} is unreadable ({error}); {hint}."
             ) from error
+    return int(record["epoch"]) if isinstance(record, dict) and "epoch" in record else 0
 
 
 def load_saved_model(path):
@@ -213,25 +229,30 @@ def train_location(config):
     if is_finished(run_dir) and not config.overwrite:
         print(f"[keras_gpos] {run_dir} already holds a finished run; skipping (use --overwrite).")
         return read_json(run_dir / "run.json")
+    # Before any TensorFlow op: multi-worker collectives are configured once.
+    strategy = get_strategy(config.strategy)
     configure_determinism(config.seed, config.deterministic)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", config.to_dict())
+    # Non-chief workers keep their backup, checkpoints and logs in a private
+    # folder; only the chief writes the run's results.
+    work_dir = worker_dir(run_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    if is_chief():
+        write_json(run_dir / "config.json", config.to_dict())
 
     train, val, test, mean, std = prepare_data(config)
     _warn_known_onednn_crash(config, train)
     train_ds, val_ds, test_ds = _datasets(config, train, val, test, mean, std)
-    strategy = get_strategy(config.strategy)
     with strategy.scope():
         model = build_model(config, train, strategy.num_replicas_in_sync)
         compile_model(model, config)
-    best_path = run_dir / "best.keras"
-    check_backup(run_dir / "backup")
+    best_path = work_dir / "best.keras"
+    check_backup(work_dir / "backup")
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        AtomicBackupAndRestore(str(work_dir / "backup")),
         BestModelCheckpoint(best_path, monitor="val_accuracy"),
         StopOnNonFiniteLoss(),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
+        keras.callbacks.CSVLogger(str(work_dir / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(work_dir / "logs"), write_graph=False),
     ]
     print(
         f"[keras_gpos] training {model.name} ({config.task}, {config.padding} padding, "
@@ -280,6 +301,8 @@ def train_location(config):
         save_keras_model(model, run_dir / "model.keras")
         export_saved_model(model, run_dir / "saved_model")
         write_json(run_dir / "run.json", summary)
+    else:
+        shutil.rmtree(work_dir, ignore_errors=True)
     print(
         f"[keras_gpos] {model.name}: test {config.task} accuracy "
         f"{summary['test_accuracy']:.1f}% (chance {summary['chance_accuracy']:.1f}%), "

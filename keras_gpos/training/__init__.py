@@ -1,5 +1,6 @@
 """Training: distribution strategies and callbacks."""
 
+from keras_gpos.training.callbacks import AtomicBackupAndRestore
 from keras_gpos.training.callbacks import BestModelCheckpoint
 from keras_gpos.training.callbacks import NonFiniteLossError
 from keras_gpos.training.callbacks import StopOnNonFiniteLoss

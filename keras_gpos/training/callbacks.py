@@ -1,6 +1,7 @@
 """Callbacks for long, interruptible training runs."""
 
 import math
+import os
 import pathlib
 
 import keras
@@ -73,3 +74,73 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
                 f"loss became {loss} at batch {batch}; check the inputs for "
                 "NaN/Inf values and lower the learning rate."
             )
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` that a kill at any moment cannot corrupt.
+
+    Keras writes `latest.weights.h5` and then `training_metadata.json` in
+    place, so a kill can leave a truncated weights file, or new weights next
+    to the previous epoch's number (the rerun would silently train one epoch
+    too many). Here every backup goes to a fresh `epoch-<n>.weights.h5`
+    (written under a temporary name, then renamed), and only then does an
+    atomically replaced `training_metadata.json` point to it; older weights
+    files are removed afterwards. The metadata is the single commit point:
+    a rerun resumes from exactly the last complete backup, and a weights
+    file without metadata pointing to it is ignored.
+
+    Args:
+        backup_dir: str. Folder for the backup (removed when training ends).
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__(backup_dir, save_freq="epoch", double_checkpoint=False,
+                         delete_checkpoint=True)
+        self.resumed_from_epoch = 0
+        self._announce_first_step = False
+
+    def _metadata(self):
+        path = pathlib.Path(self._training_metadata_path)
+        return read_json(path) if path.exists() else None
+
+    def _load_model(self):
+        if not self.model.built:
+            raise ValueError("AtomicBackupAndRestore needs a built model before fit().")
+        metadata = self._metadata()
+        if metadata is None:
+            return
+        # Backups written by plain BackupAndRestore name no file.
+        weights = pathlib.Path(self.backup_dir) / metadata.get("weights", "latest.weights.h5")
+        if not weights.exists():
+            raise ValueError(
+                f"Backup metadata {self._training_metadata_path} names {weights}, which is "
+                f"missing; delete {self.backup_dir} to restart this run from epoch 1."
+            )
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(str(weights))
+        self.model._initial_epoch = metadata["epoch"]
+        self.resumed_from_epoch = metadata["epoch"]
+        self._announce_first_step = True
+        print(f"[keras_gpos] resuming from the backup of epoch {metadata['epoch']} in "
+              f"{self.backup_dir}", flush=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, logs)
+        if self._announce_first_step:
+            self._announce_first_step = False
+            print(f"[keras_gpos] first step after resuming done (epoch "
+                  f"{self.resumed_from_epoch + 1})", flush=True)
+
+    def _save_model(self):
+        backup = pathlib.Path(self.backup_dir)
+        backup.mkdir(parents=True, exist_ok=True)
+        name = f"epoch-{self._current_epoch}.weights.h5"
+        tmp = backup / f".{name}.tmp.weights.h5"
+        self.model.save_weights(str(tmp), overwrite=True)
+        os.replace(tmp, backup / name)
+        write_json(self._training_metadata_path,
+                   {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name})
+        for old in backup.glob("*.weights.h5"):
+            if old.name != name:
+                old.unlink(missing_ok=True)

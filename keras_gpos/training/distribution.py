@@ -7,10 +7,15 @@ across replicas.
 
 import json
 import os
+import pathlib
 
 import tensorflow as tf
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
+
+# TensorFlow configures collective ops once per process, before its first
+# op runs, so a process holds at most one MultiWorkerMirroredStrategy.
+_MULTI_WORKER_STRATEGY = None
 
 
 def get_strategy(name="auto", tpu_address=None):
@@ -23,10 +28,15 @@ def get_strategy(name="auto", tpu_address=None):
             (workers described by the `TF_CONFIG` environment variable) or
             `"tpu"`.
         tpu_address: str or None. TPU name or address for `"tpu"`.
+
+    `"multi_worker_mirrored"` must be requested before TensorFlow runs any
+    op in the process (`keras_gpos.experiments.run_experiment` does this);
+    later calls return the same strategy.
     """
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy {name!r}; expected one of {list(STRATEGIES)}.")
-    gpus = tf.config.list_logical_devices("GPU")
+    # Listing devices initialises TensorFlow, which multi-worker must precede.
+    gpus = [] if name == "multi_worker_mirrored" else tf.config.list_logical_devices("GPU")
     if name == "auto":
         if len(gpus) > 1:
             return tf.distribute.MirroredStrategy()
@@ -44,6 +54,9 @@ def get_strategy(name="auto", tpu_address=None):
             cpus, cross_device_ops=tf.distribute.ReductionToOneDevice()
         )
     if name == "multi_worker_mirrored":
+        global _MULTI_WORKER_STRATEGY
+        if _MULTI_WORKER_STRATEGY is not None:
+            return _MULTI_WORKER_STRATEGY
         raw = os.environ.get("TF_CONFIG")
         if raw:
             try:
@@ -55,7 +68,15 @@ def get_strategy(name="auto", tpu_address=None):
                     "TF_CONFIG needs 'cluster' and 'task' entries for "
                     f"multi_worker_mirrored; got keys {sorted(spec)}."
                 )
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        _fix_keras_multi_worker_build()
+        try:
+            _MULTI_WORKER_STRATEGY = tf.distribute.MultiWorkerMirroredStrategy()
+        except RuntimeError as error:
+            raise ValueError(
+                "strategy 'multi_worker_mirrored' must be created before TensorFlow runs "
+                f"its first op in this process ({error})."
+            ) from error
+        return _MULTI_WORKER_STRATEGY
     # TPU: only reachable on a machine that has one.
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or "")
@@ -64,6 +85,81 @@ def get_strategy(name="auto", tpu_address=None):
     except (ValueError, tf.errors.NotFoundError, RuntimeError) as error:
         raise ValueError(f"strategy 'tpu' was requested but no TPU could be found: {error}") from error
     return tf.distribute.TPUStrategy(resolver)
+
+
+def _fix_keras_multi_worker_build():
+    """Lets Keras 3's TensorFlow trainer `fit` under MultiWorkerMirroredStrategy.
+
+    Two multi-worker-only code paths of Keras 3.15 fail:
+
+    - Before the first step, `TensorFlowTrainer._maybe_symbolic_build`
+      averages the first distributed `(x, y)` batch with one
+      `strategy.reduce` over the whole tuple, which a multi-worker strategy
+      rejects ("Attempt to convert a value (PerReplica...) to a Tensor").
+      The batch only gives the model its input shapes, so the dataset's
+      element spec does the same job without reading a batch (reading one
+      also starts an extra pass over the data, which reshuffles it: the
+      workers would then train on a different order than one process).
+    - After each step, `reduce_per_replica` averages the logged scalars with
+      `strategy.reduce("MEAN", v, axis=0)`, which fails on a scalar
+      ("Invalid reduction dimension 0"). The mean over replicas
+      (`axis=None`) is what Keras computes for a one-machine strategy.
+
+    The fix is applied once, only when a multi-worker strategy is created,
+    and leaves every other strategy on Keras' own code.
+    """
+    from keras import tree
+    from keras.src.backend.tensorflow import trainer as trainer_module
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    if getattr(TensorFlowTrainer, "_keras_gpos_multi_worker_fix", False):
+        return
+    original = TensorFlowTrainer._maybe_symbolic_build
+    original_reduce = trainer_module.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+                and reduction in ("auto", "mean")):
+            return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return original_reduce(values, strategy, reduction)
+
+    def maybe_symbolic_build(self, iterator=None, data_batch=None):
+        strategy = self._distribute_strategy
+        if (iterator is None or strategy is None or not isinstance(
+                strategy, tf.distribute.MultiWorkerMirroredStrategy)):
+            return original(self, iterator=iterator, data_batch=data_batch)
+        spec = iterator.data_adapter.get_tf_dataset().element_spec
+        with strategy.scope():
+            self._symbolic_build(data_batch=spec)
+
+    TensorFlowTrainer._maybe_symbolic_build = maybe_symbolic_build
+    trainer_module.reduce_per_replica = reduce_per_replica
+    TensorFlowTrainer._keras_gpos_multi_worker_fix = True
+
+
+def _task():
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return None
+    task = json.loads(raw).get("task", {})
+    return task.get("type", "chief"), task.get("index", 0)
+
+
+def worker_dir(run_dir):
+    """Where this process writes: `run_dir` on the chief, else a private
+    `run_dir/.worker-<index>` scratch folder.
+
+    Workers train in lock-step and hold the same weights, but two processes
+    writing the same files would clobber each other, and only the chief's
+    results count. The scratch folder has a fixed name (not a random temp
+    dir) so that a restarted worker finds its own backup and resumes at the
+    same epoch as the chief; it is deleted when the run finishes.
+    """
+    run_dir = pathlib.Path(run_dir)
+    if is_chief():
+        return run_dir
+    kind, index = _task()
+    return run_dir / f".{kind}-{index}"
 
 
 def is_chief():
