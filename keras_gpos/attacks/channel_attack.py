@@ -130,6 +130,8 @@ class AttackEvaluator:
         regions = regions or {"all": "all", "left": "left", "right": "right"}
         self.regions = {name: check_region(region) for name, region in regions.items()}
         self.trace_count = 0
+        if int(dataset.cardinality()) == 0:
+            raise ValueError("AttackEvaluator got an empty dataset.")
         image_spec, label_spec = dataset.element_spec
         # A free batch axis: the last, smaller batch reuses the same graph.
         signature = [
@@ -158,8 +160,15 @@ class AttackEvaluator:
         # Only the mask variable changes between channel sets: no retrace.
         self.mask.set_mask(channel_indicator(channels, self.mask.num_channels))
         total = np.zeros((len(self.regions), self.num_classes, self.num_classes), np.float64)
+        batches = 0
         for images, labels in self.dataset:
             total += self._batch_confusion(images, labels).numpy()
+            batches += 1
+        if batches == 0 or total.sum() == 0:
+            raise ValueError(
+                "AttackEvaluator: the dataset yielded no labelled pixels "
+                f"({batches} batches); an mIoU of it would be meaningless."
+            )
         return dict(zip(self.regions, total))
 
     def evaluate(self, channels=()):

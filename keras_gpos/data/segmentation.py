@@ -276,7 +276,14 @@ def segmentation_dataset(data, batch_size, training=False, flip=False, seed=0):
             flips make a network more mirror-symmetric and hide the
             position channels that the attacks exploit.
         seed: int. Shuffle and flip seed.
+
+    Raises:
+        ValueError: an empty set or a batch size that is not a positive int.
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
+    if len(data) == 0:
+        raise ValueError(f"{data.source or 'The segmentation set'} is empty.")
     dataset = tf.data.Dataset.from_tensor_slices((data.images, data.masks))
     if training:
         dataset = dataset.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)

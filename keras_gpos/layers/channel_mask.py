@@ -114,9 +114,12 @@ def _as_index_list(channels):
         return []
     array = ops.convert_to_numpy(channels) if not isinstance(channels, (list, tuple, range)) else np.asarray(channels)
     array = np.asarray(array).reshape(-1)
-    if array.size and not np.issubdtype(array.dtype, np.integer):
-        if not np.all(np.equal(np.mod(array, 1), 0)):
-            raise ValueError(f"channels must be integer indices; got {array.tolist()!r}.")
+    # Whole floats are accepted; booleans and strings are not indices (True
+    # would silently mean channel 1).
+    integral = np.issubdtype(array.dtype, np.integer) or (
+        np.issubdtype(array.dtype, np.floating) and np.all(np.mod(array, 1) == 0))
+    if array.size and not integral:
+        raise ValueError(f"channels must be integer indices; got {array.tolist()!r}.")
     return [int(c) for c in array]
 
 

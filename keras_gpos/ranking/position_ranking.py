@@ -181,7 +181,8 @@ def rank_position_channels(model, layer_name, data, flip="horizontal", batch_siz
 
     Raises:
         ValueError: unknown layer (close matches listed), a layer whose
-            output is not 4-D, an unknown flip, or empty data.
+            output is not 4-D, an unknown flip, empty data, or NaN/Inf in
+            the images or the layer's output (never a NaN ranking).
 
     Example:
 
@@ -218,7 +219,20 @@ def rank_position_channels(model, layer_name, data, flip="horizontal", batch_siz
     for index, images in enumerate(_batches(data, batch_size)):
         if max_batches is not None and index >= max_batches:
             break
+        images = np.asarray(ops.convert_to_numpy(images))
+        if images.shape[0] == 0:
+            continue
+        if np.issubdtype(images.dtype, np.floating) and not np.all(np.isfinite(images)):
+            raise ValueError(
+                f"rank_position_channels: batch {index} holds NaN or Inf pixels; a ranking "
+                "from them would be meaningless. Clean or drop those images."
+            )
         z, z_flip = (np.asarray(ops.convert_to_numpy(v), np.float64) for v in pooled_views(images))
+        if not (np.all(np.isfinite(z)) and np.all(np.isfinite(z_flip))):
+            raise ValueError(
+                f"rank_position_channels: layer {layer_name!r} produced NaN or Inf on batch "
+                f"{index} (finite inputs); the model's weights or inputs overflow."
+            )
         difference = z - z_flip
         sum_abs += np.abs(difference).sum(0)
         sum_signed += difference.sum(0)
