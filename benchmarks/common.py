@@ -24,22 +24,29 @@ def median_time(fn, repeats, warmup=1):
     return statistics.median(times)
 
 
-def interleaved_times(fns, rounds, warmup=1):
+def interleaved_times(fns, rounds, warmup=1, cpu=False):
     """`{name: median seconds}` of several callables timed in alternation.
 
     One call of each per round, so a change in machine load (the machine is
     shared) hits all of them alike; ratios of the medians are the figures.
+    With `cpu=True` also returns the medians of this process's CPU time
+    (all threads), which other jobs on the machine inflate far less.
     """
     for fn in fns.values():
         for _ in range(warmup):
             fn()
-    samples = {name: [] for name in fns}
+    wall = {name: [] for name in fns}
+    busy = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn()
-            samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in samples.items()}
+            wall[name].append(time.perf_counter() - start)
+            busy[name].append(time.process_time() - start_cpu)
+    medians = {name: statistics.median(values) for name, values in wall.items()}
+    if cpu:
+        return medians, {name: statistics.median(values) for name, values in busy.items()}
+    return medians
 
 
 def figure(name, value, unit, target=None, met=None, note=""):
@@ -69,7 +76,8 @@ class PeakMemory:
     """Peak memory of a block: TF's CPU allocator, Python/NumPy heap, RSS growth.
 
     * `tf_peak`: `tf.config.experimental.get_memory_info("CPU:0")["peak"]`
-      after `reset_memory_stats` (tensors TF allocates, e.g. activations).
+      after `reset_memory_stats`, minus the bytes already held at entry
+      (tensors the block allocates, e.g. activations).
     * `py_peak`: `tracemalloc` peak (NumPy arrays and Python objects).
     * `rss_growth`: largest resident set size seen by a 2 ms sampling thread,
       minus the size at entry (whatever the process took from the OS).
@@ -80,6 +88,7 @@ class PeakMemory:
 
         self._tf = tf
         tf.config.experimental.reset_memory_stats("CPU:0")
+        self._tf_start = tf.config.experimental.get_memory_info("CPU:0")["current"]
         self._rss_start = self._rss_peak = _rss_bytes()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -98,7 +107,8 @@ class PeakMemory:
         self._thread.join()
         self._rss_peak = max(self._rss_peak, _rss_bytes())
         self.rss_growth = self._rss_peak - self._rss_start
-        self.tf_peak = self._tf.config.experimental.get_memory_info("CPU:0")["peak"]
+        info = self._tf.config.experimental.get_memory_info("CPU:0")
+        self.tf_peak = info["peak"] - self._tf_start
         return False
 
     @property

@@ -162,14 +162,15 @@ def bench_input_pipeline(smoke, repeats):
     # Against the training step it feeds. Width >= 12: narrower ResNets on
     # 96px crash TF 2.21 oneDNN (README).
     widths = [(16, 10)] if smoke else [(32, 18), (64, 18)]
-    x = tf.random.normal((48, 96, 96, 3))
-    y = tf.zeros((48,), tf.int64)
+    batch = 8 if smoke else 48
+    x = tf.random.normal((batch, 96, 96, 3))
+    y = tf.zeros((batch,), tf.int64)
     for width, depth in widths:
         model = models.classifier(9, 96, depth, width)
         run = models.step_runner(models.train_step(model), (x, y))
-        train_ips = 48 / median_time(run, max(1, repeats if width < 64 else 2))
+        train_ips = batch / median_time(run, max(1, repeats if width < 64 else 2))
         figures += [
-            figure(f"train step ResNet-{depth} w{width} (96px, batch 48)", train_ips,
+            figure(f"train step ResNet-{depth} w{width} (96px, batch {batch})", train_ips,
                    "images/s"),
             figure(f"grid pipeline / train step (w{width})", pipeline_ips / train_ips,
                    "ratio", ">= 5", pipeline_ips / train_ips >= 5),
