@@ -24,25 +24,33 @@ def median_time(fn, repeats, warmup=1):
     return statistics.median(times)
 
 
-def interleaved_times(fns, rounds, warmup=1, cpu=False):
-    """`{name: median seconds}` of several callables timed in alternation.
+def interleaved_samples(fns, rounds, warmup=1):
+    """Wall and CPU seconds of every call, `({name: [...]}, {name: [...]})`.
 
     One call of each per round, so a change in machine load (the machine is
-    shared) hits all of them alike; ratios of the medians are the figures.
-    With `cpu=True` also returns the medians of this process's CPU time
+    shared) hits all of them alike; the order rotates every round so none
+    always runs right after the same neighbour. CPU time is this process's
     (all threads), which other jobs on the machine inflate far less.
     """
     for fn in fns.values():
         for _ in range(warmup):
             fn()
-    wall = {name: [] for name in fns}
-    busy = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
+    names = list(fns)
+    wall = {name: [] for name in names}
+    busy = {name: [] for name in names}
+    for index in range(rounds):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
             start, start_cpu = time.perf_counter(), time.process_time()
-            fn()
+            fns[name]()
             wall[name].append(time.perf_counter() - start)
             busy[name].append(time.process_time() - start_cpu)
+    return wall, busy
+
+
+def interleaved_times(fns, rounds, warmup=1, cpu=False):
+    """`{name: median seconds}` of `interleaved_samples` (and of CPU time if `cpu`)."""
+    wall, busy = interleaved_samples(fns, rounds, warmup)
     medians = {name: statistics.median(values) for name, values in wall.items()}
     if cpu:
         return medians, {name: statistics.median(values) for name, values in busy.items()}
