@@ -59,9 +59,13 @@ def print_table(sections):
 def markdown(sections, seconds):
     lines = [f"Benchmark suite, {os.cpu_count()} CPUs, {seconds:.0f} s.", "",
              "| section | figure | value | unit | target | met |", "|---|---|---|---|---|---|"]
-    for section, figures in sections.items():
-        for f in figures:
-            lines.append(f"| {section} | {f['name'].strip()} | {_value(f)} | {f['unit']} | "
+    order = [name for name in SECTIONS if name in sections]
+    order += [name for name in sections if name not in order]
+    for section in order:
+        for f in sections[section]:
+            name = f["name"].replace("|", "\\|")
+            name = "↳ " + name.strip() if name.startswith("  ") else name
+            lines.append(f"| {section} | {name} | {_value(f)} | {f['unit']} | "
                          f"{f['target'] or ''} | {_met(f)} |")
     return "\n".join(lines) + "\n"
 
