@@ -105,8 +105,11 @@ def _fix_keras_multi_worker_build():
       ("Invalid reduction dimension 0"). The mean over replicas
       (`axis=None`) is what Keras computes for a one-machine strategy.
 
+    The second failure is tensorflow/tensorflow#72388 (Keras 3 with
+    `tf.distribute` multi-worker; upstream's only workaround there is Keras 2).
     The fix is applied once, only when a multi-worker strategy is created,
-    and leaves every other strategy on Keras' own code.
+    and leaves every other strategy on Keras' own code; the two-worker test
+    in tests/test_reliability.py fails if a Keras upgrade changes either path.
     """
     from keras import tree
     from keras.src.backend.tensorflow import trainer as trainer_module
