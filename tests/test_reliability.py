@@ -481,7 +481,7 @@ def test_segmentation_pipeline_any_valid_shape(n, height, width, classes, ignore
 @settings(max_examples=30, deadline=None)
 @given(shape=st.sampled_from([(2, 3, 3), (2, 3, 3, 3), (2, 3, 3, 1), (2, 3)]),
        dtype=st.sampled_from(["float32", "uint8", "int32"]),
-       label=st.integers(0, 260), classes=st.integers(1, 4))
+       label=st.integers(0, 255), classes=st.integers(1, 4))
 def test_segmentation_set_rejects_invalid_arrays_naming_the_problem(shape, dtype, label, classes):
     from keras_gpos.data.segmentation import SegmentationSet
 
