@@ -19,7 +19,8 @@ def test_camvid_flagfile_defaults_to_no_flip_augmentation():
     assert name == "position_attack"
     assert isinstance(config, PositionAttackConfig)
     assert config.flip_augmentation is False and config.dataset == "folder"
-    assert config.random_draws >= 5 and config.layer_name == "stage4_out"
+    assert config.random_draws >= 5 and config.layer_name == "aspp_project_relu"
+    assert config.rank_split == "train" and config.rank_flip == "horizontal"
     assert PositionAttackConfig().flip_augmentation is False
 
 
