@@ -39,7 +39,7 @@ from keras_gpos.models.segmentation import MODEL_OUTPUTS_LOGITS, SEGMENTATION_MO
 from keras_gpos.reporting import (
     markdown_table, mean_and_spread, read_json, save_figure, save_keras_model, write_json, write_text,
 )
-from keras_gpos.training import BestModelCheckpoint, StopOnNonFiniteLoss, get_strategy
+from keras_gpos.training import AtomicBackupAndRestore, BestModelCheckpoint, StopOnNonFiniteLoss, get_strategy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,7 +178,7 @@ def train_or_load_model(config, train, val):
     model.fit(
         train_ds, validation_data=val_ds, epochs=config.epochs, verbose=config.verbose, shuffle=False,
         callbacks=[
-            keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+            AtomicBackupAndRestore(str(run_dir / "backup")),
             BestModelCheckpoint(best_path, monitor="val_miou"),
             StopOnNonFiniteLoss(),
             keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
