@@ -41,6 +41,10 @@ class ChannelPositionConfig(LocationConfig):
     paddings: tuple[str, ...] = option((), "Padding modes to sweep (empty: --padding).")
     grid_sizes: tuple[int, ...] = option((), "Grid sizes to sweep (empty: --grid_size).")
     seeds: tuple[int, ...] = option((), "Training seeds to sweep (empty: --seed).")
+    permute_ats: tuple[str, ...] = option(
+        (), "Where the permutenet variants permute (empty: pooled): stage1..stage4|head|pooled. "
+        "'head' runs with the gapnet head (with the fc head it would equal 'pooled')."
+    )
     eval_repeats: int = option(1, "Test passes averaged per model (PermuteNet is stochastic).")
 
     def __post_init__(self):
@@ -62,6 +66,14 @@ class ChannelPositionConfig(LocationConfig):
         for size in self.grid_sizes:
             if isinstance(size, bool) or not isinstance(size, int) or size < 1:
                 raise ValueError(f"grid_sizes must be ints >= 1; got {size!r}.")
+        from keras_gpos.models.classifier import permute_positions
+
+        for position in self.permute_ats:
+            if position not in permute_positions(self.arch):
+                raise ValueError(
+                    f"Unknown permute position {position!r} in permute_ats; expected one of "
+                    f"{list(permute_positions(self.arch))}."
+                )
         if self.eval_repeats < 1:
             raise ValueError(f"eval_repeats must be >= 1; got {self.eval_repeats}.")
 
@@ -76,12 +88,18 @@ class ChannelPositionConfig(LocationConfig):
                 for seed in self.seeds or (self.seed,):
                     for variant in self.variants:
                         head, permute_at, task = VARIANTS[variant]
-                        name = f"{variant}_{padding}_g{grid_size}_s{seed}"
-                        runs.append((name, LocationConfig(**{
-                            **base, "head": head, "permute_at": permute_at, "task": task,
-                            "padding": padding, "grid_size": grid_size, "seed": seed,
-                            "output_dir": str(pathlib.Path(self.output_dir) / "runs" / name),
-                        })))
+                        positions = (self.permute_ats or (permute_at,)) if permute_at else ("",)
+                        for position in positions:
+                            label = variant
+                            if position and position != "pooled":
+                                label = variant.replace("permutenet", f"permutenet-{position}")
+                            run_head = "gapnet" if position == "head" else head
+                            name = f"{label}_{padding}_g{grid_size}_s{seed}"
+                            runs.append((name, LocationConfig(**{
+                                **base, "head": run_head, "permute_at": position, "task": task,
+                                "padding": padding, "grid_size": grid_size, "seed": seed,
+                                "output_dir": str(pathlib.Path(self.output_dir) / "runs" / name),
+                            })))
         return runs
 
 

@@ -51,6 +51,9 @@ class LocationConfig(ImageDataConfig):
     head: str = option("gapnet", "gapnet (conv then GAP = logits) or fc (GAP then dense).")
     permute_at: str = option("", "Insert ChannelPermutation at: stage1..stage4|head|pooled ('' = none).")
     permute_per_sample: bool = option(False, "One channel permutation per sample instead of per batch.")
+    pooled_batchnorm: bool = option(
+        False, "fc head: per-channel BatchNorm on the pooled vector, before the permutation."
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -67,6 +70,8 @@ class LocationConfig(ImageDataConfig):
                 f"permute_at={self.permute_at!r} is out of range for arch {self.arch!r}; "
                 f"expected '' or one of {list(permute_positions(self.arch))}."
             )
+        if self.pooled_batchnorm and self.head != "fc":
+            raise ValueError("pooled_batchnorm needs head=fc (the gapnet head has no pooled vector).")
         if self.permute_at == "pooled" and self.head != "fc":
             raise ValueError("permute_at=pooled needs head=fc (the gapnet head pools the logits).")
 
@@ -74,6 +79,8 @@ class LocationConfig(ImageDataConfig):
     def variant(self):
         """Short model name used in tables: gapnet, fc, or fc+permute@pooled."""
         name = self.head
+        if self.pooled_batchnorm:
+            name += "+bn"
         if self.permute_at:
             name += f"+permute@{self.permute_at}"
         return name
@@ -127,6 +134,7 @@ def build_model(config, image_set, num_replicas=1):
         head=config.head,
         permute_at=config.permute_at or None,
         permute_per_sample=config.permute_per_sample,
+        pooled_batchnorm=config.pooled_batchnorm,
         seed=config.seed,
         # Global-batch statistics, so a distributed run matches one device.
         sync_batchnorm=num_replicas > 1,

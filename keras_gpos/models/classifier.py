@@ -56,6 +56,7 @@ def build_classifier(
     name=None,
     blur_kernel_size=None,
     sync_batchnorm=False,
+    pooled_batchnorm=False,
 ):
     """Builds a GAPNet or PermuteNet classifier as a functional model.
 
@@ -86,6 +87,11 @@ def build_classifier(
         sync_batchnorm: bool. Synchronise batch-norm statistics across
             replicas (TensorFlow backend; set it when building inside a
             multi-replica strategy scope).
+        pooled_batchnorm: bool. `fc` head only: a per-channel
+            `BatchNormalization` on the pooled vector, before any
+            permutation. It normalises each channel over the batch, not each
+            sample over its channels, so the channel sum (all a dense layer
+            behind a fresh permutation can read) survives.
 
     Returns:
         A `keras.Model` mapping canvases to logits. The last backbone map is
@@ -118,6 +124,8 @@ def build_classifier(
     if arch == "vgg" and blur_kernel_size is not None:
         raise ValueError("blur_kernel_size applies to arch='resnet' only.")
     resnet.check_blur_kernel_size(blur_kernel_size, padding)
+    if pooled_batchnorm and head != "fc":
+        raise ValueError("pooled_batchnorm needs head='fc' (the gapnet head has no pooled vector).")
 
     inputs = keras.Input(shape=tuple(input_shape), name="canvas")
     x = inputs
@@ -150,6 +158,10 @@ def build_classifier(
         outputs = keras.layers.GlobalAveragePooling2D(name="logits")(x)
     else:
         x = keras.layers.GlobalAveragePooling2D(name="pooled")(x)
+        if pooled_batchnorm:
+            x = keras.layers.BatchNormalization(
+                momentum=0.9, synchronized=sync_batchnorm, name="pooled_bn"
+            )(x)
         if permute_at == "pooled":
             x = ChannelPermutation(
                 per_sample=permute_per_sample, seed=seed, name="permute_pooled"
