@@ -1,13 +1,14 @@
 """Evaluate trained runs and write results.json, results.md and results.png.
 
-    python evaluate.py --runs=runs/quickstart/runs/* --output_dir=results/quickstart
+    python evaluate.py --runs='runs/quickstart/runs/*' --output_dir=results/quickstart
 
-Each run directory must hold the `run.json` and `model.keras` that
-`train.py` writes. Location/classification runs are re-scored on a test set
-rebuilt from the run's recorded config (override its data folder with
---data_dir); AugShift runs (`--experiment=augshift`) are tabulated from
-their recorded scores. Position-attack results are written by train.py
-itself (re-attack a trained model with its --model_path flag).
+Each run directory must hold the `run.json` that `train.py` writes; the
+experiment it records picks the evaluator. Location/classification runs are
+re-scored on a test set rebuilt from the run's recorded config (override its
+data folder with --data_dir); AugShift runs are tabulated from their
+recorded scores. Position-attack results are written by train.py itself
+(re-attack a trained model with its --model_path flag). Errors are one line;
+--debug shows the traceback.
 """
 
 import glob
@@ -17,7 +18,7 @@ import sys
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -27,57 +28,54 @@ def define_flags():
     flags.DEFINE_string("output_dir", "results", "Where to write results.json/.md/.png.")
     flags.DEFINE_string("data_dir", "", "Override the data folder recorded in each run.")
     flags.DEFINE_integer("repeats", 1, "Test passes averaged per model (PermuteNet is stochastic).")
+    flags.DEFINE_boolean("debug", False, "Show the full traceback of an error.")
 
 
-def run_kind(run_dirs):
-    """`"location"` or `"augshift"`, read from each run's run.json."""
-    from keras_gpos.reporting import read_json
+def fail(error, code=2):
+    print(f"evaluate.py: error: {' '.join(str(error).split())}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
-    kinds = set()
-    for run_dir in run_dirs:
-        path = os.path.join(run_dir, "run.json")
-        if not os.path.exists(path):
-            raise ValueError(f"{run_dir} holds no finished run (no run.json).")
-        summary = read_json(path)
-        kinds.add("augshift" if "consistency" in summary else "location")
-    if len(kinds) > 1:
-        raise ValueError("--runs mixes AugShift and location runs; evaluate them separately.")
-    if not kinds:
-        raise ValueError("No run directories to evaluate.")
-    return kinds.pop()
+
+def run_directories(patterns):
+    """Expands `--runs` patterns; every match must be a run directory."""
+    run_dirs = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern))
+        if not matches:
+            raise ValueError(f"--runs pattern {pattern!r} matches nothing.")
+        for match in matches:
+            if not os.path.isdir(match):
+                raise ValueError(f"--runs entry {match} is a file, not a run directory.")
+            run_dirs.append(match)
+    if not run_dirs:
+        raise ValueError("No run directories to evaluate (give --runs).")
+    return run_dirs
 
 
 def main(argv):
-    logging.set_verbosity(logging.WARNING)
-    from keras_gpos.experiments import evaluate_runs
+    from keras_gpos.experiments.flags import configure_logging
 
+    configure_logging()
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    run_dirs = []
-    for pattern in FLAGS.runs:
-        matches = sorted(glob.glob(pattern))
-        if not matches:
-            print(f"evaluate.py: error: --runs pattern {pattern!r} matches nothing.", file=sys.stderr)
-            return 2
-        run_dirs.extend(m for m in matches if os.path.isdir(m))
-    if FLAGS.repeats < 1:
-        print(f"evaluate.py: error: --repeats must be >= 1; got {FLAGS.repeats}.", file=sys.stderr)
-        return 2
-    try:
-        kind = run_kind(run_dirs)
-        if kind == "augshift":
-            from keras_gpos.experiments.augshift import write_report
+    from keras_gpos.experiments import evaluate_runs
+    from keras_gpos.training.run_directory import check_output_path
 
-            write_report(FLAGS.output_dir, run_dirs=run_dirs)
-            out = FLAGS.output_dir
-            print(f"[keras_gpos] results: {out}/results.json, {out}/results.md; "
-                  f"plot: {out}/results.png")
-        else:
-            evaluate_runs(run_dirs, FLAGS.output_dir, data_dir=FLAGS.data_dir or None,
-                          repeats=FLAGS.repeats)
-    except ValueError as error:
-        print(f"evaluate.py: error: {error}", file=sys.stderr)
-        return 2
+    try:
+        if FLAGS.repeats < 1:
+            raise ValueError(f"--repeats must be >= 1; got {FLAGS.repeats}.")
+        run_dirs = run_directories(FLAGS.runs)
+        check_output_path(FLAGS.output_dir)
+        report = evaluate_runs(run_dirs, FLAGS.output_dir, data_dir=FLAGS.data_dir or None,
+                               repeats=FLAGS.repeats)
+    except (ValueError, OSError) as error:
+        if FLAGS.debug:
+            raise
+        fail(error, 2 if isinstance(error, ValueError) else 1)
+    print(report.text)
+    print(f"results: {report.json}, {report.markdown}; plot: {report.plot}")
     return 0
 
 

@@ -79,7 +79,7 @@ def main(argv):
         model, _, _ = build_variant(config, variant, 1.0, 10, (32, 32, 3))
         compile_variant(model, config)
         dataset = shift_view_dataset(images, (0.5,) * 3, (0.25,) * 3, FLAGS.batch_size,
-                                     canvas_size=FLAGS.canvas_size, two_views=two_views)
+                                     config.protocol, two_views=two_views)
         dataset = dataset.cache()  # time the step, not the input pipeline
         runners[name] = _prepare(model, dataset)
     # Alternate the two so a change in machine load hits both alike.
@@ -102,7 +102,7 @@ def main(argv):
         import json
         import pathlib
 
-        from keras_gpos.reporting import write_json
+        from keras_gpos.files import write_json
 
         path = pathlib.Path(FLAGS.output_json)
         record = json.loads(path.read_text()) if path.exists() else {"runs": []}

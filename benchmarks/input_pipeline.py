@@ -178,7 +178,7 @@ def bench_input_pipeline(smoke, repeats):
         keras.backend.clear_session()
 
     # The shift-view pipeline against the AugShift step it feeds (48px canvas).
-    views = data.shift_view_dataset(image_set, mean, std, 64, canvas_size=48, two_views=True)
+    views = data.shift_view_dataset(image_set, mean, std, 64, data.ViewProtocol(canvas_size=48), two_views=True)
     views_ips = n / median_time(_consume(views), rounds)
     depth, width = (10, 16) if smoke else (18, 32)
     model = models.augshift(10, 48, depth, width)

@@ -104,7 +104,7 @@ def run_sections(smoke, repeats, only=()):
 
 def main(argv):
     del argv
-    from keras_gpos.reporting import write_json, write_text
+    from keras_gpos.files import write_json, write_text
 
     repeats = 1 if FLAGS.smoke else FLAGS.repeats
     start = time.time()

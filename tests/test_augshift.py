@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 import keras_gpos
+from keras_gpos.data import ViewProtocol
 from keras_gpos.export import export_saved_model
 from keras_gpos.losses import ShiftConsistencyLoss
 from keras_gpos.metrics import ShiftConsistency, accuracy_vs_shift, shift_consistency
@@ -247,26 +248,30 @@ def test_consistency_and_accuracy_vs_shift_protocol():
     rng = np.random.default_rng(0)
     images = rng.normal(size=(40, 8, 8, 3)).astype("float32")
     labels = rng.integers(0, 3, 40)
+    canvas = ViewProtocol("canvas", canvas_size=14)
     invariant = _mean_colour_classifier(14)
-    assert shift_consistency(invariant, images, canvas_size=14, repeats=2) == 100.0
-    offsets, accuracy = accuracy_vs_shift(invariant, images, labels, canvas_size=14)
+    assert shift_consistency(invariant, images, protocol=canvas, repeats=2) == 1.0  # a fraction
+    offsets, accuracy = accuracy_vs_shift(invariant, images, labels, canvas)
     assert offsets == list(range(7))
-    assert max(accuracy) - min(accuracy) < 1e-9  # flat curve
+    assert max(accuracy) - min(accuracy) < 1e-9 and 0.0 <= accuracy[0] <= 1.0  # flat curve
     keras.utils.set_random_seed(0)
     sensitive = _position_classifier(14)
-    assert shift_consistency(sensitive, images, canvas_size=14, repeats=2) < 90.0
-    # Same seed, same views: the protocol is reproducible.
-    assert shift_consistency(sensitive, images, canvas_size=14, seed=5) == shift_consistency(
-        sensitive, images, canvas_size=14, seed=5)
-    offsets, _ = accuracy_vs_shift(_mean_colour_classifier(8), images, labels, mode="shift",
-                                   max_shift=3, stride=2)
+    assert shift_consistency(sensitive, images, protocol=canvas, repeats=2) < 0.9
+    # Same seed, same views: the protocol is reproducible, also when the data come batched otherwise.
+    once = shift_consistency(sensitive, images, protocol=canvas, seed=5)
+    assert once == shift_consistency(sensitive, images, protocol=canvas, seed=5, batch_size=7)
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
+    scores = keras_gpos.metrics.consistency_and_accuracy(sensitive, dataset, protocol=canvas, seed=5)
+    assert scores["consistency"] == once and 0.0 <= scores["accuracy"] <= 1.0
+    offsets, _ = accuracy_vs_shift(_mean_colour_classifier(8), images, labels,
+                                   ViewProtocol("shift", max_shift=3), stride=2)
     assert offsets == [0, 2, 3]
 
 
 def test_consistency_callback_logs_each_epoch():
     a, b, y = _views(8)
     model = _model()
-    callback = ShiftConsistencyCallback(a, mode="shift", max_shift=2)
+    callback = ShiftConsistencyCallback(a, ViewProtocol("shift", max_shift=2))
     history = model.fit((a, b), y, batch_size=8, epochs=2, verbose=0, callbacks=[callback])
     assert len(history.history["val_consistency"]) == 2
     assert all(0.0 <= v <= 1.0 for v in history.history["val_consistency"])
@@ -284,10 +289,11 @@ def test_view_latent_distance_is_zero_for_an_invariant_encoder_and_scale_free():
     images = rng.normal(size=(20, 8, 8, 3)).astype("float32")
     inputs = keras.Input((14, 14, 3))
     invariant = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(inputs))
-    assert keras_gpos.metrics.view_latent_distance(invariant, images, canvas_size=14) < 1e-10
+    canvas = ViewProtocol("canvas", canvas_size=14)
+    assert keras_gpos.metrics.view_latent_distance(invariant, images, canvas) < 1e-10
     flat = keras.Model(inputs, keras.layers.Flatten()(inputs))
     doubled = keras.Model(inputs, keras.layers.Rescaling(2.0)(keras.layers.Flatten()(inputs)))
-    d_flat = keras_gpos.metrics.view_latent_distance(flat, images, canvas_size=14)
+    d_flat = keras_gpos.metrics.view_latent_distance(flat, images, canvas)
     assert d_flat > 0.5  # flattened pixels move with the image
     np.testing.assert_allclose(
-        keras_gpos.metrics.view_latent_distance(doubled, images, canvas_size=14), d_flat, rtol=1e-5)
+        keras_gpos.metrics.view_latent_distance(doubled, images, canvas), d_flat, rtol=1e-5)

@@ -9,13 +9,14 @@ from absl import flags
 
 from keras_gpos.experiments import AugShiftConfig, EXPERIMENTS, make_config
 from keras_gpos.experiments.augshift import run_augshift
-from keras_gpos.experiments.flags import config_from_flags, define_experiment_flags
+from keras_gpos.experiments.flags import parse
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_registered_as_an_experiment():
-    assert EXPERIMENTS["augshift"] == (AugShiftConfig, run_augshift)
+    assert EXPERIMENTS["augshift"].config_class is AugShiftConfig
+    assert EXPERIMENTS["augshift"].run is run_augshift
 
 
 @pytest.mark.parametrize("values,match", [
@@ -24,7 +25,7 @@ def test_registered_as_an_experiment():
     ({"distance": "l2"}, "Unknown distance 'l2'"),
     ({"view_mode": "crop"}, "Unknown view_mode 'crop'"),
     ({"blur_kernel_size": 9}, "Unknown blur_kernel_size 9"),
-    ({"warmup_epochs": -1}, "warmup_epochs must be >= 0"),
+    ({"warmup_epochs": -1}, "warmup_epochs must be an int >= 0; got -1"),
     ({"seeds": ()}, "at least one seed"),
 ])
 def test_bad_config_values_are_clear_errors(values, match):
@@ -38,10 +39,7 @@ def test_flagfiles_parse_and_start_with_a_comment(name, monkeypatch):
     path = REPO / "flags" / f"{name}.cfg"
     assert path.read_text().startswith("# ")
     monkeypatch.chdir(REPO)  # flagfiles include each other by repo-relative path
-    values = flags.FlagValues()
-    defined = define_experiment_flags(flags, values)
-    values(["train.py", f"--flagfile={path}"])
-    experiment, config = config_from_flags(values, defined)
+    experiment, config, _ = parse(["train.py", f"--flagfile={path}"], flags.FlagValues())
     assert experiment == "augshift" and isinstance(config, AugShiftConfig)
     assert config.dataset == "cifar10_binary"
 
@@ -51,7 +49,7 @@ def test_tiny_run_writes_table_plot_and_exports(tmp_path):
         dataset="embedded", embedded_train_size=90, embedded_test_size=18, val_fraction=0.2,
         variants=("augshift_blurpool",), seeds=(0,), consistency_weights=(1.0,),
         depth=10, width=4, epochs=1, batch_size=24, canvas_size=40, blur_kernel_size=3,
-        eval_repeats=1, probe_train_images=18, probe_epochs=2, sweep_stride=4, verbose=0,
+        eval_repeats=1, probe_train_images=18, sweep_stride=4, verbose=0,
         output_dir=str(tmp_path / "out"),
     )
     payload = run_augshift(config)
@@ -61,9 +59,10 @@ def test_tiny_run_writes_table_plot_and_exports(tmp_path):
     groups = {entry["group"] for entry in payload["summary"]}
     assert groups == {"augshift_blurpool_lam1_mse"}
     for row in payload["runs"]:
-        assert 0.0 <= row["test_accuracy"] <= 100.0 and 0.0 <= row["consistency"] <= 100.0
+        assert 0.0 <= row["test_accuracy"] <= 1.0 and 0.0 <= row["consistency"] <= 1.0
         assert row["accuracy_vs_shift"]["offsets"] == [0, 4, 8]
-        assert row["location_probe"]["chance"] == pytest.approx(100 / 9)
+        assert row["location_probe"]["chance"] == pytest.approx(1 / 9)
+        assert row["experiment"] == "augshift" and row["schema_version"] == 2
     table = (out / "results.md").read_text()
     assert "consistency (%)" in table and "test acc (%)" in table  # always side by side
     run_dir = out / "runs" / "augshift_blurpool_lam1_mse_seed0"
@@ -97,11 +96,11 @@ def test_augshift_pulls_shifted_views_together_on_real_cifar(cifar10_dir, tmp_pa
     config = AugShiftConfig(
         dataset="cifar10_binary", data_dir=str(cifar10_dir), train_examples=1500,
         variants=("baseline", "augshift"), seeds=(0,), depth=10, width=16, epochs=6,
-        batch_size=64, eval_repeats=2, probe_train_images=300, probe_epochs=20,
+        batch_size=64, eval_repeats=2, probe_train_images=300,
         sweep_stride=8, verbose=0, output_dir=str(tmp_path / "cifar"),
     )
     payload = run_augshift(config)
     runs = {row["variant"]: row for row in payload["runs"]}
-    assert runs["baseline"]["test_accuracy"] > 15.0
-    assert runs["augshift"]["test_accuracy"] > 15.0
+    assert runs["baseline"]["test_accuracy"] > 0.15
+    assert runs["augshift"]["test_accuracy"] > 0.15
     assert runs["augshift"]["view_latent_distance"] < 0.85 * runs["baseline"]["view_latent_distance"]

@@ -1,6 +1,7 @@
 """Flags -> config, the location experiment end to end, reports and export."""
 
 import json
+import logging
 import pathlib
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import keras_gpos
 from keras_gpos.experiments.location import LocationConfig, train_location
 from keras_gpos.training.distribution import get_strategy
 
@@ -47,7 +49,14 @@ def test_flags_use_the_experiments_own_defaults():
         (["--experiment=location", "--padding=mirror"], "Unknown padding 'mirror'"),
         (["--experiment=location", "--grid_size=0"], "grid_size must be a positive int"),
         (["--experiment=location", "--permute_at=pooled"], "permute_at=pooled needs head=fc"),
-        (["--experiment=location", "--arch=vgg", "--permute_at=stage9"], "out of range for arch 'vgg'"),
+        (["--experiment=location", "--arch=vgg", "--depth=11", "--permute_at=stage9"], "out of range for arch 'vgg'"),
+        (["--experiment=location", "--depth=11"], "depth 11 is not a resnet depth"),
+        (["--experiment=location", "--seed=-1"], r"seed must be an int in \[0, 2147483647\]; got -1"),
+        (["--experiment=location", "--learning_rate=inf"], "learning_rate must be a finite number"),
+        (["--experiment=augshift", "--fill=nan"], "fill must be a finite number"),
+        (["--experiment=augshift", "--consistency_weights=1,inf"], "consistency_weights must be a finite number"),
+        (["--experiment=location", "--output_dir= "], "output_dir must name a folder"),
+        (["--experiment=location", "--seeds=0,1"], "does not take --seeds \\(a flag of augshift, channel_position\\)"),
         (["--experiment=location", "--dataset=cifar10_binary"], "needs --data_dir"),
         (["--experiment=location", "--strategy=gpu_magic"], "Unknown strategy 'gpu_magic'"),
         (["--experiment=channel_position", "--paddings=zero,bogus"], "Unknown padding 'bogus'"),
@@ -89,21 +98,25 @@ def tiny_run(tmp_path_factory):
 def test_run_directory_holds_everything_to_resume_evaluate_and_serve(tiny_run):
     config, summary = tiny_run
     run_dir = pathlib.Path(config.output_dir)
-    for name in ("config.json", "run.json", "model.keras", "best.keras", "best.json",
+    for name in ("config.json", "fingerprint.json", "run.json", "model.keras", "best.keras", "best.json",
                  "history.csv", "saved_model/saved_model.pb", "logs"):
         assert (run_dir / name).exists(), name
     assert summary["dataset"]["test_canvases"] == 12 * 4
-    assert summary["chance_accuracy"] == pytest.approx(25.0)
-    assert 0.0 <= summary["test_accuracy"] <= 100.0
+    assert summary["chance_accuracy"] == pytest.approx(0.25)  # fractions, as Keras metrics report
+    assert 0.0 <= summary["test_accuracy"] <= 1.0
+    assert summary["experiment"] == "location" and summary["schema_version"] == 2
+    assert summary["keras_gpos_version"] == keras_gpos.__version__
     assert json.loads((run_dir / "config.json").read_text())["grid_size"] == 2
     assert not list(run_dir.glob(".*tmp*")), "temporary files left behind"
+    assert not (run_dir / "backup").exists()  # removed once the final files were verified
 
 
-def test_finished_run_is_not_retrained(tiny_run, capsys):
+def test_finished_run_is_not_retrained(tiny_run, caplog):
     config, summary = tiny_run
-    again = train_location(config)
+    with caplog.at_level(logging.INFO, logger="absl"):
+        again = train_location(config)
     assert again == summary
-    assert "already holds a finished run" in capsys.readouterr().out
+    assert "already holds a finished run" in caplog.text
 
 
 def test_saved_model_serves_the_same_outputs(tiny_run):
@@ -145,9 +158,10 @@ def test_evaluate_cli_writes_json_markdown_and_png(tiny_run, tmp_path):
     row = payload["runs"][0]
     assert row["variant"] == "fc" and row["task"] == "location"
     # The model is deterministic (no permutation), so re-scoring reproduces training's test score.
-    assert row["accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-3)
+    assert row["accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-5)
+    assert payload["schema_version"] == 2 and payload["experiment"] == "location"
     table = (tmp_path / "results.md").read_text()
-    assert "| resnet10-w4 | fc | zero | 2x2 |" in table and "location chance" in table
+    assert "| resnet10-w4 | fc | zero | 2x2 |" in table and "location chance (%)" in table
     assert (tmp_path / "results.png").read_bytes()[:4] == b"\x89PNG"
     assert "| resnet10-w4 | fc | zero | 2x2 |" in result.stdout
 
@@ -271,4 +285,4 @@ def test_evaluate_cli_rejects_mixed_run_kinds(tiny_run, tmp_path):
          f"--output_dir={tmp_path / 'out'}"],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
-    assert result.returncode == 2 and "mixes AugShift and location runs" in result.stderr
+    assert result.returncode == 2 and "mixes runs of different experiments" in result.stderr

@@ -46,10 +46,11 @@ def test_n_larger_than_the_channel_count_is_an_error(tmp_path):
     model.save(tmp_path / "given.keras")
     config = PositionAttackConfig(
         output_dir=str(tmp_path), model_path=str(tmp_path / "given.keras"), street_train_size=8,
-        street_val_size=4, image_height=32, image_width=32, attack_n=(17,), verbose=0,
+        street_val_size=4, image_height=32, image_width=32, attack_n=(17,), region_n=(4,), verbose=0,
     )
-    with pytest.raises(ValueError, match="N=17 is larger than the 16 channels of stage4_out"):
+    with pytest.raises(ValueError, match=r"N=17 \(from --attack_n/--region_n\) is larger than the 16 channels of stage4_out"):
         run_position_attack(config)
+    assert not (tmp_path / "results.json").exists()  # refused before ranking anything
 
 
 def test_vertical_flip_ranks_on_train_and_attacks_top_and_bottom_halves(tmp_path):
@@ -58,27 +59,32 @@ def test_vertical_flip_ranks_on_train_and_attacks_top_and_bottom_halves(tmp_path
     config = PositionAttackConfig(
         output_dir=str(tmp_path / "run"), model_path=str(tmp_path / "given.keras"), street_train_size=12,
         street_val_size=4, image_height=32, image_width=48, attack_n=(2,), region_n=(3,), random_draws=2,
-        rank_flip="vertical", rank_split="train", verbose=0,
+        contrast_pairs=3, rank_flip="vertical", rank_split="train", verbose=0,
     )
     results = run_position_attack(config)
     assert results["ranking"]["flip"] == "vertical" and results["ranking"]["split"] == "train"
     assert results["ranking"]["num_images"] == 12  # ranked on the training scenes
-    assert set(results["attacks"]["baseline"]) == {"all", "top", "bottom"}
-    assert {row["ranking"] for row in results["attacks"]["region"]} == {"top", "bottom"}
-    for row in results["attacks"]["region"]:
-        assert row["hurts_more"] in ("top", "bottom") and "top_drop" in row and "bottom_drop" in row
+    comparison = results["comparison"]
+    assert set(comparison["clean"]) == {"all", "top", "bottom"}
+    assert {row["ranking"] for row in comparison["regions"]} == {"top", "bottom"}
+    for row in comparison["regions"]:
+        assert row["hurts_more"] in ("top", "bottom") and set(row["drops"]) == {"top", "bottom"}
+    assert len(comparison["contrasts"][0]["random_values"]) == 3
     table = (tmp_path / "run" / "results.md").read_text()
     assert "top-half drop" in table and "Ranking flip: vertical" in table and "ranked on" in table
+    assert "Region contrast (top-ranked vs bottom-ranked" in table
 
 
 def test_street_scenes_top_n_position_channels_hurt_clearly_more_than_random(tmp_path):
     # A 64-channel DeepLab trained on street scenes without flips. Measured
     # best ratio (top-N drop / mean drop of N random channels, 5 draws, N up
-    # to a quarter of the channels) over four runs: 2.1 (seed 0, 300 scenes,
-    # 6 epochs), 2.3 (seed 0), 2.5 (seed 1) and 1.4 (seed 2), 400 scenes, 8
-    # epochs. So the issue's 2x holds in 3 of 4 runs and is only reported;
-    # what held in every run, top-N hurting clearly more than random, is
-    # asserted with a floor of 1.25 below the worst measured 1.4.
+    # to a quarter of the channels), 400 scenes, 8 epochs, with the
+    # (seed, epoch)-keyed training stream of keras_gpos 0.2: 5.5 (seed 0,
+    # N=2), 1.46 (seed 1, N=2; 1.29 at N=16) and 1.91 (seed 2, N=16); with
+    # 0.1's stream 2.3, 2.5 and 1.4. So the issue's 2x holds in some runs
+    # only and is reported, not asserted; what held in every run, top-N
+    # hurting clearly more than random at some N, is asserted with a floor of
+    # 1.25 below the worst measured best ratio (1.4).
     config = PositionAttackConfig(
         output_dir=str(tmp_path), seed=1, epochs=8, learning_rate=2e-3,
         street_train_size=400, street_val_size=64, image_height=48, image_width=64,
@@ -89,9 +95,10 @@ def test_street_scenes_top_n_position_channels_hurt_clearly_more_than_random(tmp
         assert (tmp_path / name).exists(), name
     assert json.loads((tmp_path / "results.json").read_text())["layer"] == "stage4_out"
     assert results["trace_count"] == 1
-    assert results["attacks"]["baseline"]["all"]["miou"] > 0.7  # measured 0.82-0.84
-    quarter = [row for row in results["attacks"]["sweep"] if row["n"] <= 16]
-    assert any(row["top_drop"] > 0 and row["top_drop"] >= 1.25 * row["random_drop_mean"] for row in quarter), quarter
+    comparison = results["comparison"]
+    assert comparison["clean"]["all"] > 0.7  # measured 0.82-0.84
+    quarter = [row for row in comparison["rows"] if row["n"] <= 16]
+    assert any(row["top_drop"] > 0 and row["top_drop"] >= 1.25 * row["random"]["mean"] for row in quarter), quarter
     # Region rows name the half each signed ranking hurts more (measured, not assumed).
-    assert {row["ranking"] for row in results["attacks"]["region"]} == {"left", "right"}
-    assert all(row["hurts_more"] in ("left", "right") for row in results["attacks"]["region"])
+    assert {row["ranking"] for row in comparison["regions"]} == {"left", "right"}
+    assert all(row["hurts_more"] in ("left", "right") for row in comparison["regions"])

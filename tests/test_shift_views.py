@@ -101,14 +101,20 @@ def test_views_work_inside_tf_data_graph():
         np.random.default_rng(0).integers(0, 256, (20, 8, 8, 3), dtype=np.uint8),
         np.arange(20) % 3, ("a", "b", "c"),
     )
-    two = keras_gpos.data.shift_view_dataset(images, (0.5,) * 3, (0.2,) * 3, 8, canvas_size=12)
+    canvas = keras_gpos.data.ViewProtocol("canvas", canvas_size=12)
+    two = keras_gpos.data.shift_view_dataset(images, (0.5,) * 3, (0.2,) * 3, 8, canvas)
     (a, b), y = next(iter(two))
     assert a.shape == (8, 12, 12, 3) and b.shape == (8, 12, 12, 3) and y.shape == (8,)
-    one = keras_gpos.data.shift_view_dataset(
-        images, (0.5,) * 3, (0.2,) * 3, 8, mode="shift", max_shift=2, two_views=False
-    )
+    shift = keras_gpos.data.ViewProtocol("shift", max_shift=2)
+    one = keras_gpos.data.shift_view_dataset(images, (0.5,) * 3, (0.2,) * 3, 8, shift, two_views=False)
     x, y = next(iter(one))
     assert x.shape == (8, 8, 8, 3)
+    # The same (images, labels) pair of arrays works too (issue: a tuple raised AttributeError).
+    pair = keras_gpos.data.shift_view_dataset((images.images, images.labels), (0.5,) * 3, (0.2,) * 3, 8, canvas)
+    (a, _), _ = next(iter(pair))
+    assert a.shape == (8, 12, 12, 3)
+    with pytest.raises(ValueError, match="ImageSet or an \\(images, labels\\) pair"):
+        keras_gpos.data.shift_view_dataset(images.images, (0.5,) * 3, (0.2,) * 3, 8, canvas)
 
 
 def test_bad_view_arguments_name_the_value():
@@ -120,6 +126,42 @@ def test_bad_view_arguments_name_the_value():
     with pytest.raises(ValueError, match="canvas_size=6 is smaller"):
         views.canvas_views(images, 6)
     with pytest.raises(ValueError, match="Unknown view mode 'reflect'"):
-        views.make_views(images, "reflect")
+        keras_gpos.data.ViewProtocol("reflect")
+    with pytest.raises(ValueError, match="fill must be a finite number"):
+        keras_gpos.data.ViewProtocol(fill=float("nan"))
     with pytest.raises(ValueError, match="static spatial shape"):
         views.canvas_views(tf.zeros((2, 8, 3)), 12)
+
+
+@pytest.mark.parametrize("protocol", [
+    keras_gpos.data.ViewProtocol("canvas", canvas_size=13, fill=-0.5),
+    keras_gpos.data.ViewProtocol("shift", max_shift=3, fill=0.25),
+])
+def test_numpy_views_equal_the_tensorflow_translation(protocol):
+    # The metrics place views in NumPy, the training pipeline in TensorFlow:
+    # both must put every pixel in the same place.
+    rng = np.random.default_rng(3)
+    images = rng.normal(size=(5, 8, 8, 2)).astype("float32")
+    oy, ox = protocol.random_offsets(rng, 5, images.shape[1:])
+    got = protocol.place(images, oy, ox)
+    size = None if protocol.mode == "shift" else (13, 13)
+    want = views.translate(images, oy, ox, size, protocol.fill).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert protocol.input_shape(images.shape[1:]) == got.shape[1:]
+
+
+def test_training_views_are_keyed_by_seed_and_epoch():
+    # A resumed run starts the stream at its epoch and must see the same views.
+    images = keras_gpos.data.make_shapes_dataset(20)
+    protocol = keras_gpos.data.ViewProtocol("canvas", canvas_size=40)
+    full = keras_gpos.data.shift_view_dataset(images, (0.5,) * 3, (0.2,) * 3, 8, protocol, seed=5, epochs=3)
+    resumed = keras_gpos.data.shift_view_dataset(images, (0.5,) * 3, (0.2,) * 3, 8, protocol, seed=5,
+                                                 epochs=3, initial_epoch=2)
+    full_batches = [(a.numpy(), b.numpy(), y.numpy()) for (a, b), y in full]
+    resumed_batches = [(a.numpy(), b.numpy(), y.numpy()) for (a, b), y in resumed]
+    assert len(full_batches) == 9 and len(resumed_batches) == 3
+    for want, got in zip(full_batches[6:], resumed_batches):
+        for w, g in zip(want, got):
+            np.testing.assert_array_equal(w, g)
+    # Epochs differ from each other.
+    assert not np.array_equal(full_batches[0][2], full_batches[3][2])

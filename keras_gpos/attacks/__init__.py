@@ -1,7 +1,9 @@
-"""Channel attacks: mask ranked channels, score region mIoU (tf.function-compiled)."""
+"""Channel attacks: mask ranked channels, score region mIoU, judge against random channels."""
 
 from keras_gpos.attacks.channel_attack import AttackEvaluator
 from keras_gpos.attacks.channel_attack import get_channel_mask
 from keras_gpos.attacks.channel_attack import insert_channel_mask
-from keras_gpos.attacks.channel_attack import random_channel_sets
-from keras_gpos.ranking.features import find_layer
+from keras_gpos.attacks.comparison import AttackComparison
+from keras_gpos.attacks.comparison import compare
+from keras_gpos.attacks.comparison import random_channel_sets
+from keras_gpos.graph import find_layer

@@ -1,78 +1,98 @@
 """Insert a channel mask into a trained model and score it under many channel sets.
 
-TensorFlow by design: the evaluation step is one `tf.function` (free batch
-axis) that returns the region confusion matrices of a batch; they are summed
-over the validation set in float64. The channel set is a variable of the
-`ChannelMask` layer, so sweeping N or swapping the set changes only that
-variable and never retraces (`AttackEvaluator.trace_count` proves it).
+The evaluation of one batch (forward pass, arg-max and the region confusion
+matrices) is compiled once per backend: a `tf.function` with a free batch
+axis on TensorFlow, and on JAX a `jax.jit` of the model's `stateless_call`
+that takes the variables as arguments. The channel set lives in the
+`ChannelMask` layer's variable, so sweeping N or swapping the set changes
+only that variable and never retraces (`AttackEvaluator.trace_count` proves
+it, on both backends). Batches are padded to one size with unlabelled
+pixels, so a smaller last batch reuses the same compiled function.
 """
 
-import numpy as np
 import keras
-import tensorflow as tf
+import numpy as np
 
+from keras_gpos.data.inputs import batches, check_model_input, check_value_range, iterate
+from keras_gpos.graph import feature_model, functional_view, layer_path
 from keras_gpos.layers.channel_mask import ChannelMask, channel_indicator
 from keras_gpos.metrics.region_iou import check_region, confusion_matrix, iou_from_confusion
-from keras_gpos.ranking.features import feature_model, layer_path
-from keras_gpos.ranking.position_ranking import check_count
+from keras_gpos.validation import check_finite_array, check_integer_indices, check_labels, check_positive_int
 
 
 def mask_layer_name(layer_name):
-    return f"{layer_name}_channel_mask"
+    return f"{layer_name.replace('/', '_')}_channel_mask"
 
 
-def insert_channel_mask(model, layer_name, channels=(), mode="zero", fill_values=None):
-    """A copy of `model` with a `ChannelMask` right after `layer_name`.
+def insert_channel_mask(model, layer, channels=(), mode="zero", fill_values=None, input_shape=None):
+    """A copy of `model` with a `ChannelMask` right after `layer`.
 
     The copy shares every layer (and so every weight) with `model`; only
-    the mask is new. Works on functional models, including a layer inside
-    a nested functional sub-model (keras-cv backbones).
+    the mask is new. Works on functional and Sequential models, including a
+    layer inside nested sub-models (keras-cv and KerasHub backbones, nested
+    Sequential stacks) named by its name or an `"outer/inner"` path.
 
     Args:
-        model: a functional `keras.Model`.
-        layer_name: str. The layer whose output is masked (4-D).
+        model: a functional or Sequential `keras.Model`.
+        layer: str or layer. The layer whose output is masked (4-D).
         channels: sequence of int. Initially masked channels.
         mode: str. `"zero"` or `"mean"`.
         fill_values: `(channels,)` values for `"mean"` mode (e.g.
             `PositionRanking.channel_mean`).
+        input_shape: builds an unbuilt Sequential model.
 
     Returns:
-        The attacked `keras.Model`; its mask is
-        `get_channel_mask(attacked)`.
+        The attacked `keras.Model`; its mask is `get_channel_mask(attacked)`.
 
     Raises:
         ValueError: unknown layer (close matches listed), a non-4-D output,
-            channel indices out of range, or a non-functional model.
+            channel indices out of range or not integers, or a subclassed
+            model (insert a `keras_gpos.layers.ChannelMask` in its code instead).
 
     Example:
 
+    >>> model = keras_gpos.models.build_deeplab(3, (32, 48, 3), depth=10, width=4, aspp_filters=8)
     >>> attacked = keras_gpos.attacks.insert_channel_mask(model, "stage4_out")
-    >>> keras_gpos.attacks.get_channel_mask(attacked).set_channels(ranking.top(16))
+    >>> keras_gpos.attacks.get_channel_mask(attacked).set_channels([0, 5])
     """
-    features = feature_model(model, layer_name)  # validates name, 4-D output, functional
-    mask = ChannelMask(channels=channels, mode=mode, name=mask_layer_name(layer_name))
+    if not isinstance(model, keras.Sequential) and not hasattr(model, "_nodes_by_depth"):
+        from keras_gpos.graph import subclassed_model_error
+
+        raise subclassed_model_error(model, "insert a mask into its graph")
+    graph = functional_view(model, input_shape)
+    features = feature_model(graph, layer)  # validates the name and the 4-D output
+    path = layer_path(graph, layer)
+    target = path[-1]
+    name = layer if isinstance(layer, str) else target.name
+    mask = ChannelMask(channels=channels, mode=mode, name=mask_layer_name(name))
     mask.build(features.output.shape)
     if fill_values is not None:
         mask.set_fill_values(fill_values)
     elif mode == "mean":
         raise ValueError("mode='mean' needs fill_values (one per channel), e.g. ranking.channel_mean.")
-    nested = len(layer_path(model, layer_name)) > 1
+    nested = len(path) > 1
     inserted = []
 
-    def call_function(layer, *args, **kwargs):
-        output = layer(*args, **kwargs)
-        if layer.name == layer_name and not inserted:
-            inserted.append(layer)
+    def call_function(current, *args, **kwargs):
+        output = current(*args, **kwargs)
+        if current is target and not inserted:
+            inserted.append(current)
             return mask(output)
         return output
 
+    def clone_function(current):
+        if isinstance(current, keras.Sequential) and any(current is p for p in path[:-1]):
+            # Sequential sub-models are cloned as functional graphs so the mask can go inside.
+            return functional_view(current)
+        return current
+
     attacked = keras.models.clone_model(
-        model, clone_function=lambda layer: layer, call_function=call_function, recursive=nested
+        graph, clone_function=clone_function, call_function=call_function, recursive=nested
     )
     if not inserted:
         raise ValueError(
-            f"could not insert a mask after {layer_name!r}: it is inside a Sequential sub-model "
-            "or not called in the model graph."
+            f"could not insert a mask after {name!r}: the layer is not called in the model graph "
+            "(a shared or unused layer)."
         )
     return attacked
 
@@ -93,64 +113,148 @@ def get_channel_mask(model):
 
 def random_channel_sets(num_channels, n, draws, seed=0):
     """`draws` sets of `n` distinct channels, drawn uniformly."""
-    check_count(n, num_channels)
-    rng = np.random.default_rng(seed)
-    return [np.sort(rng.choice(num_channels, size=n, replace=False)) for _ in range(draws)]
+    from keras_gpos.attacks.comparison import random_channel_sets as draw
+
+    return draw(num_channels, n, draws, seed)
 
 
 class AttackEvaluator:
     """Region mIoU of an attacked model under any channel set, compiled once.
 
     Args:
-        attacked_model: a model holding one `ChannelMask`
-            (`insert_channel_mask`).
-        dataset: `tf.data.Dataset` of `(images, labels)` batches with labels
-            `(batch, height, width)`. Iterated in full on every evaluation.
+        attacked_model: a model holding one `ChannelMask` (`insert_channel_mask`).
+        data: labelled images in any form `keras_gpos.data.inputs.batches`
+            takes: `(images, masks)` arrays, a `tf.data.Dataset` (batched or
+            not), a generator of batches, or a `SegmentationSet`. Read once,
+            checked (finite pixels, labels in range) and kept in memory, so
+            every evaluation scores the same pixels.
         num_classes: int.
         ignore_label: int or None.
         regions: mapping of name to region (see
             `keras_gpos.metrics.RegionMeanIoU`), e.g.
             `{"all": "all", "left": "left", "right": "right"}`.
+        batch_size: int. Images per compiled call (arrays and unbatched data).
+        input_range: optional `(low, high)` the model expects; images far
+            outside it warn once.
 
     Attributes:
         trace_count: int. How often the evaluation was traced.
 
     Example:
 
-    >>> evaluator = keras_gpos.attacks.AttackEvaluator(attacked, val_ds, 11, 11)
-    >>> evaluator.evaluate(ranking.top(16))["left"]["miou"]
+    >>> model = keras_gpos.models.build_deeplab(3, (32, 48, 3), depth=10, width=4, aspp_filters=8)
+    >>> attacked = keras_gpos.attacks.insert_channel_mask(model, "stage4_out")
+    >>> scenes = keras_gpos.data.make_street_scenes(4, (32, 48))
+    >>> evaluator = keras_gpos.attacks.AttackEvaluator(attacked, scenes, 6)
+    >>> 0.0 <= evaluator.evaluate([0, 1])["left"]["miou"] <= 1.0
+    True
     """
 
-    def __init__(self, attacked_model, dataset, num_classes, ignore_label=None, regions=None):
+    def __init__(self, attacked_model, data, num_classes, ignore_label=None, regions=None, batch_size=8,
+                 input_range=None):
         self.model = attacked_model
         self.mask = get_channel_mask(attacked_model)
-        self.dataset = dataset
+        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
+            raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}.")
         self.num_classes = int(num_classes)
         self.ignore_label = ignore_label
         regions = regions or {"all": "all", "left": "left", "right": "right"}
         self.regions = {name: check_region(region) for name, region in regions.items()}
+        self.batch_size = check_positive_int(batch_size, "batch_size")
         self.trace_count = 0
-        if int(dataset.cardinality()) == 0:
-            raise ValueError("AttackEvaluator got an empty dataset.")
-        image_spec, label_spec = dataset.element_spec
-        # A free batch axis: the last, smaller batch reuses the same graph.
-        signature = [
-            tf.TensorSpec((None,) + tuple(image_spec.shape[1:]), image_spec.dtype),
-            tf.TensorSpec((None,) + tuple(label_spec.shape[1:]), label_spec.dtype),
-        ]
-        self._batch_confusion = tf.function(self._confusion_matrices, input_signature=signature)
+        self._batches = self._read(data, input_range)
+        self._compiled = self._compile()
 
-    def _confusion_matrices(self, images, labels):
-        self.trace_count += 1  # Python side effect: runs only while tracing
-        logits = self.model(images, training=False)
-        return tf.stack([
+    def _read(self, data, input_range):
+        what = "AttackEvaluator data"
+        stream = batches(data, self.batch_size, name=what)
+        cached = []
+        for index, images, labels in iterate(stream):
+            if labels is None:
+                raise ValueError(f"{what}: batch {index} has no labels; pass (images, masks).")
+            images = check_finite_array(images, f"{what}: batch {index}").astype("float32")
+            check_value_range(images, "AttackEvaluator", input_range)
+            labels = np.asarray(labels)
+            if labels.ndim == 4 and labels.shape[-1] == 1:
+                labels = labels[..., 0]
+            if labels.shape != images.shape[:3]:
+                raise ValueError(f"{what}: batch {index} has masks of shape {labels.shape} for images "
+                                 f"{images.shape}; expected (batch, height, width).")
+            labels = check_labels(labels, self.num_classes, f"{what}: masks of batch {index}",
+                                  self.ignore_label).astype("int32")
+            if not cached:
+                check_model_input(self.model, images, "AttackEvaluator")
+            cached.append((images, labels))
+        if not cached:
+            raise ValueError("AttackEvaluator got an empty dataset.")
+        size = max(len(images) for images, _ in cached)
+        padded = []
+        for images, labels in cached:
+            extra = size - len(images)
+            if extra:  # unlabelled rows: the compiled function keeps one batch shape
+                images = np.concatenate([images, np.zeros((extra,) + images.shape[1:], images.dtype)])
+                labels = np.concatenate([labels, np.full((extra,) + labels.shape[1:], -1, labels.dtype)])
+            padded.append((images, labels))
+        if sum(int(np.sum(self._valid(labels))) for _, labels in padded) == 0:
+            raise ValueError("AttackEvaluator: the data hold no labelled pixels (every pixel is ignored).")
+        return padded
+
+    def _valid(self, labels):
+        valid = labels >= 0
+        if self.ignore_label is not None:
+            valid &= labels != self.ignore_label
+        return valid
+
+    def _confusion_matrices(self, logits, labels):
+        return keras.ops.stack([
             confusion_matrix(labels, logits, self.num_classes, self.ignore_label, region)
             for region in self.regions.values()
         ])
 
+    def _compile(self):
+        backend = keras.config.backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            images, labels = self._batches[0]
+
+            def step(x, y):
+                self.trace_count += 1  # Python side effect: runs only while tracing
+                return self._confusion_matrices(self.model(x, training=False), y)
+
+            compiled = tf.function(step, input_signature=[
+                tf.TensorSpec((None,) + images.shape[1:], tf.float32),
+                tf.TensorSpec((None,) + labels.shape[1:], tf.int32),
+            ])
+            return lambda x, y: compiled(x, y).numpy()
+        if backend == "jax":
+            import jax
+
+            model = self.model
+
+            def step(trainable, non_trainable, x, y):
+                self.trace_count += 1  # runs only while jax traces
+                logits, _ = model.stateless_call(trainable, non_trainable, x, training=False)
+                return self._confusion_matrices(logits, y)
+
+            compiled = jax.jit(step)
+
+            def run(x, y):
+                trainable = [v.value for v in model.trainable_variables]
+                non_trainable = [v.value for v in model.non_trainable_variables]
+                return np.asarray(compiled(trainable, non_trainable, x, y))
+
+            return run
+
+        def eager(x, y):
+            self.trace_count = max(self.trace_count, 1)
+            return keras.ops.convert_to_numpy(self._confusion_matrices(self.model(x, training=False), y))
+
+        return eager
+
     def confusion(self, channels=()):
         """`{region: (classes, classes) confusion matrix}` with `channels` masked."""
-        channels = np.asarray(channels, np.int64).reshape(-1)
+        channels = check_integer_indices(channels, "channels")
         bad = [int(c) for c in channels if not 0 <= c < self.mask.num_channels]
         if bad:
             raise ValueError(
@@ -160,28 +264,41 @@ class AttackEvaluator:
         # Only the mask variable changes between channel sets: no retrace.
         self.mask.set_mask(channel_indicator(channels, self.mask.num_channels))
         total = np.zeros((len(self.regions), self.num_classes, self.num_classes), np.float64)
-        batches = 0
-        for images, labels in self.dataset:
-            total += self._batch_confusion(images, labels).numpy()
-            batches += 1
-        if batches == 0 or total.sum() == 0:
-            raise ValueError(
-                "AttackEvaluator: the dataset yielded no labelled pixels "
-                f"({batches} batches); an mIoU of it would be meaningless."
-            )
+        for images, labels in self._batches:
+            total += self._compiled(images, labels)
         return dict(zip(self.regions, total))
 
     def evaluate(self, channels=()):
-        """`{region: {"miou": float, "per_class_iou": list}}` with `channels` masked."""
+        """`{region: {"miou": float, "per_class_iou": list}}` with `channels` masked.
+
+        Raises:
+            ValueError: channel indices that are not integers or out of range,
+                or a region with no labelled pixel (its mIoU would be meaningless).
+        """
         results = {}
         for name, matrix in self.confusion(channels).items():
+            if matrix.sum() == 0:
+                raise ValueError(f"AttackEvaluator: region {name!r} holds no labelled pixels.")
             iou, mean = iou_from_confusion(matrix)
+            iou = np.asarray(keras.ops.convert_to_numpy(iou))
             results[name] = {
-                "miou": float(mean),
-                "per_class_iou": [None if np.isnan(v) else float(v) for v in np.asarray(iou)],
+                "miou": float(keras.ops.convert_to_numpy(mean)),
+                "per_class_iou": [None if np.isnan(v) else float(v) for v in iou],
             }
         return results
 
     def sweep(self, channel_sets):
         """Evaluates each named channel set: `{name: evaluate(channels)}`."""
         return {name: self.evaluate(channels) for name, channels in channel_sets.items()}
+
+    def compare(self, ranking, n_values, random_draws=10, region_n=None, contrast_pairs=20, seed=0,
+                verbose=1):
+        """Top-N vs random and region attacks, judged against random baselines.
+
+        See `keras_gpos.attacks.comparison.compare`; returns an
+        `AttackComparison` (`to_dict`, `to_markdown`, `plot`).
+        """
+        from keras_gpos.attacks.comparison import compare
+
+        return compare(self, ranking, n_values, random_draws=random_draws, region_n=region_n,
+                       contrast_pairs=contrast_pairs, seed=seed, verbose=verbose)

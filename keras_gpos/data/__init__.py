@@ -1,18 +1,61 @@
-"""Data: embedded shapes, CIFAR-10 binary, TFDS, and the grid canvas."""
+"""Data: embedded shapes and street scenes, CIFAR-10 binary, folders, TFDS, grids and views.
 
-from keras_gpos.data.cifar import load_cifar10_binary
-from keras_gpos.data.grid import BACKGROUNDS
-from keras_gpos.data.grid import exhaustive_placement
-from keras_gpos.data.grid import place_on_grid
-from keras_gpos.data.grid import random_cells
+Names that need TensorFlow (`tf.data` pipelines, file decoders, the grid
+canvas ops) are imported on first use, so `import keras_gpos.data` works
+without TensorFlow: the in-memory sets, the view protocol and the input
+normaliser are NumPy only.
+"""
+
+import importlib
+
 from keras_gpos.data.image_set import ImageSet
 from keras_gpos.data.image_set import normalization_stats
 from keras_gpos.data.image_set import split_validation
-from keras_gpos.data.pipeline import grid_dataset
-from keras_gpos.data.pipeline import normalize
+from keras_gpos.data.inputs import batches
+from keras_gpos.data.segmentation_set import SegmentationSet
 from keras_gpos.data.sources import DATASETS
+from keras_gpos.data.sources import ImageSplits
+from keras_gpos.data.sources import embedded_memory
 from keras_gpos.data.sources import load_image_dataset
+from keras_gpos.data.sources import load_image_splits
+from keras_gpos.data.street_scenes import STREET_CLASSES
+from keras_gpos.data.street_scenes import make_street_scenes
 from keras_gpos.data.synthetic import SHAPE_CLASSES
 from keras_gpos.data.synthetic import make_shapes_dataset
-from keras_gpos.data.shift_views import canvas_views, shift_view_dataset, shifted_views, translate
-from keras_gpos.data.segmentation import CAMVID_CLASSES, SEGMENTATION_DATASETS, STREET_CLASSES, SegmentationSet, load_mask_folder, load_segmentation_dataset, make_street_scenes, segmentation_dataset
+from keras_gpos.data.view_protocol import VIEW_MODES
+from keras_gpos.data.view_protocol import ViewProtocol
+
+# name -> module, imported on first access (these modules import TensorFlow).
+_LAZY = {
+    "load_cifar10_binary": "cifar",
+    "BACKGROUNDS": "grid",
+    "exhaustive_placement": "grid",
+    "place_on_grid": "grid",
+    "random_cells": "grid",
+    "grid_dataset": "pipeline",
+    "normalize": "pipeline",
+    "keyed_epochs": "pipeline",
+    "steps_per_epoch": "pipeline",
+    "canvas_views": "shift_views",
+    "shift_view_dataset": "shift_views",
+    "shifted_views": "shift_views",
+    "translate": "shift_views",
+    "CAMVID_CLASSES": "segmentation",
+    "SEGMENTATION_DATASETS": "segmentation",
+    "load_mask_folder": "segmentation",
+    "load_segmentation_dataset": "segmentation",
+    "segmentation_dataset": "segmentation",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = importlib.import_module(f"keras_gpos.data.{_LAZY[name]}")
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'keras_gpos.data' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

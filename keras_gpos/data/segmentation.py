@@ -14,12 +14,12 @@ Pipelines (`segmentation_dataset`) feed raw float pixels in [0, 255]; the
 models normalise inside, so a saved model takes images as they are.
 """
 
-import dataclasses
 import pathlib
 
 import numpy as np
 import tensorflow as tf
 
+from keras_gpos.data.segmentation_set import SegmentationSet
 from keras_gpos.data.street_scenes import STREET_CLASSES, make_street_scenes  # noqa: F401 - re-exported
 
 SEGMENTATION_DATASETS = ("street_scenes", "folder", "tfds:cityscapes")
@@ -38,90 +38,51 @@ CITYSCAPES_CLASSES = (
 _CITYSCAPES_EVAL_IDS = (7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33)
 
 
-@dataclasses.dataclass(frozen=True)
-class SegmentationSet:
-    """Images and dense labels held in memory.
-
-    Attributes:
-        images: uint8 array `(N, height, width, 3)`.
-        masks: uint8 array `(N, height, width)` of class indices; pixels equal
-            to `ignore_label` count nowhere.
-        class_names: tuple of str, one per class index `0 .. num_classes - 1`.
-        ignore_label: int or None. Label of unlabelled pixels.
-        source: str. Where the data came from (recorded in results).
-    """
-
-    images: np.ndarray
-    masks: np.ndarray
-    class_names: tuple
-    ignore_label: int = None
-    source: str = ""
-
-    def __post_init__(self):
-        if self.images.ndim != 4 or self.images.shape[-1] != 3:
-            raise ValueError(
-                f"images must be (N, height, width, 3); got shape {self.images.shape} "
-                f"from {self.source or 'a SegmentationSet'}."
-            )
-        if self.images.dtype != np.uint8 or self.masks.dtype != np.uint8:
-            raise ValueError(
-                f"images and masks must be uint8; got {self.images.dtype} and {self.masks.dtype}."
-            )
-        if self.masks.shape != self.images.shape[:3]:
-            raise ValueError(
-                f"masks shape {self.masks.shape} does not match images {self.images.shape[:3]} "
-                f"in {self.source or 'a SegmentationSet'}."
-            )
-        allowed = set(range(len(self.class_names)))
-        if self.ignore_label is not None:
-            allowed.add(int(self.ignore_label))
-        found = set(np.unique(self.masks).tolist())
-        if not found <= allowed:
-            raise ValueError(
-                f"masks of {self.source or 'a SegmentationSet'} hold labels "
-                f"{sorted(found - allowed)} outside [0, {len(self.class_names)}) and not the "
-                f"ignore label {self.ignore_label}; pass the right class_names/ignore_label."
-            )
-
-    def __len__(self):
-        return int(self.images.shape[0])
-
-    @property
-    def num_classes(self):
-        return len(self.class_names)
-
-    @property
-    def image_shape(self):
-        return tuple(int(d) for d in self.images.shape[1:])
-
-    def head(self, count):
-        return dataclasses.replace(
-            self, images=self.images[:count], masks=self.masks[:count],
-            source=f"{self.source}[:{count}]",
-        )
-
-    def metadata(self):
-        """A JSON-ready description for result files."""
-        return {
-            "source": self.source,
-            "images": len(self),
-            "image_shape": list(self.image_shape),
-            "num_classes": self.num_classes,
-            "class_names": list(self.class_names),
-            "ignore_label": self.ignore_label,
-        }
-
-
 def _image_files(folder):
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _read_png(path, channels):
-    data = tf.io.read_file(str(path))
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_bit_depth(data):
+    """Bit depth of a PNG (from its IHDR header), or None for other formats."""
+    if data[:8] == PNG_SIGNATURE and len(data) > 24 and data[12:16] == b"IHDR":
+        return data[24]
+    return None
+
+
+def _read_image(path, channels):
+    try:
+        data = pathlib.Path(path).read_bytes()
+    except OSError as error:
+        raise ValueError(f"cannot read image {path}: {error.strerror or error}") from error
     try:
         return tf.io.decode_image(data, channels=channels, expand_animations=False).numpy()
     except tf.errors.InvalidArgumentError as error:
         raise ValueError(f"cannot decode image {path}: {error.message}") from error
+
+
+def _read_mask(path):
+    """Class indices of a label image, exactly as stored.
+
+    8-bit masks decode as they are. A 16-bit PNG is decoded at 16 bits:
+    TensorFlow's default would scale it to 8 bits and turn labels 0..255
+    into 0. Values that do not fit a uint8 mask are refused.
+    """
+    data = pathlib.Path(path).read_bytes() if pathlib.Path(path).exists() else b""
+    if _png_bit_depth(data) == 16:
+        try:
+            mask = tf.io.decode_png(data, channels=1, dtype=tf.uint16).numpy()[..., 0]
+        except tf.errors.InvalidArgumentError as error:
+            raise ValueError(f"cannot decode image {path}: {error.message}") from error
+        if mask.size and int(mask.max()) > 255:
+            raise ValueError(
+                f"16-bit label image {path} holds label {int(mask.max())}; keras_gpos masks hold "
+                "class indices up to 255."
+            )
+        return mask.astype(np.uint8)
+    return _read_image(path, channels=1)[..., 0]
 
 
 def load_mask_folder(image_dir, mask_dir, class_names, ignore_label=None):
@@ -169,8 +130,9 @@ def load_mask_folder(image_dir, mask_dir, class_names, ignore_label=None):
         )
     image_list, mask_list = [], []
     for stem in sorted(images):
-        image = _read_png(images[stem], channels=3)
-        mask = _read_png(masks[stem], channels=1)[..., 0]
+        image = _read_image(images[stem], channels=3)
+        mask = _read_mask(masks[stem])
+        _check_mask_labels(mask, masks[stem], len(class_names), ignore_label)
         if mask.shape != image.shape[:2]:
             raise ValueError(
                 f"mask {masks[stem]} is {mask.shape[0]}x{mask.shape[1]} but its image "
@@ -187,9 +149,23 @@ def load_mask_folder(image_dir, mask_dir, class_names, ignore_label=None):
     )
 
 
+def _check_mask_labels(mask, path, num_classes, ignore_label):
+    """Every label of a mask file is a class index or the ignore label."""
+    values = np.unique(mask)
+    bad = [int(v) for v in values if v >= num_classes and v != ignore_label]
+    if bad:
+        allowed = f"0..{num_classes - 1}" + ("" if ignore_label is None else f" or the ignore label {ignore_label}")
+        raise ValueError(f"label image {path} holds labels {bad[:5]}, outside {allowed}.")
+
+
 def load_camvid_folders(data_dir):
     """`(train, val)` from a SegNet-style CamVid folder (label 11 = ignore)."""
     data_dir = pathlib.Path(data_dir)
+    if not data_dir.is_dir():
+        raise ValueError(
+            f"segmentation data folder {data_dir} does not exist or is not a folder; expected "
+            "train/, trainannot/, val/ and valannot/ inside it."
+        )
     return tuple(
         load_mask_folder(data_dir / split, data_dir / f"{split}annot", CAMVID_CLASSES, ignore_label=11)
         for split in ("train", "val")
@@ -265,7 +241,8 @@ def load_segmentation_dataset(name, data_dir=None, seed=0, train_size=600, val_s
     raise ValueError(f"Unknown segmentation dataset {name!r}; expected one of {list(SEGMENTATION_DATASETS)}.")
 
 
-def segmentation_dataset(data, batch_size, training=False, flip=False, seed=0):
+def segmentation_dataset(data, batch_size, training=False, flip=False, seed=0, epochs=None,
+                         initial_epoch=0):
     """A `tf.data` pipeline of `(float32 images in [0, 255], int32 masks)`.
 
     Args:
@@ -276,26 +253,35 @@ def segmentation_dataset(data, batch_size, training=False, flip=False, seed=0):
             flips make a network more mirror-symmetric and hide the
             position channels that the attacks exploit.
         seed: int. Shuffle and flip seed.
+        epochs, initial_epoch: training only; with `epochs` the batches of
+            epochs `initial_epoch .. epochs - 1`, drawn from `(seed, epoch)`
+            (see `keras_gpos.data.pipeline.keyed_epochs`).
 
     Raises:
         ValueError: an empty set or a batch size that is not a positive int.
     """
+    from keras_gpos.data.pipeline import keyed_epochs
+
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
     if len(data) == 0:
         raise ValueError(f"{data.source or 'The segmentation set'} is empty.")
-    dataset = tf.data.Dataset.from_tensor_slices((data.images, data.masks))
-    if training:
-        dataset = dataset.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
+    if not training:
+        def prepare(images, masks):
+            return tf.cast(images, tf.float32), tf.cast(masks, tf.int32)
 
-    def prepare(image, mask):
-        image = tf.cast(image, tf.float32)
-        mask = tf.cast(mask, tf.int32)
-        if training and flip:
-            do_flip = tf.random.uniform((), seed=seed) < 0.5
-            image = tf.cond(do_flip, lambda: tf.reverse(image, [1]), lambda: image)
-            mask = tf.cond(do_flip, lambda: tf.reverse(mask, [1]), lambda: mask)
-        return image, mask
+        dataset = tf.data.Dataset.from_tensor_slices((data.images, data.masks)).batch(int(batch_size)).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+        return dataset.prefetch(tf.data.AUTOTUNE)
 
-    dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    def training_batch(images, masks, key):
+        images = tf.cast(images, tf.float32)
+        masks = tf.cast(masks, tf.int32)
+        if flip:
+            # One coin per scene; image and mask flip together.
+            coin = tf.random.stateless_uniform((tf.shape(images)[0], 1, 1), key) < 0.5
+            images = tf.where(coin[..., None], tf.reverse(images, [2]), images)
+            masks = tf.where(coin, tf.reverse(masks, [2]), masks)
+        return images, masks
+
+    dataset = keyed_epochs((data.images, data.masks), int(batch_size), training_batch, seed, epochs, initial_epoch)
+    return dataset.prefetch(tf.data.AUTOTUNE)

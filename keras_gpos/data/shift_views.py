@@ -1,5 +1,7 @@
 """Two views of each image that differ only by a translation (AugShift input).
 
+TensorFlow graph code for `tf.data` training pipelines; the view settings are
+one `keras_gpos.data.ViewProtocol`, whose NumPy twin the metrics use.
 AugShift compares the pooled latents of the same image at two positions, so
 the views must differ *only* in where the content sits:
 
@@ -214,86 +216,122 @@ def shifted_views(images, max_shift, fill=0.0, seed=None):
     )
 
 
-VIEW_MODES = ("canvas", "shift")
+def make_views(images, protocol, seed=None):
+    """`(view_a, view_b)` of a batch under a `ViewProtocol` (TensorFlow ops).
+
+    Args:
+        images: float tensor `(batch, h, w, c)`, static spatial shape.
+        protocol: `keras_gpos.data.ViewProtocol`.
+        seed: stateless seed `(2,)` int tensor, or None.
+    """
+    if protocol.mode == "canvas":
+        return canvas_views(images, protocol.canvas_size, protocol.fill, seed)
+    return shifted_views(images, protocol.max_shift, protocol.fill, seed)
 
 
-def make_views(images, mode, canvas_size=None, max_shift=None, fill=0.0, seed=None):
-    """Dispatches to `canvas_views` or `shifted_views` by name."""
-    if mode == "canvas":
-        return canvas_views(images, canvas_size, fill, seed)
-    if mode == "shift":
-        return shifted_views(images, max_shift, fill, seed)
-    raise ValueError(f"Unknown view mode {mode!r}; expected one of {list(VIEW_MODES)}.")
+def one_view(images, protocol, seed=None):
+    """One random view per image under `protocol` (the single-view baseline)."""
+    if protocol.mode == "canvas":
+        return random_canvas_placement(images, protocol.canvas_size, protocol.fill, seed)
+    return random_shift(images, protocol.max_shift, protocol.fill, seed)
+
+
+def _as_images_and_labels(data):
+    """`(uint8 or float images, int labels)` from an ImageSet or an `(images, labels)` pair."""
+    from keras_gpos.data.image_set import ImageSet
+
+    if isinstance(data, ImageSet):
+        return data.images, data.labels
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        images, labels = (np.asarray(v) for v in data)
+        if images.ndim != 4:
+            raise ValueError(f"images must be (N, height, width, channels); got shape {images.shape}.")
+        if labels.shape != (len(images),):
+            raise ValueError(f"{labels.shape} labels do not match {len(images)} images.")
+        return images, labels
+    raise ValueError(
+        "shift_view_dataset takes a keras_gpos.data.ImageSet or an (images, labels) pair of "
+        f"arrays; got {type(data).__name__}."
+    )
 
 
 def shift_view_dataset(
-    image_set,
+    data,
     mean,
     std,
     batch_size,
-    mode="canvas",
-    canvas_size=48,
-    max_shift=4,
-    fill=0.0,
+    protocol=None,
     two_views=True,
     flip=True,
     seed=0,
+    epochs=None,
+    initial_epoch=0,
 ):
     """Training batches for AugShift (two views) or a baseline (one view).
 
     Each epoch shuffles afresh, flips each image with probability 1/2 (the
     flip is shared by both views, so they still differ only by a
-    translation), normalises, and draws fresh positions.
+    translation), normalises, and draws fresh positions; with `epochs`, all
+    of it is drawn from `(seed, epoch)` (see `keyed_epochs`).
 
     Args:
-        image_set: `keras_gpos.data.ImageSet`.
-        mean, std: per-channel pixel normalisation.
+        data: a `keras_gpos.data.ImageSet`, or an `(images, labels)` pair of
+            arrays (uint8 pixels, or floats already normalised: then pass
+            `mean=None, std=None`).
+        mean, std: per-channel pixel normalisation of uint8 images, or None.
         batch_size: int. Global batch size (images; a batch holds
             `batch_size` images in each view).
-        mode: `"canvas"` or `"shift"`.
-        canvas_size: int. Canvas side (mode `canvas`).
-        max_shift: int. Largest shift (mode `shift`).
-        fill: float. Background/fill value in normalised space.
+        protocol: a `keras_gpos.data.ViewProtocol` (default: canvas 48).
         two_views: bool. `((view_a, view_b), label)` batches when True,
             `(view, label)` (the baseline with the same random placement)
             when False.
         flip: bool. Random horizontal flip.
         seed: int. Seed of shuffling, flips and positions.
+        epochs, initial_epoch: see `keras_gpos.data.grid_dataset`.
 
     Returns:
         A `tf.data.Dataset`.
 
     Example:
 
-    >>> train, test = keras_gpos.data.load_image_dataset("cifar10_binary", data_dir)
+    >>> train = keras_gpos.data.make_shapes_dataset(64)
     >>> mean, std = keras_gpos.data.normalization_stats(train)
-    >>> views = keras_gpos.data.shift_view_dataset(train, mean, std, 64, canvas_size=48)
+    >>> protocol = keras_gpos.data.ViewProtocol("canvas", canvas_size=40)
+    >>> views = keras_gpos.data.shift_view_dataset(train, mean, std, 16, protocol)
     >>> (view_a, view_b), labels = next(iter(views))
+    >>> tuple(view_a.shape)
+    (16, 40, 40, 3)
     """
-    from keras_gpos.data.pipeline import normalize, random_flip_left_right
+    from keras_gpos.data.pipeline import keyed_epochs, normalize, random_flip_left_right
+    from keras_gpos.data.view_protocol import ViewProtocol
 
-    if mode not in VIEW_MODES:
-        raise ValueError(f"Unknown view mode {mode!r}; expected one of {list(VIEW_MODES)}.")
-    side = image_set.image_shape[0]
-    if mode == "canvas":
-        check_canvas_size(canvas_size, max(image_set.image_shape[:2]))
+    protocol = ViewProtocol() if protocol is None else protocol
+    if not isinstance(protocol, ViewProtocol):
+        raise ValueError(f"protocol must be a keras_gpos.data.ViewProtocol; got {protocol!r}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
+    images, labels = _as_images_and_labels(data)
+    if len(images) == 0:
+        raise ValueError("shift_view_dataset got no images.")
+    protocol.check(images.shape[1:])
+    if images.dtype == np.uint8:
+        if mean is None or std is None:
+            raise ValueError("uint8 images need mean and std (keras_gpos.data.normalization_stats).")
+    elif mean is not None or std is not None:
+        raise ValueError("float images are taken as already normalised; pass mean=None, std=None.")
     else:
-        check_max_shift(max_shift, side - 1, "the image side minus one")
-    dataset = tf.data.Dataset.from_tensor_slices(
-        (image_set.images, image_set.labels.astype(np.int64))
-    )
-    dataset = dataset.shuffle(len(image_set), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
+        images = images.astype(np.float32)
+    arrays = (images, labels.astype(np.int64))
 
-    def to_views(images, labels):
-        images = normalize(images, mean, std)
+    def to_views(batch, batch_labels, key):
         if flip:
-            images = random_flip_left_right(images, seed=seed)
+            batch = random_flip_left_right(batch, seed=tf.random.experimental.stateless_fold_in(key, 1))
+        if mean is not None:
+            batch = normalize(batch, mean, std)
+        view_seed = tf.cast(tf.random.experimental.stateless_fold_in(key, 2), tf.int32)
         if two_views:
-            return make_views(images, mode, canvas_size, max_shift, fill), labels
-        if mode == "canvas":
-            return random_canvas_placement(images, canvas_size, fill), labels
-        return random_shift(images, max_shift, fill), labels
+            return make_views(batch, protocol, view_seed), batch_labels
+        return one_view(batch, protocol, view_seed), batch_labels
 
-    dataset = dataset.map(to_views, num_parallel_calls=AUTOTUNE, deterministic=True)
+    dataset = keyed_epochs(arrays, batch_size, to_views, seed, epochs, initial_epoch)
     return dataset.prefetch(AUTOTUNE)

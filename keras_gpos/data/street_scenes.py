@@ -12,6 +12,8 @@ the signal. Generated in memory, deterministically for a seed.
 
 import numpy as np
 
+from keras_gpos.data.segmentation_set import SegmentationSet
+
 STREET_CLASSES = ("sky", "building", "road", "sidewalk", "vegetation", "car")
 SKY, BUILDING, ROAD, SIDEWALK, VEGETATION, CAR = range(len(STREET_CLASSES))
 
@@ -125,8 +127,6 @@ def make_street_scenes(count, image_size=(96, 128), seed=0):
     height, width = (int(s) for s in image_size)
     if height < 16 or width < 16:
         raise ValueError(f"image_size must be at least 16x16; got {image_size!r}.")
-    from keras_gpos.data.segmentation import SegmentationSet  # segmentation re-exports this module
-
     rng = np.random.default_rng(seed)
     images, masks = zip(*(_draw_scene(rng, height, width) for _ in range(count)))
     return SegmentationSet(

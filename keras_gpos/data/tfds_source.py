@@ -30,7 +30,11 @@ def load_tfds_image_classification(
     """
     import tensorflow_datasets as tfds
 
-    builder = tfds.builder(name, data_dir=data_dir)
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as error:  # noqa: BLE001 - TFDS raises several kinds for an unknown name
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"tfds:{name} is not a TFDS dataset ({message}).") from error
     if download:
         builder.download_and_prepare()
     info = builder.info
@@ -42,7 +46,15 @@ def load_tfds_image_classification(
     names = tuple(info.features["label"].names)
 
     def load(split):
-        dataset = builder.as_dataset(split=split, as_supervised=True)
+        try:
+            dataset = builder.as_dataset(split=split, as_supervised=True)
+        except (AssertionError, OSError, ValueError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(
+                f"tfds:{name} split {split!r} cannot be read from {builder.data_dir} ({first}); "
+                "prepare it there, point --data_dir at its TFDS data dir, or pass --tfds_download "
+                "(needs a network)."
+            ) from error
         if image_size is not None:
             dataset = dataset.map(
                 lambda image, label: (

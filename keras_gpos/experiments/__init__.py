@@ -1,56 +1,85 @@
-"""Experiments: one frozen config class and one entry function each.
+"""Experiments: each a config class, a run function and an evaluate function, registered together.
 
-`EXPERIMENTS` maps the `--experiment` name to `(config class, run function)`;
-`train.py` is a thin wrapper around it.
+`train.py` and `evaluate.py` are thin wrappers around `EXPERIMENTS`; the run
+lifecycle they share is `keras_gpos.training.run`. The experiments use
+`tf.data` and `tf.distribute`, so this package needs TensorFlow.
 """
 
+from keras_gpos.experiments import augshift, channel_position, location, position_attack
 from keras_gpos.experiments.augshift import AugShiftConfig, run_augshift
-from keras_gpos.experiments.channel_position import ChannelPositionConfig
-from keras_gpos.experiments.channel_position import evaluate_runs
-from keras_gpos.experiments.channel_position import run_channel_position
+from keras_gpos.experiments.channel_position import ChannelPositionConfig, run_channel_position
 from keras_gpos.experiments.config import CommonConfig
-from keras_gpos.experiments.location import ClassificationConfig
-from keras_gpos.experiments.location import LocationConfig
-from keras_gpos.experiments.location import evaluate_run
-from keras_gpos.experiments.location import train_location
+from keras_gpos.experiments.location import ClassificationConfig, LocationConfig, evaluate_run, train_location
 from keras_gpos.experiments.position_attack import PositionAttackConfig, run_position_attack
+from keras_gpos.experiments.registry import (
+    EXPERIMENTS,
+    Experiment,
+    evaluator_for,
+    get_experiment,
+    make_config,
+    register_experiment,
+)
 
-EXPERIMENTS = {
-    "location": (LocationConfig, train_location),
-    "classification": (ClassificationConfig, train_location),
-    "channel_position": (ChannelPositionConfig, run_channel_position),
-    "augshift": (AugShiftConfig, run_augshift),
-    "position_attack": (PositionAttackConfig, run_position_attack),
-}
-
-
-def make_config(experiment, **values):
-    """Builds the config of `experiment` from explicitly given values.
-
-    Raises:
-        ValueError: unknown experiment, or a value that the experiment does
-            not take (a flag that would be silently ignored).
-    """
-    import dataclasses
-
-    if experiment not in EXPERIMENTS:
-        raise ValueError(f"Unknown experiment {experiment!r}; expected one of {sorted(EXPERIMENTS)}.")
-    config_class = EXPERIMENTS[experiment][0]
-    known = {f.name for f in dataclasses.fields(config_class)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(
-            f"experiment {experiment!r} does not take {', '.join('--' + u for u in unknown)}; "
-            "remove them or pick the experiment they belong to."
-        )
-    return config_class(**values)
+register_experiment(Experiment(
+    "location", LocationConfig, train_location, location.evaluate_runs,
+    "one GAPNet/PermuteNet trained to say in which grid cell an image sits",
+    reads_runs_of=("classification",)))
+register_experiment(Experiment(
+    "classification", ClassificationConfig, train_location, None,
+    "the same network trained on the object class of the pasted image"))
+register_experiment(Experiment(
+    "channel_position", ChannelPositionConfig, run_channel_position, None,
+    "the paper's suite: GAPNet, fc and PermuteNet on location and class, swept over paddings, "
+    "grids, seeds and permutation positions"))
+register_experiment(Experiment(
+    "augshift", AugShiftConfig, run_augshift, augshift.evaluate_runs,
+    "AugShift vs BlurPool: accuracy next to shift consistency and a position probe"))
+register_experiment(Experiment(
+    "position_attack", PositionAttackConfig, run_position_attack, None,
+    "rank a segmentation network's position channels, then zero them (top-N vs random, regions)"))
 
 
-def run_experiment(experiment, config):
+def run_experiment(name, config):
+    """Runs experiment `name` with its config; returns its results."""
     if getattr(config, "strategy", None) == "multi_worker_mirrored":
         # TensorFlow configures multi-worker collectives only before its
         # first op; the experiment's later get_strategy call reuses this one.
         from keras_gpos.training import get_strategy
 
         get_strategy(config.strategy)
-    return EXPERIMENTS[experiment][1](config)
+    return get_experiment(name).run(config)
+
+
+def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1):
+    """Scores finished runs with the evaluator of the experiment their run.json records.
+
+    Returns:
+        The evaluator's `keras_gpos.reporting.Report`.
+
+    Raises:
+        ValueError: no runs, runs of several experiments, or an experiment
+            whose results are written by train.py itself.
+    """
+    from keras_gpos.reporting.schema import read_run_summary
+
+    if not run_dirs:
+        raise ValueError("No run directories to evaluate.")
+    kinds = {}
+    for run_dir in run_dirs:
+        kinds.setdefault(read_run_summary(run_dir)["experiment"], []).append(str(run_dir))
+    evaluators = {evaluator_for(kind).name for kind in kinds}
+    if len(evaluators) > 1:
+        raise ValueError(
+            "--runs mixes runs of different experiments ("
+            + "; ".join(f"{k}: {v[0]}" for k, v in sorted(kinds.items()))
+            + "); evaluate them separately."
+        )
+    return get_experiment(evaluators.pop()).evaluate(run_dirs, output_dir, data_dir=data_dir, repeats=repeats)
+
+
+__all__ = [
+    "AugShiftConfig", "ChannelPositionConfig", "ClassificationConfig", "CommonConfig", "EXPERIMENTS",
+    "Experiment", "LocationConfig", "PositionAttackConfig", "evaluate_run", "evaluate_runs",
+    "get_experiment", "make_config", "run_augshift", "run_channel_position", "run_experiment",
+    "run_position_attack", "train_location",
+]

@@ -14,10 +14,13 @@ import dataclasses
 import pathlib
 import time
 
+from absl import logging
+
 from keras_gpos.experiments.config import option
-from keras_gpos.experiments.location import LocationConfig, evaluate_run, train_location
+from keras_gpos.experiments.location import LocationConfig, evaluate_run, memory_plan, prepare_data, train_location
 from keras_gpos.layers.padding import PADDING_MODES
-from keras_gpos.reporting.location_report import write_report
+from keras_gpos.reporting.location import write_report
+from keras_gpos.validation import check_one_of, check_positive_int
 
 # (name, head, permute_at, task)
 VARIANTS = {
@@ -61,11 +64,9 @@ class ChannelPositionConfig(LocationConfig):
             raise ValueError("variants must not be empty.")
         for name, allowed in (("variants", VARIANTS), ("paddings", PADDING_MODES)):
             for value in getattr(self, name):
-                if value not in allowed:
-                    raise ValueError(f"Unknown {name[:-1]} {value!r}; expected one of {list(allowed)}.")
+                check_one_of(value, name[:-1], allowed)
         for size in self.grid_sizes:
-            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-                raise ValueError(f"grid_sizes must be ints >= 1; got {size!r}.")
+            check_positive_int(size, "grid_sizes")
         from keras_gpos.models.classifier import permute_positions
 
         for position in self.permute_ats:
@@ -74,8 +75,7 @@ class ChannelPositionConfig(LocationConfig):
                     f"Unknown permute position {position!r} in permute_ats; expected one of "
                     f"{list(permute_positions(self.arch))}."
                 )
-        if self.eval_repeats < 1:
-            raise ValueError(f"eval_repeats must be >= 1; got {self.eval_repeats}.")
+        check_positive_int(self.eval_repeats, "eval_repeats")
 
     def run_configs(self):
         """`(run name, LocationConfig)` for every run of the suite."""
@@ -106,33 +106,27 @@ class ChannelPositionConfig(LocationConfig):
 def run_channel_position(config):
     """Trains every run of the suite, evaluates them and writes the report.
 
+    Every leaf run is validated first (flags, memory, data), so a bad value
+    fails before the first run starts. Finished runs with the same settings
+    are skipped, so an interrupted suite resumes where it stopped.
+
     Returns:
-        The report paths and the Markdown table (see `write_report`).
+        The results.json content (see `keras_gpos.reporting.location`).
     """
     runs = config.run_configs()
+    for _, run_config in runs:
+        memory_plan(run_config).check()
+    prepare_data(config)  # one data check up front (every run shares the data)
     start = time.time()
     for index, (name, run_config) in enumerate(runs, 1):
-        print(f"[keras_gpos] suite run {index}/{len(runs)}: {name}")
+        logging.info("suite run %d/%d: %s", index, len(runs), name)
         train_location(run_config)
-    rows = [
-        evaluate_run(run_config.output_dir, repeats=config.eval_repeats)
-        for _, run_config in runs
-    ]
+    rows = [evaluate_run(run_config.output_dir, repeats=config.eval_repeats) for _, run_config in runs]
     report = write_report(
-        rows, config.output_dir,
-        extra={"suite_config": config.to_dict(), "suite_seconds": time.time() - start},
+        config.output_dir, rows,
+        {"experiment": "channel_position", "suite_config": config.to_dict(),
+         "suite_seconds": time.time() - start},
     )
-    print(report["table"])
-    print(f"[keras_gpos] results: {report['json']}, {report['markdown']}; plot: {report['plot']}")
-    return report
-
-
-def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1):
-    """Scores finished runs and writes one report into `output_dir`."""
-    if not run_dirs:
-        raise ValueError("No run directories to evaluate.")
-    rows = [evaluate_run(d, data_dir=data_dir, repeats=repeats) for d in run_dirs]
-    report = write_report(rows, output_dir)
-    print(report["table"])
-    print(f"[keras_gpos] results: {report['json']}, {report['markdown']}; plot: {report['plot']}")
-    return report
+    logging.info("results table:\n%s", report.text)
+    logging.info("results: %s, %s; plot: %s", report.json, report.markdown, report.plot)
+    return report.payload

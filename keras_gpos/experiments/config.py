@@ -9,6 +9,20 @@ The library never reads absl flags.
 import dataclasses
 import typing
 
+from keras_gpos.validation import (
+    check_finite,
+    check_fraction,
+    check_non_negative_int,
+    check_one_of,
+    check_positive_int,
+    check_seed,
+)
+
+# Fields that never change a run's result: they stay out of its fingerprint.
+# The data enters the fingerprint by its source and size, never by its path
+# (`data_dir`), so a run moved to another machine still matches.
+NON_RESULT_FIELDS = ("output_dir", "overwrite", "verbose", "data_dir", "tfds_download")
+
 
 def option(default, help):  # noqa: A002 - mirrors absl's argument name
     """A dataclass field with a help text for the command line."""
@@ -35,41 +49,80 @@ def field_kind(field):
     return "scalar", annotation
 
 
+def _check_float_fields(config):
+    """Every float (or tuple-of-float) field holds finite numbers."""
+    for field in dataclasses.fields(config):
+        kind, element = field_kind(field)
+        if element is not float:
+            continue
+        value = getattr(config, field.name)
+        for item in (value if kind == "tuple" else (value,)):
+            check_finite(item, field.name)
+
+
 @dataclasses.dataclass(frozen=True)
 class CommonConfig:
     """Settings shared by every experiment."""
 
     output_dir: str = option("runs/default", "Folder for checkpoints, logs, models and results.")
-    seed: int = option(0, "Seed of data order, initialisation and random layers.")
+    seed: int = option(0, "Seed of data order, initialisation and random layers (0 .. 2**31-1).")
     epochs: int = option(20, "Training epochs.")
     batch_size: int = option(48, "Global batch size (split across replicas).")
     learning_rate: float = option(1e-3, "Adam learning rate.")
     beta_1: float = option(0.5, "Adam beta_1 (the paper uses 0.5).")
     strategy: str = option("auto", "auto|one_device|mirrored|multi_worker_mirrored|tpu.")
-    deterministic: bool = option(False, "Enable TF op determinism (bit-identical CPU runs).")
+    deterministic: bool = option(False, "Enable TF op determinism (bit-identical CPU runs and resumes).")
     verbose: int = option(2, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
-    overwrite: bool = option(False, "Retrain even if the output dir holds a finished run.")
+    overwrite: bool = option(False, "Replace a finished run, or one with other settings, in the output dir.")
 
     def __post_init__(self):
         from keras_gpos.training.distribution import STRATEGIES
 
-        positive_int(self, "epochs", "batch_size")
+        _check_float_fields(self)
+        check_seed(self.seed, "seed")
+        check_positive_int(self.epochs, "epochs")
+        check_positive_int(self.batch_size, "batch_size")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0; got {self.learning_rate}.")
-        if not 0.0 <= self.beta_1 < 1.0:
-            raise ValueError(f"beta_1 must be in [0, 1); got {self.beta_1}.")
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"Unknown strategy {self.strategy!r}; expected one of {list(STRATEGIES)}.")
-        if self.verbose not in (0, 1, 2):
-            raise ValueError(f"verbose must be 0, 1 or 2; got {self.verbose}.")
-        if not self.output_dir:
-            raise ValueError("output_dir must not be empty.")
+        check_fraction(self.beta_1, "beta_1", low_open=False)
+        check_one_of(self.strategy, "strategy", STRATEGIES)
+        check_one_of(self.verbose, "verbose", (0, 1, 2))
+        if not isinstance(self.output_dir, str) or not self.output_dir.strip():
+            raise ValueError(f"output_dir must name a folder; got {self.output_dir!r}.")
+        if self.output_dir != self.output_dir.strip():
+            raise ValueError(f"output_dir must not start or end with spaces; got {self.output_dir!r}.")
 
     def to_dict(self):
         return dataclasses.asdict(self)
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
+
+
+def result_settings(config, exclude=()):
+    """The config fields that change a run's result (its fingerprint's settings)."""
+    values = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    return {key: value for key, value in sorted(values.items())
+            if key not in NON_RESULT_FIELDS and key not in exclude}
+
+
+def upgrade_record(config_class, record):
+    """A config built from a recorded `config.json` dict; fields added since get their defaults.
+
+    Raises:
+        ValueError: a key the config class does not know (named).
+    """
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(record) - known)
+    if unknown:
+        raise ValueError(f"unknown config keys {unknown} for {config_class.__name__}.")
+    values = {}
+    for field in dataclasses.fields(config_class):
+        if field.name in record:
+            value = record[field.name]
+            kind, _ = field_kind(field)
+            values[field.name] = tuple(value) if kind == "tuple" and isinstance(value, list) else value
+    return config_class(**values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,23 +140,15 @@ class ImageDataConfig(CommonConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        positive_int(self, "embedded_train_size", "embedded_test_size")
-        if self.train_examples < 0:
-            raise ValueError(f"train_examples must be >= 0; got {self.train_examples}.")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in (0, 1); got {self.val_fraction}.")
+        check_positive_int(self.embedded_train_size, "embedded_train_size")
+        check_positive_int(self.embedded_test_size, "embedded_test_size")
+        check_non_negative_int(self.train_examples, "train_examples")
+        check_fraction(self.val_fraction, "val_fraction")
         if self.dataset == "cifar10_binary" and not self.data_dir:
             raise ValueError("dataset=cifar10_binary needs --data_dir (a folder of .bin files).")
-
-
-def positive_int(config, *names):
-    for name in names:
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int; got {value!r}.")
-
-
-def one_of(config, name, allowed):
-    value = getattr(config, name)
-    if value not in allowed:
-        raise ValueError(f"Unknown {name} {value!r}; expected one of {list(allowed)}.")
+        if not (self.dataset in ("embedded", "cifar10_binary") or (
+                self.dataset.startswith("tfds:") and len(self.dataset) > 5)):
+            raise ValueError(
+                f"Unknown dataset {self.dataset!r}; expected one of ['embedded', 'cifar10_binary', "
+                "'tfds:<name>']."
+            )

@@ -3,37 +3,39 @@
 `train_location` trains one GAPNet or PermuteNet on canvases whose label is
 the grid cell (`task="location"`) or the object class (`task="class"`),
 selects the best epoch on a validation split carved from training data,
-then scores the test set with every image in every cell. A run directory
-holds everything needed to resume, evaluate and serve:
+then scores the test set with every image in every cell. The run lifecycle
+(`keras_gpos.training.run`) owns the directory:
 
-    config.json  run.json  model.keras  saved_model/  backup/  logs/
-    best.keras  best.json  history.csv
+    config.json  fingerprint.json  run.json  model.keras  saved_model/
+    best.keras  best.json  history.csv  logs/  (backup/ while training)
+
+Accuracies in `run.json` are fractions in [0, 1].
 """
 
 import dataclasses
 import os
-import pathlib
-import shutil
-import time
 
 import keras
-import tensorflow as tf
+from absl import logging
 
 from keras_gpos import data as gdata
-from keras_gpos.experiments.config import ImageDataConfig, one_of, option, positive_int
-from keras_gpos.export import export_saved_model
+from keras_gpos.experiments.config import ImageDataConfig, option, result_settings, upgrade_record
+from keras_gpos.files import load_keras_model
 from keras_gpos.layers.padding import PADDING_MODES
 from keras_gpos.models import ARCHITECTURES, HEADS, build_classifier
-from keras_gpos.reporting import read_json, save_keras_model, write_json
-from keras_gpos.training import (
-    AtomicBackupAndRestore,
-    BestModelCheckpoint,
-    StopOnNonFiniteLoss,
-    get_strategy,
-)
-from keras_gpos.training.distribution import is_chief, worker_dir
+from keras_gpos.models.classifier import permute_positions
+from keras_gpos.models.resnet import RESNET_BLOCKS
+from keras_gpos.models.vgg import VGG_STAGES
+from keras_gpos.training.resources import MemoryPlan
+from keras_gpos.training.run import FitPlan, TrainingSetup, finish_run, fit_run
+from keras_gpos.training.run_directory import RunDirectory
+from keras_gpos.validation import check_one_of, check_positive_int
 
 TASKS = ("location", "class")
+# Activation bytes per canvas pixel per first-stage channel, forward and
+# backward, summed over a ResNet/VGG body (a generous bound, so refusals
+# are real): the stem halves the canvas, later stages shrink it further.
+ACTIVATION_BYTES_PER_PIXEL_CHANNEL = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,14 +59,16 @@ class LocationConfig(ImageDataConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        one_of(self, "task", TASKS)
-        one_of(self, "arch", ARCHITECTURES)
-        one_of(self, "head", HEADS)
-        one_of(self, "padding", PADDING_MODES)
-        one_of(self, "background", gdata.BACKGROUNDS)
-        positive_int(self, "grid_size", "depth", "width")
-        from keras_gpos.models.classifier import permute_positions
-
+        check_one_of(self.task, "task", TASKS)
+        check_one_of(self.arch, "arch", ARCHITECTURES)
+        check_one_of(self.head, "head", HEADS)
+        check_one_of(self.padding, "padding", PADDING_MODES)
+        check_one_of(self.background, "background", gdata.BACKGROUNDS)
+        for name in ("grid_size", "depth", "width"):
+            check_positive_int(getattr(self, name), name)
+        depths = RESNET_BLOCKS if self.arch == "resnet" else VGG_STAGES
+        if self.depth not in depths:
+            raise ValueError(f"depth {self.depth} is not a {self.arch} depth; expected one of {sorted(depths)}.")
         if self.permute_at and self.permute_at not in permute_positions(self.arch):
             raise ValueError(
                 f"permute_at={self.permute_at!r} is out of range for arch {self.arch!r}; "
@@ -77,13 +81,17 @@ class LocationConfig(ImageDataConfig):
 
     @property
     def variant(self):
-        """Short model name used in tables: gapnet, fc, or fc+permute@pooled."""
+        """Short model name used in tables: gapnet, fc, fc+bn or fc+permute@pooled."""
         name = self.head
         if self.pooled_batchnorm:
             name += "+bn"
         if self.permute_at:
             name += f"+permute@{self.permute_at}"
         return name
+
+    @property
+    def experiment(self):
+        return "location" if self.task == "location" else "classification"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,29 +101,27 @@ class ClassificationConfig(LocationConfig):
     task: str = option("class", "location (predict the grid cell) or class (the object).")
 
 
-def configure_determinism(seed, deterministic):
-    keras.utils.set_random_seed(seed)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-
-
 def prepare_data(config):
-    """Loads the dataset and returns `(train, val, test, mean, std)`."""
-    train, test = gdata.load_image_dataset(
-        config.dataset,
-        data_dir=config.data_dir or None,
-        # The data never depend on the training seed: every seed of an
-        # experiment sees the same images, only init and order differ.
-        seed=0,
-        embedded_train_size=config.embedded_train_size,
-        embedded_test_size=config.embedded_test_size,
-        tfds_download=config.tfds_download,
+    """Loads and splits the images (`keras_gpos.data.ImageSplits`)."""
+    return gdata.load_image_splits(
+        config.dataset, data_dir=config.data_dir, train_examples=config.train_examples,
+        val_fraction=config.val_fraction, embedded_train_size=config.embedded_train_size,
+        embedded_test_size=config.embedded_test_size, tfds_download=config.tfds_download,
     )
-    if config.train_examples:
-        train = train.head(config.train_examples)
-    train, val = gdata.split_validation(train, config.val_fraction, seed=0)
-    mean, std = gdata.normalization_stats(train)
-    return train, val, test, mean, std
+
+
+def memory_plan(config, image_side=32, channels=3):
+    """The memory a run needs, estimated from its flags alone (before loading anything)."""
+    plan = MemoryPlan(f"experiment {config.experiment}")
+    if config.dataset == "embedded":
+        plan.add("embedded data", gdata.embedded_memory(config.embedded_train_size, config.embedded_test_size),
+                 ("embedded_train_size", "embedded_test_size"))
+    canvas = (config.grid_size * image_side) ** 2
+    plan.add("canvases per batch", 3 * config.batch_size * canvas * channels * 4, ("batch_size", "grid_size"))
+    plan.add("activations per batch",
+             config.batch_size * canvas * config.width * ACTIVATION_BYTES_PER_PIXEL_CHANNEL / 4,
+             ("batch_size", "grid_size", "width"))
+    return plan
 
 
 def num_outputs(config, image_set):
@@ -127,14 +133,9 @@ def build_model(config, image_set, num_replicas=1):
     return build_classifier(
         num_outputs(config, image_set),
         input_shape=(config.grid_size * height, config.grid_size * width, channels),
-        arch=config.arch,
-        depth=config.depth,
-        width=config.width,
-        padding=config.padding,
-        head=config.head,
-        permute_at=config.permute_at or None,
-        permute_per_sample=config.permute_per_sample,
-        pooled_batchnorm=config.pooled_batchnorm,
+        arch=config.arch, depth=config.depth, width=config.width, padding=config.padding,
+        head=config.head, permute_at=config.permute_at or None,
+        permute_per_sample=config.permute_per_sample, pooled_batchnorm=config.pooled_batchnorm,
         seed=config.seed,
         # Global-batch statistics, so a distributed run matches one device.
         sync_batchnorm=num_replicas > 1,
@@ -149,16 +150,18 @@ def compile_model(model, config):
     )
 
 
-def _datasets(config, train, val, test, mean, std):
-    common = dict(
-        grid_size=config.grid_size, target=config.task, batch_size=config.batch_size,
-        mean=mean, std=std, background=config.background,
-    )
-    return (
-        gdata.grid_dataset(train, training=True, flip=config.flip, seed=config.seed, **common),
-        gdata.grid_dataset(val, **common),
-        gdata.grid_dataset(test, **common),
-    )
+def _eval_dataset(config, image_set, splits):
+    return gdata.grid_dataset(image_set, config.grid_size, config.task, config.batch_size,
+                              mean=splits.mean, std=splits.std, background=config.background)
+
+
+def fingerprint(config, splits):
+    return {"settings": result_settings(config), "data": splits.identity()}
+
+
+def legacy_settings(record):
+    """Settings of a run written before fingerprints (keras_gpos 0.1), from its config.json."""
+    return result_settings(upgrade_record(LocationConfig, record))
 
 
 def _warn_known_onednn_crash(config, image_set):
@@ -169,167 +172,88 @@ def _warn_known_onednn_crash(config, image_set):
     canvas = config.grid_size * image_set.image_shape[0]
     if (config.arch == "resnet" and config.width < 12 and canvas >= 96
             and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0"):
-        print(
-            f"[keras_gpos] warning: width {config.width} on {canvas}px canvases can crash "
-            "TensorFlow's oneDNN kernels (a TF bug); use --width>=12 or set "
-            "TF_ENABLE_ONEDNN_OPTS=0 if the run aborts."
-        )
-
-
-def check_backup(backup_dir):
-    """Refuses to resume from an unreadable BackupAndRestore checkpoint.
-
-    A corrupt backup must not make a rerun silently start from scratch (or
-    crash with an error that does not say which file is bad).
-
-    Returns:
-        The number of finished epochs the backup holds (0: no backup).
-    """
-    backup_dir = pathlib.Path(backup_dir)
-    if not backup_dir.exists():
-        return 0
-    hint = f"delete {backup_dir} to restart this run from epoch 1 (other results are kept)"
-    metadata = backup_dir / "training_metadata.json"
-    record = None
-    if metadata.exists():
-        try:
-            record = read_json(metadata)
-        except ValueError as error:
-            raise ValueError(f"Backup checkpoint is corrupt: {error} {hint}.") from error
-    names = {"latest.weights.h5"}
-    if isinstance(record, dict) and isinstance(record.get("weights"), str):
-        names.add(record["weights"])
-    for name in sorted(names):
-        weights = backup_dir / name
-        if not weights.exists():
-            continue
-        import h5py
-
-        try:
-            with h5py.File(weights, "r"):
-                pass
-        except OSError as error:
-            raise ValueError(
-                f"Backup checkpoint {weights} is unreadable ({error}); {hint}."
-            ) from error
-    return int(record["epoch"]) if isinstance(record, dict) and "epoch" in record else 0
-
-
-def load_saved_model(path):
-    """`keras.saving.load_model` (safe mode) with an error naming the file."""
-    try:
-        return keras.saving.load_model(path)
-    except (OSError, ValueError, KeyError) as error:
-        raise ValueError(f"Cannot load the model file {path}: {error}") from error
-
-
-def is_finished(run_dir):
-    return (pathlib.Path(run_dir) / "run.json").exists()
+        logging.warning(
+            "width %d on %dpx canvases can crash TensorFlow's oneDNN kernels (a TF bug); use "
+            "--width>=12 or set TF_ENABLE_ONEDNN_OPTS=0 if the run aborts.", config.width, canvas)
 
 
 def train_location(config):
     """Trains, selects, tests, saves and exports one model.
 
     Returns:
-        The `run.json` summary as a dict (metrics in percent).
+        The `run.json` summary as a dict (accuracies as fractions).
     """
-    run_dir = pathlib.Path(config.output_dir)
-    if is_finished(run_dir) and not config.overwrite:
-        print(f"[keras_gpos] {run_dir} already holds a finished run; skipping (use --overwrite).")
-        return read_json(run_dir / "run.json")
-    # Before any TensorFlow op: multi-worker collectives are configured once.
-    strategy = get_strategy(config.strategy)
-    configure_determinism(config.seed, config.deterministic)
-    # Non-chief workers keep their backup, checkpoints and logs in a private
-    # folder; only the chief writes the run's results.
-    work_dir = worker_dir(run_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    if is_chief():
-        write_json(run_dir / "config.json", config.to_dict())
+    memory_plan(config).check()
+    splits = prepare_data(config)  # every data error before anything is written
+    train, val, test = splits.train, splits.val, splits.test
+    with RunDirectory(config.output_dir, config.experiment, fingerprint(config, splits),
+                      config.overwrite, legacy_settings) as run:
+        if run.finished:
+            logging.info("%s already holds a finished run with these settings; skipping "
+                         "(--overwrite retrains).", run.path)
+            return run.summary()
+        run.write_start(config.to_dict())
+        _warn_known_onednn_crash(config, train)
 
-    train, val, test, mean, std = prepare_data(config)
-    _warn_known_onednn_crash(config, train)
-    train_ds, val_ds, test_ds = _datasets(config, train, val, test, mean, std)
-    with strategy.scope():
-        model = build_model(config, train, strategy.num_replicas_in_sync)
-        compile_model(model, config)
-    best_path = work_dir / "best.keras"
-    check_backup(work_dir / "backup")
-    callbacks = [
-        AtomicBackupAndRestore(str(work_dir / "backup")),
-        BestModelCheckpoint(best_path, monitor="val_accuracy"),
-        StopOnNonFiniteLoss(),
-        keras.callbacks.CSVLogger(str(work_dir / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(str(work_dir / "logs"), write_graph=False),
-    ]
-    print(
-        f"[keras_gpos] training {model.name} ({config.task}, {config.padding} padding, "
-        f"{config.grid_size}x{config.grid_size} grid) on {len(train)} {config.dataset} images "
-        f"for {config.epochs} epochs -> {run_dir}"
-    )
-    start = time.time()
-    model.fit(
-        train_ds, validation_data=val_ds, epochs=config.epochs,
-        callbacks=callbacks, verbose=config.verbose, shuffle=False,
-    )
-    train_seconds = time.time() - start
-    if best_path.exists():
-        with strategy.scope():
-            model = load_saved_model(best_path)
-    best = read_json(best_path.with_suffix(".json")) if best_path.exists() else None
-    test_metrics = model.evaluate(test_ds, verbose=0, return_dict=True)
-    val_metrics = model.evaluate(val_ds, verbose=0, return_dict=True)
+        def build(num_replicas):
+            model = build_model(config, train, num_replicas)
+            compile_model(model, config)
+            return model
 
-    summary = {
-        "config": config.to_dict(),
-        "variant": config.variant,
-        "task": config.task,
-        "model_name": model.name,
-        "parameters": int(model.count_params()),
-        "dataset": {
-            "name": config.dataset,
-            "train_images": len(train),
-            "val_images": len(val),
-            "test_images": len(test),
-            "test_canvases": len(test) * config.grid_size**2,
-            "num_classes": train.num_classes,
-            "class_names": list(train.class_names),
-            "image_shape": list(train.image_shape),
-        },
-        "normalization": {"mean": [float(v) for v in mean], "std": [float(v) for v in std]},
-        "chance_accuracy": 100.0 / num_outputs(config, train),
-        "test_accuracy": 100.0 * float(test_metrics["accuracy"]),
-        "val_accuracy": 100.0 * float(val_metrics["accuracy"]),
-        "best_epoch": None if best is None else best["epoch"] + 1,
-        "train_seconds": train_seconds,
-        "keras_backend": keras.config.backend(),
-        "tensorflow_version": tf.__version__,
-    }
-    if is_chief():
-        save_keras_model(model, run_dir / "model.keras")
-        export_saved_model(model, run_dir / "saved_model")
-        write_json(run_dir / "run.json", summary)
-    else:
-        shutil.rmtree(work_dir, ignore_errors=True)
-    print(
-        f"[keras_gpos] {model.name}: test {config.task} accuracy "
-        f"{summary['test_accuracy']:.1f}% (chance {summary['chance_accuracy']:.1f}%), "
-        f"val {summary['val_accuracy']:.1f}%, {train_seconds:.0f}s"
-    )
+        plan = FitPlan(
+            build_model=build,
+            train_data=lambda initial_epoch: gdata.grid_dataset(
+                train, config.grid_size, config.task, config.batch_size, training=True,
+                mean=splits.mean, std=splits.std, background=config.background, flip=config.flip,
+                seed=config.seed, epochs=config.epochs, initial_epoch=initial_epoch),
+            steps_per_epoch=gdata.steps_per_epoch(len(train), config.batch_size),
+            validation_data=_eval_dataset(config, val, splits),
+            description=(f"{config.task}, {config.padding} padding, {config.grid_size}x{config.grid_size} "
+                         f"grid, {len(train)} {config.dataset} images"),
+        )
+        result = fit_run(run, plan, TrainingSetup(config.seed, config.epochs, config.strategy,
+                                                  config.deterministic, config.verbose))
+        model = result.model
+        test_metrics = model.evaluate(_eval_dataset(config, test, splits), verbose=0, return_dict=True)
+        val_metrics = model.evaluate(plan.validation_data, verbose=0, return_dict=True)
+        summary = {
+            "config": config.to_dict(),
+            "variant": config.variant,
+            "task": config.task,
+            "model_name": model.name,
+            "parameters": int(model.count_params()),
+            "dataset": {
+                **splits.identity(), "name": config.dataset,
+                "test_canvases": len(test) * config.grid_size**2,
+                "class_names": list(train.class_names),
+            },
+            "normalization": splits.normalization(),
+            "chance_accuracy": 1.0 / num_outputs(config, train),
+            "test_accuracy": float(test_metrics["accuracy"]),
+            "val_accuracy": float(val_metrics["accuracy"]),
+            "best_epoch": result.best_epoch,
+            "train_seconds": result.train_seconds,
+            "keras_backend": keras.config.backend(),
+        }
+        summary = finish_run(run, model, summary)
+    logging.info("%s: test %s accuracy %.1f%% (chance %.1f%%), val %.1f%%, %.0fs", model.name,
+                 config.task, 100 * summary["test_accuracy"], 100 * summary["chance_accuracy"],
+                 100 * summary["val_accuracy"], result.train_seconds)
     return summary
 
 
 def load_run(run_dir):
-    """`(config, summary, model)` of a finished run directory."""
-    run_dir = pathlib.Path(run_dir)
-    if not is_finished(run_dir):
-        raise ValueError(f"{run_dir} holds no finished run (no run.json).")
-    summary = read_json(run_dir / "run.json")
-    config = LocationConfig(**summary["config"])
-    model_path = run_dir / "model.keras"
-    if not model_path.exists():
-        raise ValueError(f"{run_dir} has run.json but no model.keras.")
-    model = load_saved_model(model_path)
+    """`(config, summary, model)` of a finished location/classification run directory."""
+    from keras_gpos.reporting.schema import read_run_summary
+
+    summary = read_run_summary(run_dir)
+    if "config" not in summary or not isinstance(summary["config"], dict):
+        raise ValueError(f"{os.path.join(run_dir, 'run.json')} records no config; it was not written by train.py.")
+    try:
+        config = upgrade_record(LocationConfig, summary["config"])
+    except ValueError as error:
+        raise ValueError(f"{os.path.join(run_dir, 'run.json')}: {error}") from error
+    model = load_keras_model(os.path.join(run_dir, "model.keras"))
     return config, summary, model
 
 
@@ -344,22 +268,17 @@ def evaluate_run(run_dir, data_dir=None, repeats=1):
             permutation per batch, so its score varies a little).
 
     Returns:
-        A dict row for the results table (accuracies in percent).
+        A dict row for the results table (accuracies as fractions).
     """
     config, summary, model = load_run(run_dir)
     if data_dir:
         config = dataclasses.replace(config, data_dir=data_dir)
-    _, _, test = prepare_data(config)[:3]
-    mean = summary["normalization"]["mean"]
-    std = summary["normalization"]["std"]
-    test_ds = gdata.grid_dataset(
-        test, config.grid_size, config.task, config.batch_size,
-        mean=mean, std=std, background=config.background,
-    )
-    scores = [
-        100.0 * float(model.evaluate(test_ds, verbose=0, return_dict=True)["accuracy"])
-        for _ in range(repeats)
-    ]
+    splits = prepare_data(config)
+    norm = summary["normalization"]
+    test_ds = gdata.grid_dataset(splits.test, config.grid_size, config.task, config.batch_size,
+                                 mean=norm["mean"], std=norm["std"], background=config.background)
+    scores = [float(model.evaluate(test_ds, verbose=0, return_dict=True)["accuracy"])
+              for _ in range(repeats)]
     return {
         "run_dir": os.fspath(run_dir),
         "model": f"{config.arch}{config.depth}-w{config.width}",
@@ -369,11 +288,21 @@ def evaluate_run(run_dir, data_dir=None, repeats=1):
         "task": config.task,
         "seed": config.seed,
         "dataset": config.dataset,
-        "test_images": len(test),
-        "test_canvases": len(test) * config.grid_size**2,
+        "test_images": len(splits.test),
+        "test_canvases": len(splits.test) * config.grid_size**2,
         "accuracy": sum(scores) / len(scores),
         "accuracy_repeats": scores,
-        "chance_accuracy": summary["chance_accuracy"],
-        "train_seconds": summary["train_seconds"],
+        "chance_accuracy": 1.0 / num_outputs(config, splits.train),
+        "train_seconds": summary.get("train_seconds"),
         "epochs": config.epochs,
     }
+
+
+def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1):
+    """Scores finished runs and writes one report into `output_dir`; returns the `Report`."""
+    from keras_gpos.reporting.location import write_report
+
+    if not run_dirs:
+        raise ValueError("No run directories to evaluate.")
+    rows = [evaluate_run(d, data_dir=data_dir, repeats=repeats) for d in run_dirs]
+    return write_report(output_dir, rows, {"experiment": "location"})

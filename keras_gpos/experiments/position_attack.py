@@ -1,23 +1,19 @@
 """The position-attack experiment: rank position channels, then zero them.
 
-`run_position_attack` trains a segmentation network (or loads one), ranks
-the channels of one layer by how much their pooled activation changes under
-a horizontal flip, and then measures the network's mIoU on the validation
-set with
+`run_position_attack` trains a segmentation network through the run
+lifecycle (or loads one with `model_path`), ranks the channels of one layer
+by how much their pooled activation changes under a flip, and judges the
+attacks against random channels (`keras_gpos.attacks.compare`): top-N vs
+random per N, the region attacks of each signed ranking, and the region
+contrast. A run directory holds:
 
-* the top-N overall position channels zeroed, against N random channels
-  (several draws, mean and spread), for several N;
-* each signed ranking's top-N zeroed, scoring the left and right halves
-  (top and bottom with `rank_flip="vertical"`) separately (the region attack),
-  so each ranking is named by the half it actually hurts.
+    config.json  fingerprint.json  run.json (the training)  model.keras
+    best.keras  history.csv  ranking.json  ranking.png
+    results.json  results.md  attack_curves.png
 
-A run directory holds:
-
-    config.json  model.keras  best.keras  history.csv  backup/
-    ranking.json  ranking.png  results.json  results.md  attack_curves.png
-
-Training is resumable (`BackupAndRestore`); a finished training
-(`model.keras`) is reused unless `overwrite` is set.
+Only the training settings enter the fingerprint: a finished training is
+reused when they match, and the ranking and attacks (layer, flip, N values,
+draws) are recomputed on every invocation.
 """
 
 import dataclasses
@@ -25,21 +21,32 @@ import pathlib
 import time
 
 import keras
-import numpy as np
-import tensorflow as tf
+from absl import logging
 
-from keras_gpos.data.segmentation import (
-    SEGMENTATION_DATASETS, load_segmentation_dataset, segmentation_dataset,
-)
-from keras_gpos.experiments.config import CommonConfig, one_of, option, positive_int
+from keras_gpos.data.pipeline import steps_per_epoch
+from keras_gpos.data.segmentation import SEGMENTATION_DATASETS, load_segmentation_dataset, segmentation_dataset
+from keras_gpos.experiments.config import CommonConfig, option, result_settings, upgrade_record
+from keras_gpos.files import load_keras_model
+from keras_gpos.graph import feature_model
 from keras_gpos.layers.padding import PADDING_MODES
 from keras_gpos.metrics.region_iou import RegionMeanIoU
+from keras_gpos.models.resnet import RESNET_BLOCKS
+from keras_gpos.models.segmentation import MODEL_OUTPUTS_LOGITS, SEGMENTATION_MODELS, build_segmentation_model
 from keras_gpos.ranking.position_ranking import FLIPS, SIDES
-from keras_gpos.models.segmentation import MODEL_OUTPUTS_LOGITS, SEGMENTATION_MODELS, build_deeplab, build_keras_cv_deeplab
-from keras_gpos.reporting import (
-    markdown_table, mean_and_spread, read_json, save_figure, save_keras_model, write_json, write_text,
+from keras_gpos.training.resources import MemoryPlan
+from keras_gpos.training.run import FitPlan, TrainingSetup, finish_run, fit_run
+from keras_gpos.training.run_directory import RunDirectory
+from keras_gpos.validation import check_non_negative_int, check_one_of, check_positive_int, check_positive_ints
+
+# Settings that change the trained model; the rest only changes the analysis.
+TRAINING_FIELDS = (
+    "seed", "epochs", "batch_size", "learning_rate", "beta_1", "strategy", "deterministic", "dataset",
+    "train_examples", "val_examples", "street_train_size", "street_val_size", "image_height",
+    "image_width", "flip_augmentation", "segmentation_model", "depth", "width", "padding",
+    "output_stride", "aspp_filters",
 )
-from keras_gpos.training import AtomicBackupAndRestore, BestModelCheckpoint, StopOnNonFiniteLoss, get_strategy
+# Peak bytes per generated street-scene pixel (float32 image, float64 grids, noise).
+STREET_BYTES_PER_PIXEL = 120
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +77,7 @@ class PositionAttackConfig(CommonConfig):
     output_stride: int = option(8, "Backbone output stride of deeplab_resnet: 8 or 16.")
     aspp_filters: int = option(64, "Channels of each ASPP branch.")
     model_path: str = option("", "Attack this trained .keras model instead of training one.")
-    layer: str = option("", "Layer to rank and mask ('' = stage4_out, the backbone output).")
+    layer: str = option("", "Layer to rank and mask, a name or 'outer/inner' path ('' = stage4_out).")
     rank_flip: str = option(
         "horizontal", "Flip that ranks the channels: horizontal (left/right channels, left/right half "
         "attacks; the paper) or vertical (top/bottom)."
@@ -81,34 +88,66 @@ class PositionAttackConfig(CommonConfig):
     )
     rank_batch_size: int = option(8, "Batch size of ranking and attack evaluation.")
     attack_n: tuple[int, ...] = option((4, 8, 16, 32, 64), "Numbers of channels zeroed in the sweep.")
-    random_draws: int = option(5, "Random channel sets per N (the baseline).")
+    random_draws: int = option(5, "Random channel sets per N (the baseline; at least 2).")
     region_n: tuple[int, ...] = option((16, 32), "Numbers of signed-ranking channels zeroed in the region attack.")
+    contrast_pairs: int = option(
+        20, "Independent pairs of random channel sets per region N: the random baseline of the "
+        "region contrast (0 skips it)."
+    )
     mask_mode: str = option("zero", "zero (the paper) or mean (replace with the channel's mean).")
 
     def __post_init__(self):
         super().__post_init__()
-        one_of(self, "dataset", SEGMENTATION_DATASETS)
-        one_of(self, "segmentation_model", SEGMENTATION_MODELS)
-        one_of(self, "padding", PADDING_MODES)
-        one_of(self, "mask_mode", ("zero", "mean"))
-        one_of(self, "output_stride", (8, 16))
-        one_of(self, "rank_flip", FLIPS)
-        one_of(self, "rank_split", ("val", "train"))
-        positive_int(self, "street_train_size", "street_val_size", "image_height", "image_width",
-                     "depth", "width", "aspp_filters", "rank_batch_size", "random_draws")
-        for name in ("train_examples", "val_examples"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}.")
-        if self.dataset == "folder" and not self.data_dir and not self.model_path:
+        check_one_of(self.dataset, "dataset", SEGMENTATION_DATASETS)
+        check_one_of(self.segmentation_model, "segmentation_model", SEGMENTATION_MODELS)
+        check_one_of(self.padding, "padding", PADDING_MODES)
+        check_one_of(self.mask_mode, "mask_mode", ("zero", "mean"))
+        check_one_of(self.output_stride, "output_stride", (8, 16))
+        check_one_of(self.rank_flip, "rank_flip", FLIPS)
+        check_one_of(self.rank_split, "rank_split", ("val", "train"))
+        check_one_of(self.depth, "depth", tuple(RESNET_BLOCKS))
+        for name in ("street_train_size", "street_val_size", "image_height", "image_width", "width",
+                     "aspp_filters", "rank_batch_size"):
+            check_positive_int(getattr(self, name), name)
+        for name in ("train_examples", "val_examples", "contrast_pairs"):
+            check_non_negative_int(getattr(self, name), name)
+        if isinstance(self.random_draws, bool) or not isinstance(self.random_draws, int) or self.random_draws < 2:
+            raise ValueError(f"random_draws must be an int >= 2 (a spread needs two draws); got {self.random_draws!r}.")
+        if self.dataset == "folder" and not self.data_dir:
             raise ValueError("dataset=folder needs --data_dir (holding train/, trainannot/, val/, valannot/).")
         for name in ("attack_n", "region_n"):
-            values = getattr(self, name)
-            if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
-                raise ValueError(f"{name} must be a non-empty tuple of positive ints; got {values!r}.")
+            try:
+                check_positive_ints(getattr(self, name), name)
+            except ValueError:
+                raise ValueError(
+                    f"{name} must be a non-empty tuple of positive ints; got {getattr(self, name)!r}."
+                ) from None
 
     @property
     def layer_name(self):
         return self.layer or "stage4_out"
+
+
+def training_settings(config):
+    values = result_settings(config)
+    return {key: values[key] for key in TRAINING_FIELDS}
+
+
+def legacy_settings(record):
+    record = {k: v for k, v in record.items() if k != "contrast_pairs"}
+    return training_settings(upgrade_record(PositionAttackConfig, record))
+
+
+def memory_plan(config):
+    plan = MemoryPlan("experiment position_attack")
+    pixels = config.image_height * config.image_width
+    if config.dataset == "street_scenes":
+        plan.add("street scenes", (config.street_train_size + config.street_val_size) * pixels * 4
+                 + STREET_BYTES_PER_PIXEL * pixels, ("street_train_size", "street_val_size", "image_height",
+                                                     "image_width"))
+    plan.add("activations per batch", 3 * config.batch_size * pixels * config.width * 24,
+             ("batch_size", "image_height", "image_width", "width"))
+    return plan
 
 
 def prepare_data(config):
@@ -125,292 +164,151 @@ def prepare_data(config):
 
 
 def build_model(config, data):
-    if config.segmentation_model == "keras_cv_deeplabv3plus":
-        return build_keras_cv_deeplab(data.num_classes, data.image_shape)
-    return build_deeplab(
-        data.num_classes, data.image_shape, depth=config.depth, width=config.width,
-        padding=config.padding, output_stride=config.output_stride, aspp_filters=config.aspp_filters,
+    return build_segmentation_model(
+        config.segmentation_model, data.num_classes, data.image_shape, depth=config.depth,
+        width=config.width, padding=config.padding, output_stride=config.output_stride,
+        aspp_filters=config.aspp_filters,
     )
 
 
-def train_or_load_model(config, train, val):
-    """The model to attack: `model_path`, a finished training, or a new one.
+def compile_model(model, config, train):
+    steps = config.epochs * steps_per_epoch(len(train), config.batch_size)
+    model.compile(
+        optimizer=keras.optimizers.Adam(
+            keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.05),
+            beta_1=config.beta_1),
+        loss=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=MODEL_OUTPUTS_LOGITS[config.segmentation_model], ignore_class=train.ignore_label),
+        metrics=[RegionMeanIoU(train.num_classes, ignore_label=train.ignore_label, name="miou")],
+    )
 
-    Returns:
-        `(model, training summary dict)`.
-    """
-    if config.model_path:
-        return keras.saving.load_model(config.model_path), {"model_path": config.model_path}
-    run_dir = pathlib.Path(config.output_dir)
-    model_path = run_dir / "model.keras"
-    if model_path.exists() and (run_dir / "training.json").exists() and not config.overwrite:
-        print(f"[keras_gpos] reusing the trained model {model_path}")
-        return keras.saving.load_model(model_path), read_json(run_dir / "training.json")
-    keras.utils.set_random_seed(config.seed)
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    train_ds = segmentation_dataset(train, config.batch_size, training=True,
-                                    flip=config.flip_augmentation, seed=config.seed)
-    val_ds = segmentation_dataset(val, config.rank_batch_size)
-    steps = config.epochs * int(np.ceil(len(train) / config.batch_size))
-    strategy = get_strategy(config.strategy)
-    with strategy.scope():
-        model = build_model(config, train)
-        model.compile(
-            optimizer=keras.optimizers.Adam(
-                keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.05),
-                beta_1=config.beta_1,
-            ),
-            loss=keras.losses.SparseCategoricalCrossentropy(
-                from_logits=MODEL_OUTPUTS_LOGITS[config.segmentation_model],
-                ignore_class=train.ignore_label,
-            ),
-            metrics=[RegionMeanIoU(train.num_classes, ignore_label=train.ignore_label, name="miou")],
+
+def check_layer(model, config):
+    """The layer exists, is 4-D, and holds at least max(N) channels: checked before training."""
+    features = feature_model(model, config.layer_name)
+    channels = int(features.output.shape[-1])
+    largest = max(config.attack_n + config.region_n)
+    if largest > channels:
+        raise ValueError(
+            f"N={largest} (from --attack_n/--region_n) is larger than the {channels} channels of "
+            f"{config.layer_name}."
         )
-    best_path = run_dir / "best.keras"
-    print(
-        f"[keras_gpos] training {model.name} on {len(train)} {train.source} images "
-        f"({'with' if config.flip_augmentation else 'without'} flip augmentation) "
-        f"for {config.epochs} epochs -> {run_dir}"
+    return channels
+
+
+def train_model(config, run, train, val):
+    """Trains through the lifecycle; returns `(model, training summary)`."""
+    run.write_start(config.to_dict())
+
+    def build(num_replicas):
+        model = build_model(config, train)
+        compile_model(model, config, train)
+        return model
+
+    plan = FitPlan(
+        build_model=build,
+        train_data=lambda initial_epoch: segmentation_dataset(
+            train, config.batch_size, training=True, flip=config.flip_augmentation, seed=config.seed,
+            epochs=config.epochs, initial_epoch=initial_epoch),
+        steps_per_epoch=steps_per_epoch(len(train), config.batch_size),
+        validation_data=segmentation_dataset(val, config.rank_batch_size),
+        monitor="val_miou",
+        description=(f"{len(train)} {train.source} images, "
+                     f"{'with' if config.flip_augmentation else 'without'} flip augmentation"),
     )
-    start = time.time()
-    model.fit(
-        train_ds, validation_data=val_ds, epochs=config.epochs, verbose=config.verbose, shuffle=False,
-        callbacks=[
-            AtomicBackupAndRestore(str(run_dir / "backup")),
-            BestModelCheckpoint(best_path, monitor="val_miou"),
-            StopOnNonFiniteLoss(),
-            keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        ],
-    )
-    seconds = time.time() - start
-    if best_path.exists():
-        model = keras.saving.load_model(best_path)
-    best = read_json(best_path.with_suffix(".json")) if best_path.exists() else None
+    result = fit_run(run, plan, TrainingSetup(config.seed, config.epochs, config.strategy,
+                                              config.deterministic, config.verbose))
     summary = {
-        "train_seconds": seconds,
-        "best_epoch": None if best is None else best["epoch"] + 1,
-        "best_val_miou": None if best is None else best["value"],
-        "epochs": config.epochs,
-        "flip_augmentation": config.flip_augmentation,
-        "parameters": int(model.count_params()),
+        "train_seconds": result.train_seconds, "best_epoch": result.best_epoch,
+        "best_val_miou": result.best_value, "epochs": config.epochs,
+        "flip_augmentation": config.flip_augmentation, "parameters": int(result.model.count_params()),
+        "config": config.to_dict(),
     }
-    save_keras_model(model, model_path)
-    write_json(run_dir / "training.json", summary)
-    return model, summary
-
-
-def attack_report(ranking, evaluator, config, layer_name):
-    """Runs the top-N vs random sweep and the region attacks.
-
-    Returns:
-        A dict with `baseline`, `sweep` (one row per N) and `region`
-        (one row per signed ranking and N), mIoU values as fractions.
-    """
-    from keras_gpos.attacks import random_channel_sets
-    from keras_gpos.ranking.position_ranking import check_count
-
-    num_channels = ranking.num_channels
-    for n in config.attack_n + config.region_n:
-        check_count(n, num_channels, layer_name)
-    baseline = evaluator.evaluate(())
-    base = {region: values["miou"] for region, values in baseline.items()}
-    sweep = []
-    for n in config.attack_n:
-        top = evaluator.evaluate(ranking.top(n, "overall"))["all"]["miou"]
-        draws = [
-            evaluator.evaluate(channels)["all"]["miou"]
-            for channels in random_channel_sets(num_channels, n, config.random_draws, seed=config.seed + n)
-        ]
-        random_drops = [base["all"] - v for v in draws]
-        mean_drop, spread = mean_and_spread(random_drops)
-        top_drop = base["all"] - top
-        print(f"[keras_gpos] N={n}: top-N drop {top_drop:.3f}, random drop {mean_drop:.3f} "
-              f"({config.random_draws} draws)", flush=True)
-        sweep.append({
-            "n": n, "fraction_of_channels": n / num_channels,
-            "top_miou": top, "top_drop": top_drop,
-            "random_miou": draws, "random_drop_mean": mean_drop, "random_drop_std": spread,
-            "ratio": top_drop / mean_drop if mean_drop and mean_drop > 0 else None,
-            "top_at_least_twice_random": bool(top_drop >= 2 * max(mean_drop, 0.0) and top_drop > 0),
-        })
-    region = []
-    halves = SIDES[ranking.flip]
-    for kind in ranking.kinds[1:]:
-        for n in config.region_n:
-            scores = evaluator.evaluate(ranking.top(n, kind))
-            drops = {half: base[half] - scores[half]["miou"] for half in halves}
-            hurts = max(drops, key=drops.get)
-            row = {"ranking": kind, "n": n}
-            for half in halves:
-                row[f"{half}_miou"] = scores[half]["miou"]
-                row[f"{half}_drop"] = drops[half]
-            row.update({"hurts_more": hurts, "named_side_holds": hurts == kind})
-            print(f"[keras_gpos] {kind}-ranked N={n}: " + ", ".join(
-                f"{half} drop {drops[half]:.3f}" for half in halves), flush=True)
-            region.append(row)
-    return {"baseline": baseline, "sweep": sweep, "region": region}
-
-
-def _halves(results):
-    return SIDES[results["ranking"]["flip"]]
-
-
-def _markdown(results):
-    base = results["attacks"]["baseline"]
-    first, second = _halves(results)
-    ranked = results["ranking"]["split"]
-    scored = results["data"]["val"]
-    if ranked == "val":
-        data = f"{scored['source']} ({scored['images']} images ranked and scored)"
-    else:
-        data = (f"ranked on {results['data']['train']['source']} ({results['ranking']['num_images']} images), "
-                f"scored on {scored['source']} ({scored['images']} images)")
-    lines = [
-        f"# Position attack: {results['model']['name']} / {results['layer']}",
-        "",
-        f"Data: {data}; trained on {results['data']['train']['source']} "
-        f"({'with' if results['config']['flip_augmentation'] else 'without'} flip augmentation). "
-        f"Ranking flip: {results['ranking']['flip']}. Mask mode: {results['config']['mask_mode']}. "
-        f"{results['ranking']['num_channels']} channels.",
-        "",
-        f"Baseline mIoU: all {base['all']['miou']:.3f}, {first} half {base[first]['miou']:.3f}, "
-        f"{second} half {base[second]['miou']:.3f}.",
-        "",
-        "## Top-N overall position channels vs N random channels (mIoU drop, whole image)",
-        "",
-    ]
-    rows = []
-    for row in results["attacks"]["sweep"]:
-        spread = row["random_drop_std"]
-        rows.append([
-            row["n"], f"{row['fraction_of_channels']:.3f}", f"{row['top_drop']:.3f}",
-            f"{row['random_drop_mean']:.3f} ± {spread:.3f}" if spread is not None else f"{row['random_drop_mean']:.3f}",
-            "n/a" if row["ratio"] is None else f"{row['ratio']:.1f}",
-            "yes" if row["top_at_least_twice_random"] else "no",
-        ])
-    lines.append(markdown_table(
-        ["N", "N / channels", "top-N drop", f"random drop (mean ± std, {results['config']['random_draws']} draws)",
-         "top / random", "top >= 2x random"], rows))
-    lines += ["## Region attacks (signed rankings; mIoU drop per half)", ""]
-    rows = [
-        [row["ranking"], row["n"], f"{row[first + '_drop']:.3f}", f"{row[second + '_drop']:.3f}", row["hurts_more"]]
-        for row in results["attacks"]["region"]
-    ]
-    lines.append(markdown_table(
-        ["signed ranking", "N", f"{first}-half drop", f"{second}-half drop", "hurts more"], rows))
-    lines += [
-        f"Compiled evaluation traced {results['trace_count']} time(s) for "
-        f"{results['evaluations']} channel sets.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _plot(results, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sweep = results["attacks"]["sweep"]
-    base = results["attacks"]["baseline"]["all"]["miou"]
-    ns = [row["n"] for row in sweep]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    axes[0].axhline(base, color="k", lw=0.8, ls=":", label="no attack")
-    axes[0].plot(ns, [row["top_miou"] for row in sweep], "o-", color="tab:red", label="top-N position channels")
-    means = [base - row["random_drop_mean"] for row in sweep]
-    stds = [row["random_drop_std"] or 0.0 for row in sweep]
-    axes[0].errorbar(ns, means, yerr=stds, fmt="s--", color="tab:gray", capsize=3,
-                     label=f"N random channels (mean ± std, {results['config']['random_draws']} draws)")
-    axes[0].set_xlabel("N channels zeroed")
-    axes[0].set_ylabel("val mIoU")
-    axes[0].set_title("Overall attack")
-    axes[0].legend(fontsize=8)
-    kinds = sorted({row["ranking"] for row in results["attacks"]["region"]})
-    width = 0.38
-    labels = [f"{row['ranking']}\nN={row['n']}" for row in results["attacks"]["region"]]
-    x = np.arange(len(labels))
-    for offset, half in zip((-width / 2, width / 2), _halves(results)):
-        axes[1].bar(x + offset, [row[f"{half}_drop"] for row in results["attacks"]["region"]], width,
-                    label=f"{half}-half drop")
-    axes[1].set_xticks(x, labels, fontsize=8)
-    axes[1].set_ylabel("mIoU drop")
-    axes[1].set_title(f"Region attacks ({' / '.join(kinds)} signed rankings)")
-    axes[1].legend(fontsize=8)
-    fig.suptitle(f"{results['model']['name']} / {results['layer']} on {results['data']['val']['source']}", fontsize=9)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return result.model, finish_run(run, result.model, summary, export=False)
 
 
 def run_position_attack(config):
     """Trains or loads the model, ranks, attacks and writes the report.
 
     Returns:
-        The `results.json` content as a dict.
+        The `results.json` content as a dict (mIoU values as fractions).
     """
     from keras_gpos.attacks import AttackEvaluator, insert_channel_mask
     from keras_gpos.ranking import rank_position_channels
+    from keras_gpos.reporting.position_attack import write_report
 
     start = time.time()
-    run_dir = pathlib.Path(config.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", config.to_dict())
-    train, val = prepare_data(config)
-    model, training = train_or_load_model(config, train, val)
-    layer_name = config.layer_name
-    val_ds = segmentation_dataset(val, config.rank_batch_size)
-    rank_data = val if config.rank_split == "val" else train
-
-    print(f"[keras_gpos] ranking the channels of {layer_name} under a "
-          f"{config.rank_flip} flip on {len(rank_data)} {config.rank_split} images", flush=True)
-    rank_start = time.time()
-    ranking = rank_position_channels(
-        model, layer_name, segmentation_dataset(rank_data, config.rank_batch_size), flip=config.rank_flip,
-        data_description=rank_data.metadata(),
-    )
-    rank_seconds = time.time() - rank_start
-    print(f"[keras_gpos] ranked {ranking.num_channels} channels in {rank_seconds:.0f} s", flush=True)
-    ranking.save(run_dir / "ranking.json")
-    ranking.plot(run_dir / "ranking.png", top=min(max(config.attack_n), ranking.num_channels))
-
-    attacked = insert_channel_mask(
-        model, layer_name, mode=config.mask_mode,
-        fill_values=ranking.channel_mean if config.mask_mode == "mean" else None,
-    )
-    evaluator = AttackEvaluator(
-        attacked, val_ds, val.num_classes, val.ignore_label,
-        regions={"all": "all", **{half: half for half in SIDES[config.rank_flip]}},
-    )
-    evaluations = 1 + len(config.attack_n) * (1 + config.random_draws) + 2 * len(config.region_n)
-    print(f"[keras_gpos] scoring {evaluations} channel sets on {len(val)} images ({config.mask_mode} mask)",
-          flush=True)
-    attack_start = time.time()
-    attacks = attack_report(ranking, evaluator, config, layer_name)
-    results = {
-        "config": config.to_dict(),
-        "model": {"name": model.name, "parameters": int(model.count_params())},
-        "layer": layer_name,
-        "training": training,
-        "data": {"train": train.metadata(), "val": val.metadata(), "class_names": list(val.class_names)},
-        "ranking": {
-            "num_channels": ranking.num_channels, "num_images": ranking.num_images,
-            "flip": ranking.flip, "split": config.rank_split,
-            "top_overall": ranking.top(min(32, ranking.num_channels)).tolist(),
-            "file": "ranking.json",
-        },
-        "attacks": attacks,
-        "trace_count": evaluator.trace_count,
-        "evaluations": evaluations,
-        "seconds": {"rank": rank_seconds, "attacks": time.time() - attack_start, "total": time.time() - start},
-        "keras_backend": keras.config.backend(),
-        "tensorflow_version": tf.__version__,
-    }
-    write_json(run_dir / "results.json", results)
-    table = _markdown(results)
-    write_text(run_dir / "results.md", table)
-    _plot(results, run_dir / "attack_curves.png")
-    print(table)
-    print(f"[keras_gpos] results: {run_dir / 'results.json'}, {run_dir / 'results.md'}, {run_dir / 'attack_curves.png'}")
-    return results
+    memory_plan(config).check()
+    train, val = prepare_data(config)  # data errors before anything is written
+    given = load_keras_model(config.model_path) if config.model_path else None
+    check_layer(given if given is not None else build_model(config, train), config)
+    fingerprint = {"settings": training_settings(config),
+                   "data": {"train": train.metadata()["images"], "val": val.metadata()["images"],
+                            "source": config.dataset, "image_shape": list(train.image_shape)}}
+    if given is not None:
+        fingerprint = {"settings": {"model_path": str(pathlib.Path(config.model_path).resolve())},
+                       "data": fingerprint["data"]}
+    with RunDirectory(config.output_dir, "position_attack", fingerprint, config.overwrite,
+                      None if given is not None else legacy_settings) as run:
+        legacy = (run.path / "training.json").exists() and (run.path / "model.keras").exists()
+        if given is not None:
+            model, training = given, {"model_path": config.model_path}
+            run.write_start(config.to_dict())
+        elif run.finished or legacy:
+            logging.info("reusing the trained model %s (same training settings)", run.path / "model.keras")
+            model = load_keras_model(run.path / "model.keras")
+            training = run.summary() if run.finished else {"legacy_training_json": True}
+        else:
+            model, training = train_model(config, run, train, val)
+        if not run.chief:
+            return {}  # workers train; only the chief ranks, attacks and writes
+        rank_data = val if config.rank_split == "val" else train
+        logging.info("ranking the channels of %s under a %s flip on %d %s images", config.layer_name,
+                     config.rank_flip, len(rank_data), config.rank_split)
+        rank_start = time.time()
+        ranking = rank_position_channels(
+            model, config.layer_name, rank_data, flip=config.rank_flip, batch_size=config.rank_batch_size,
+            data_description=rank_data.metadata(), verbose=1 if config.verbose else 0)
+        rank_seconds = time.time() - rank_start
+        logging.info("ranked %d channels in %.0f s", ranking.num_channels, rank_seconds)
+        ranking.save(run.path / "ranking.json")
+        ranking.plot(run.path / "ranking.png", top=min(max(config.attack_n), ranking.num_channels))
+        attacked = insert_channel_mask(
+            model, config.layer_name, mode=config.mask_mode,
+            fill_values=ranking.channel_mean if config.mask_mode == "mean" else None)
+        halves = SIDES[config.rank_flip]
+        evaluator = AttackEvaluator(attacked, val, val.num_classes, val.ignore_label,
+                                    regions={"all": "all", **{half: half for half in halves}},
+                                    batch_size=config.rank_batch_size)
+        attack_start = time.time()
+        comparison = evaluator.compare(
+            ranking, config.attack_n, random_draws=config.random_draws, region_n=config.region_n,
+            contrast_pairs=config.contrast_pairs, seed=config.seed, verbose=1 if config.verbose else 0)
+        for row in comparison.rows:
+            logging.info("N=%d: top-N drop %.3f, random drop %.3f (p95 %.3f, %d draws)", row["n"],
+                         row["top_drop"], row["random"]["mean"], row["random"]["p95"], row["draws"])
+        for row in comparison.contrasts:
+            logging.info("N=%d: region contrast %.3f, random p95 %.3f: %s", row["n"], row["contrast"],
+                         row["random"]["p95"], "holds" if row["holds"] else "does not hold")
+        results = {
+            "experiment": "position_attack",
+            "config": config.to_dict(),
+            "model": {"name": model.name, "parameters": int(model.count_params())},
+            "layer": config.layer_name,
+            "training": training,
+            "data": {"train": train.metadata(), "val": val.metadata(), "class_names": list(val.class_names)},
+            "ranking": {
+                "num_channels": ranking.num_channels, "num_images": ranking.num_images,
+                "flip": ranking.flip, "split": config.rank_split,
+                "top_overall": ranking.top(min(32, ranking.num_channels)).tolist(), "file": "ranking.json",
+            },
+            "comparison": comparison.to_dict(),
+            "trace_count": evaluator.trace_count,
+            "seconds": {"rank": rank_seconds, "attacks": time.time() - attack_start,
+                        "total": time.time() - start},
+            "keras_backend": keras.config.backend(),
+        }
+        report = write_report(run.path, [results])
+    logging.info("results:\n%s", report.text)
+    logging.info("results: %s, %s, %s", report.json, report.markdown, report.plot)
+    return report.payload

@@ -3,8 +3,7 @@
 import pathlib
 import shutil
 
-
-from keras_gpos.reporting.files import replace_dir
+from keras_gpos.files import replace_dir
 
 
 def export_saved_model(model, path):
@@ -13,7 +12,8 @@ def export_saved_model(model, path):
     The export has the `serve` endpoint and the `serving_default` signature
     (Keras 3 `model.export`), loads with `tf.saved_model.load` or
     `keras.layers.TFSMLayer(path, call_endpoint="serve")`, and runs
-    without keras_gpos installed.
+    without keras_gpos installed. TensorFlow only. On any failure (a full
+    disk) the partial export is removed and the previous one is kept.
 
     Returns:
         The export path.
@@ -22,6 +22,10 @@ def export_saved_model(model, path):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.export(str(tmp), format="tf_saved_model", verbose=False)
-    replace_dir(tmp, path)
+    try:
+        model.export(str(tmp), format="tf_saved_model", verbose=False)
+        replace_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return path

@@ -1,24 +1,39 @@
 """Shift consistency (Zhang 2019) and accuracy as a function of the shift.
 
-Protocol used by `shift_consistency` (state it next to every number):
+Protocol used by `consistency_and_accuracy` (state it next to every number):
 
-* each evaluation image is shown at two random positions, drawn
-  independently and uniformly: on a `canvas_size` canvas (mode `canvas`,
-  offsets 0..canvas_size - image_size per axis) or shifted inside its own
-  frame by -max_shift..max_shift per axis (mode `shift`);
-* uncovered pixels take the constant `fill` (0 = the dataset-mean colour
-  for normalised images), never reflect fill;
-* one offset pair per image per repeat, `repeats` pairs per image, drawn
-  from a stateless generator seeded with `seed`, so every model is scored on
-  exactly the same views;
-* consistency = percentage of (image, pair) cases whose top-1 classes agree.
+* each evaluation image is shown at two random positions under one
+  `keras_gpos.data.ViewProtocol` (a canvas, or a shift inside its frame);
+* uncovered pixels take the protocol's constant `fill` (0 = the dataset-mean
+  colour for normalised images), never reflect fill;
+* `repeats` independent offset pairs per image, drawn from NumPy generators
+  seeded with `(seed, repeat, image index)`: every model sees exactly the
+  same views, however the data is batched;
+* consistency = the fraction of (image, pair) cases whose top-1 classes
+  agree; accuracy = top-1 over both views of every pair.
+
+All values are fractions in [0, 1], as Keras metrics report them. NumPy and
+`keras.ops` only: runs on every Keras backend.
 """
 
 import keras
 import numpy as np
 from keras import ops
 
+from keras_gpos.data.inputs import batches, check_model_input, check_value_range, iterate
+from keras_gpos.data.view_protocol import ViewProtocol
 from keras_gpos.registry import register
+from keras_gpos.validation import check_finite_array, check_labels, check_positive_int
+
+
+def _not_a_compile_metric():
+    return ValueError(
+        "ShiftConsistency compares the predictions for two views of the same images "
+        "(update_state(logits_a, logits_b)); it is not a compile(metrics=...) metric of "
+        "(y_true, y_pred). During fit use keras_gpos.training.ShiftConsistencyCallback (or "
+        "AugShiftModel, which logs view_agreement); afterwards use "
+        "keras_gpos.metrics.consistency_and_accuracy."
+    )
 
 
 @register
@@ -29,6 +44,10 @@ class ShiftConsistency(keras.metrics.Metric):
     translations. It ignores labels: a network can be consistent and wrong,
     which is why consistency is always reported next to accuracy. Like
     Keras' accuracy metrics, `result()` is a fraction in [0, 1].
+
+    Non-finite predictions are never counted as agreement: called eagerly,
+    `update_state` raises on them; inside a compiled function they make
+    `result()` NaN.
 
     Args:
         name: str. Metric name.
@@ -52,15 +71,23 @@ class ShiftConsistency(keras.metrics.Metric):
         super().__init__(name=name, dtype=dtype)
         self.agree = self.add_variable(shape=(), initializer="zeros", name="agree")
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+        self.non_finite = self.add_variable(shape=(), initializer="zeros", name="non_finite")
 
     def update_state(self, logits_a, logits_b, sample_weight=None):
         logits_a = ops.convert_to_tensor(logits_a)
         logits_b = ops.convert_to_tensor(logits_b)
-        if tuple(logits_a.shape) != tuple(logits_b.shape):
+        shape_a, shape_b = tuple(logits_a.shape), tuple(logits_b.shape)
+        if shape_a != shape_b:
+            if len(shape_a) == 1 or (len(shape_a) == len(shape_b) and shape_a[-1] == 1):
+                raise _not_a_compile_metric()
             raise ValueError(
                 "ShiftConsistency needs predictions of the same shape for both views; "
-                f"got {tuple(logits_a.shape)} and {tuple(logits_b.shape)}."
+                f"got {shape_a} and {shape_b}."
             )
+        finite = ops.logical_and(ops.all(ops.isfinite(logits_a), axis=-1),
+                                 ops.all(ops.isfinite(logits_b), axis=-1))
+        if _is_eager(logits_a) and not bool(np.all(ops.convert_to_numpy(finite))):
+            raise ValueError("ShiftConsistency got NaN or Inf predictions; they cannot agree or disagree.")
         same = ops.cast(
             ops.equal(ops.argmax(logits_a, axis=-1), ops.argmax(logits_b, axis=-1)),
             self.dtype,
@@ -71,136 +98,160 @@ class ShiftConsistency(keras.metrics.Metric):
             weight = ops.cast(ops.reshape(sample_weight, ops.shape(same)), self.dtype)
         self.agree.assign_add(ops.sum(same * weight))
         self.count.assign_add(ops.sum(weight))
+        self.non_finite.assign_add(ops.sum(1.0 - ops.cast(finite, self.dtype)))
 
     def result(self):
-        return ops.divide_no_nan(self.agree, self.count)
+        value = ops.divide_no_nan(self.agree, self.count)
+        return ops.where(self.non_finite > 0, ops.cast(np.nan, value.dtype), value)
 
     def reset_state(self):
-        self.agree.assign(0.0)
-        self.count.assign(0.0)
+        for variable in (self.agree, self.count, self.non_finite):
+            variable.assign(0.0)
 
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype}
 
 
-def _check_images(images):
-    images = np.asarray(images, dtype="float32")
-    if images.ndim != 4:
-        raise ValueError(f"images must be (N, height, width, channels); got {images.shape}.")
-    if images.shape[0] == 0:
-        raise ValueError("images is empty.")
-    return images
+def _is_eager(tensor):
+    try:
+        ops.convert_to_numpy(tensor)
+        return True
+    except Exception:  # noqa: BLE001 - a symbolic tensor of any backend
+        return False
 
 
-def _predict(model, batch):
-    return keras.ops.convert_to_numpy(model(batch, training=False))
+def _protocol(protocol):
+    protocol = ViewProtocol() if protocol is None else protocol
+    if not isinstance(protocol, ViewProtocol):
+        raise ValueError(f"protocol must be a keras_gpos.data.ViewProtocol; got {protocol!r}.")
+    return protocol
+
+
+def _predict(model, images, what, index):
+    logits = np.asarray(ops.convert_to_numpy(model(images, training=False)), np.float32)
+    if not np.all(np.isfinite(logits)):
+        raise ValueError(f"{what}: the model produced NaN or Inf predictions on batch {index}.")
+    return logits
+
+
+def _image_rngs(seed, repeat, first, count):
+    return [np.random.default_rng([seed, repeat, first + i]) for i in range(count)]
+
+
+def _pair_offsets(protocol, rngs, image_shape):
+    (ylo, yhi), (xlo, xhi) = protocol.offset_range(image_shape)
+    offsets = np.array([[rng.integers(ylo, yhi + 1), rng.integers(xlo, xhi + 1),
+                         rng.integers(ylo, yhi + 1), rng.integers(xlo, xhi + 1)] for rng in rngs])
+    return offsets.reshape(-1, 4).T
+
+
+def _stream(data, labels, batch_size, what):
+    if labels is not None:
+        if not isinstance(data, np.ndarray):
+            raise ValueError(f"{what}: pass labels inside data, or data as an array with labels=.")
+        data = (data, np.asarray(labels))
+    return batches(data, batch_size, name=what)
+
+
+def _progbar(verbose, total):
+    if not verbose:
+        return None
+    return keras.utils.Progbar(total, verbose=1 if verbose == 1 else 2, unit_name="image")
 
 
 def consistency_and_accuracy(
-    model,
-    images,
-    labels=None,
-    mode="canvas",
-    canvas_size=48,
-    max_shift=4,
-    fill=0.0,
-    repeats=5,
-    seed=1234,
-    batch_size=256,
+    model, data, labels=None, protocol=None, repeats=5, seed=1234, batch_size=256, verbose=0,
 ):
-    """Consistency (and accuracy over all views, given labels), in percent.
+    """Consistency (and accuracy over all views, given labels), as fractions.
 
     See the module docstring for the protocol.
 
     Args:
         model: maps a batch of views to logits (`keras_gpos.training.
             AugShiftModel`, its inference model, or any classifier).
-        images: float array `(N, h, w, c)`, already normalised.
-        labels: optional int array `(N,)`; adds `accuracy` (top-1 over both
-            views of every pair: accuracy at random positions).
-        mode: `"canvas"` or `"shift"`.
-        canvas_size: int. Canvas side (mode `canvas`).
-        max_shift: int. Largest shift per axis (mode `shift`).
-        fill: float. Value of uncovered pixels.
+        data: normalised images, in any form `keras_gpos.data.inputs.batches`
+            takes (array, `(images, labels)`, `tf.data`, generator, ...).
+        labels: optional int array `(N,)` when `data` is an array of images.
+        protocol: a `keras_gpos.data.ViewProtocol` (default: canvas 48).
         repeats: int >= 1. Offset pairs per image.
         seed: int. Seed of the offsets.
-        batch_size: int. Images per forward pass.
+        batch_size: int. Images per forward pass (arrays).
+        verbose: 0 silent, 1 progress bar, 2 one line at the end.
 
     Returns:
-        `{"consistency": %, "accuracy": % or None, "cases": int}`.
+        `{"consistency": float, "accuracy": float or None, "cases": int,
+        "protocol": dict}`, fractions in [0, 1].
+
+    Raises:
+        ValueError: NaN/Inf images or predictions, labels outside the
+            model's classes or not integers, no images.
 
     Example:
 
-    >>> keras_gpos.metrics.consistency_and_accuracy(model, x, y, canvas_size=48)
+    >>> model = keras_gpos.models.build_classifier(10, (40, 40, 3), depth=10, width=4, head="fc")
+    >>> x = np.random.default_rng(0).normal(size=(8, 32, 32, 3)).astype("float32")
+    >>> protocol = keras_gpos.data.ViewProtocol("canvas", canvas_size=40)
+    >>> scores = keras_gpos.metrics.consistency_and_accuracy(model, x, protocol=protocol, repeats=1)
+    >>> 0.0 <= scores["consistency"] <= 1.0
+    True
     """
-    import tensorflow as tf
-
-    from keras_gpos.data import shift_views as views
-
-    images = _check_images(images)
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive int; got {repeats!r}.")
-    if labels is not None:
-        labels = np.asarray(labels).reshape(-1)
-        if labels.shape[0] != images.shape[0]:
-            raise ValueError(f"{labels.shape[0]} labels for {images.shape[0]} images.")
-    metric = ShiftConsistency()
-    correct = 0
-    for repeat in range(repeats):
-        for start in range(0, len(images), batch_size):
-            batch = tf.constant(images[start:start + batch_size])
-            pair_seed = tf.constant([seed, repeat * 1_000_003 + start], tf.int32)
-            view_a, view_b = views.make_views(batch, mode, canvas_size, max_shift, fill, pair_seed)
-            logits_a, logits_b = _predict(model, view_a), _predict(model, view_b)
-            metric.update_state(logits_a, logits_b)
-            if labels is not None:
-                truth = labels[start:start + batch_size]
-                correct += int((logits_a.argmax(-1) == truth).sum())
-                correct += int((logits_b.argmax(-1) == truth).sum())
-    cases = repeats * len(images)
+    what = "consistency_and_accuracy"
+    protocol = _protocol(protocol)
+    check_positive_int(repeats, "repeats")
+    stream = _stream(data, labels, batch_size, what)
+    agree = correct = cases = labelled = 0
+    seen = 0
+    progbar = None
+    for index, images, batch_labels in iterate(stream):
+        check_finite_array(images, f"{what}: batch {index}")
+        check_value_range(images, what)
+        protocol.check(images.shape[1:])
+        images = images.astype(np.float32)
+        for repeat in range(repeats):
+            oy_a, ox_a, oy_b, ox_b = _pair_offsets(
+                protocol, _image_rngs(seed, repeat, seen, len(images)), images.shape[1:])
+            view_a = protocol.place(images, oy_a, ox_a)
+            view_b = protocol.place(images, oy_b, ox_b)
+            if index == 0 and repeat == 0:
+                check_model_input(model, view_a, what)
+            logits_a = _predict(model, view_a, what, index)
+            logits_b = _predict(model, view_b, what, index)
+            top_a, top_b = logits_a.argmax(-1), logits_b.argmax(-1)
+            agree += int(np.sum(top_a == top_b))
+            cases += len(images)
+            if batch_labels is not None:
+                truth = check_labels(batch_labels, logits_a.shape[-1], f"{what}: labels of batch {index}")
+                correct += int(np.sum(top_a == truth) + np.sum(top_b == truth))
+                labelled += 2 * len(images)
+        seen += len(images)
+        if verbose and progbar is None:
+            progbar = _progbar(verbose, None)
+        if progbar is not None:
+            progbar.update(seen)
+    if cases == 0:
+        raise ValueError(f"{what} got no images.")
     return {
-        "consistency": 100.0 * float(metric.result()),
-        "accuracy": None if labels is None else 100.0 * correct / (2 * cases),
+        "consistency": agree / cases,
+        "accuracy": correct / labelled if labelled else None,
         "cases": cases,
+        "protocol": protocol.to_dict(),
     }
 
 
-def view_latent_distance(
-    encoder, images, mode="canvas", canvas_size=48, max_shift=4, fill=0.0, seed=1234,
-    batch_size=256,
-):
-    """Mean relative squared distance between the pooled latents of two views.
+def shift_consistency(model, data, **kwargs):
+    """Consistency of `model` on normalised images, a fraction in [0, 1].
 
-    For each image, `|z_a - z_b|^2 / ((|z_a|^2 + |z_b|^2) / 2)` on one random
-    view pair (same protocol and seed as `consistency_and_accuracy`'s first
-    pair), averaged over images. Scale-free, so an encoder cannot lower it
-    by shrinking its latents; 0 means the latent ignores the translation.
-    This is what the AugShift loss acts on directly.
-
-    Args:
-        encoder: maps views to latents `(batch, dim)` or feature maps
-            (globally average pooled here).
-        images: float array `(N, h, w, c)`, already normalised.
+    Takes the arguments of `consistency_and_accuracy` (labels are ignored).
 
     Example:
 
-    >>> keras_gpos.metrics.view_latent_distance(model.encoder, test_images, canvas_size=48)
+    >>> model = keras_gpos.models.build_classifier(10, (40, 40, 3), depth=10, width=4, head="fc")
+    >>> x = np.zeros((4, 32, 32, 3), "float32")
+    >>> keras_gpos.metrics.shift_consistency(
+    ...     model, x, protocol=keras_gpos.data.ViewProtocol(canvas_size=40), repeats=1) <= 1.0
+    True
     """
-    import tensorflow as tf
-
-    from keras_gpos.data import shift_views as views
-
-    images = _check_images(images)
-    distances = []
-    for start in range(0, len(images), batch_size):
-        batch = tf.constant(images[start:start + batch_size])
-        pair_seed = tf.constant([seed, start], tf.int32)
-        view_a, view_b = views.make_views(batch, mode, canvas_size, max_shift, fill, pair_seed)
-        z_a, z_b = (_pooled(keras.ops.convert_to_numpy(encoder(v, training=False)))
-                    for v in (view_a, view_b))
-        scale = 0.5 * (np.sum(z_a**2, axis=1) + np.sum(z_b**2, axis=1))
-        distances.append(np.sum((z_a - z_b) ** 2, axis=1) / np.maximum(scale, 1e-12))
-    return float(np.concatenate(distances).mean())
+    return consistency_and_accuracy(model, data, **kwargs)["consistency"]
 
 
 def _pooled(z):
@@ -211,30 +262,51 @@ def _pooled(z):
     return z
 
 
-def shift_consistency(model, images, **kwargs):
-    """Consistency of `model` on normalised `images`, in percent.
+def view_latent_distance(encoder, data, protocol=None, seed=1234, batch_size=256):
+    """Mean relative squared distance between the pooled latents of two views.
 
-    Takes the arguments of `consistency_and_accuracy` (without labels).
+    For each image, `|z_a - z_b|^2 / ((|z_a|^2 + |z_b|^2) / 2)` on one random
+    view pair (the first pair `consistency_and_accuracy` draws with the same
+    seed), averaged over images. Scale-free, so an encoder cannot lower it by
+    shrinking its latents; 0 means the latent ignores the translation. This
+    is what the AugShift loss acts on directly.
+
+    Args:
+        encoder: maps views to latents `(batch, dim)` or feature maps
+            (globally average pooled here).
+        data: normalised images (any form `batches` takes).
+        protocol: a `keras_gpos.data.ViewProtocol`.
 
     Example:
 
-    >>> keras_gpos.metrics.shift_consistency(model, test_images, canvas_size=48)
+    >>> encoder = keras.Sequential([keras.Input((40, 40, 3)), keras.layers.Conv2D(4, 3)])
+    >>> x = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
+    >>> d = keras_gpos.metrics.view_latent_distance(
+    ...     encoder, x, keras_gpos.data.ViewProtocol(canvas_size=40))
+    >>> d >= 0.0
+    True
     """
-    return consistency_and_accuracy(model, images, None, **kwargs)["consistency"]
+    what = "view_latent_distance"
+    protocol = _protocol(protocol)
+    distances = []
+    seen = 0
+    for index, images, _ in iterate(batches(data, batch_size, name=what)):
+        check_finite_array(images, f"{what}: batch {index}")
+        images = images.astype(np.float32)
+        oy_a, ox_a, oy_b, ox_b = _pair_offsets(
+            protocol, _image_rngs(seed, 0, seen, len(images)), images.shape[1:])
+        z_a = _pooled(_predict(encoder, protocol.place(images, oy_a, ox_a), what, index).astype(np.float64))
+        z_b = _pooled(_predict(encoder, protocol.place(images, oy_b, ox_b), what, index).astype(np.float64))
+        scale = 0.5 * (np.sum(z_a**2, axis=1) + np.sum(z_b**2, axis=1))
+        distances.append(np.sum((z_a - z_b) ** 2, axis=1) / np.maximum(scale, 1e-12))
+        seen += len(images)
+    if not distances:
+        raise ValueError(f"{what} got no images.")
+    return float(np.concatenate(distances).mean())
 
 
-def accuracy_vs_shift(
-    model,
-    images,
-    labels,
-    mode="canvas",
-    canvas_size=48,
-    max_shift=4,
-    fill=0.0,
-    batch_size=256,
-    stride=1,
-):
-    """Top-1 accuracy at each diagonal offset, in percent.
+def accuracy_vs_shift(model, data, labels=None, protocol=None, batch_size=256, stride=1, verbose=0):
+    """Top-1 accuracy at each diagonal offset, as fractions.
 
     Mode `canvas`: the image's top-left corner at `(d, d)` on the canvas for
     `d = 0 .. canvas_size - image_size` (0 = top-left corner). Mode `shift`:
@@ -247,38 +319,39 @@ def accuracy_vs_shift(
 
     Example:
 
-    >>> offsets, acc = keras_gpos.metrics.accuracy_vs_shift(model, x, y, canvas_size=48)
+    >>> model = keras_gpos.models.build_classifier(3, (40, 40, 3), depth=10, width=4, head="fc")
+    >>> x = np.zeros((4, 32, 32, 3), "float32")
+    >>> offsets, acc = keras_gpos.metrics.accuracy_vs_shift(
+    ...     model, x, np.zeros(4, int), keras_gpos.data.ViewProtocol(canvas_size=40), stride=4)
+    >>> offsets
+    [0, 4, 8]
     """
-    import tensorflow as tf
-
-    from keras_gpos.data import shift_views as views
-
-    images = _check_images(images)
-    labels = np.asarray(labels).reshape(-1)
-    if labels.shape[0] != images.shape[0]:
-        raise ValueError(f"{labels.shape[0]} labels for {images.shape[0]} images.")
-    side = min(images.shape[1:3])
-    if mode == "canvas":
-        views.check_canvas_size(canvas_size, max(images.shape[1:3]))
-        largest = canvas_size - max(images.shape[1:3])
-    elif mode == "shift":
-        largest = views.check_max_shift(max_shift, side - 1, "the image side minus one")
-    else:
-        raise ValueError(f"Unknown view mode {mode!r}; expected one of {list(views.VIEW_MODES)}.")
-    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-        raise ValueError(f"stride must be a positive int; got {stride!r}.")
-    offsets, accuracies = [], []
-    for offset in sorted(set(range(0, largest + 1, stride)) | {largest}):
-        correct = 0
-        for start in range(0, len(images), batch_size):
-            batch = tf.constant(images[start:start + batch_size])
-            d = tf.fill([tf.shape(batch)[0]], offset)
-            if mode == "canvas":
-                moved = views.place_on_canvas(batch, canvas_size, d, d, fill)
-            else:
-                moved = views.translate(batch, d, d, None, fill)
-            predicted = _predict(model, moved).argmax(axis=-1)
-            correct += int((predicted == labels[start:start + batch_size]).sum())
-        offsets.append(offset)
-        accuracies.append(100.0 * correct / len(images))
-    return offsets, accuracies
+    what = "accuracy_vs_shift"
+    protocol = _protocol(protocol)
+    check_positive_int(stride, "stride")
+    stream = _stream(data, labels, batch_size, what)
+    correct, total, offsets = None, 0, None
+    progbar = None
+    for index, images, batch_labels in iterate(stream):
+        if batch_labels is None:
+            raise ValueError(f"{what} needs labels: pass (images, labels) or labels=.")
+        check_finite_array(images, f"{what}: batch {index}")
+        images = images.astype(np.float32)
+        if offsets is None:
+            offsets = protocol.diagonal_offsets(images.shape[1:], stride)
+            correct = np.zeros(len(offsets))
+            progbar = _progbar(verbose, None)
+        for position, offset in enumerate(offsets):
+            shift = np.full(len(images), offset)
+            moved = protocol.place(images, shift, shift)
+            if index == 0 and position == 0:
+                check_model_input(model, moved, what)
+            logits = _predict(model, moved, what, index)
+            truth = check_labels(batch_labels, logits.shape[-1], f"{what}: labels of batch {index}")
+            correct[position] += int(np.sum(logits.argmax(-1) == truth))
+        total += len(images)
+        if progbar is not None:
+            progbar.update(total)
+    if not total:
+        raise ValueError(f"{what} got no images.")
+    return list(offsets), [float(c / total) for c in correct]

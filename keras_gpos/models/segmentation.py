@@ -187,3 +187,19 @@ def build_keras_cv_deeplab(
     return keras_cv.models.DeepLabV3Plus(
         backbone=backbone, num_classes=num_classes, projection_filters=projection_filters,
     )
+
+
+def build_segmentation_model(name, num_classes, input_shape, depth=18, width=32, padding="zero",
+                             output_stride=8, aspp_filters=64):
+    """Builds one of `SEGMENTATION_MODELS` by name (the position-attack experiment's models).
+
+    The arguments after `input_shape` configure `deeplab_resnet`; the
+    keras-cv model takes its architecture from `build_keras_cv_deeplab`'s
+    defaults (a ResNet-18 v2 backbone).
+    """
+    if name == "deeplab_resnet":
+        return build_deeplab(num_classes, input_shape, depth=depth, width=width, padding=padding,
+                             output_stride=output_stride, aspp_filters=aspp_filters)
+    if name == "keras_cv_deeplabv3plus":
+        return build_keras_cv_deeplab(num_classes, input_shape)
+    raise ValueError(f"Unknown segmentation model {name!r}; expected one of {list(SEGMENTATION_MODELS)}.")

@@ -17,11 +17,13 @@ checks by attacking: it reports which half each signed ranking hurts.
 
 import dataclasses
 import pathlib
+import warnings
+import weakref
 
 import numpy as np
 
-from keras_gpos.ranking.features import feature_model
-from keras_gpos.reporting.files import read_json, write_json
+from keras_gpos.files import read_json, save_figure, write_json
+from keras_gpos.graph import feature_model
 
 FLIPS = ("horizontal", "vertical")
 SIDES = {"horizontal": ("left", "right"), "vertical": ("top", "bottom")}
@@ -129,13 +131,7 @@ class PositionRanking:
         layer = self.metadata.get("layer", "")
         fig.suptitle(f"{self.metadata.get('model', '')} / {layer}: {self.num_images} images, {self.flip} flip")
         fig.tight_layout()
-        path = pathlib.Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp.png")
-        fig.savefig(tmp, dpi=110)
-        plt.close(fig)
-        tmp.replace(path)
-        return path
+        return save_figure(fig, path)
 
 
 def check_count(n, num_channels, layer="the layer"):
@@ -145,106 +141,173 @@ def check_count(n, num_channels, layer="the layer"):
         raise ValueError(f"N={n} is larger than the {num_channels} channels of {layer}.")
 
 
-def _batches(data, batch_size):
-    """Yields image batches from arrays or (image, label) datasets."""
-    if isinstance(data, np.ndarray):
-        for start in range(0, len(data), batch_size):
-            yield data[start:start + batch_size]
-        return
-    for element in data:
-        yield element[0] if isinstance(element, (tuple, list)) else element
+_POOLED_MODELS = weakref.WeakKeyDictionary()
 
 
-def rank_position_channels(model, layer_name, data, flip="horizontal", batch_size=8,
-                           max_batches=None, data_description=None):
-    """Ranks the channels of `layer_name` by flip sensitivity of their pooled output.
+def pooled_feature_model(model, layers):
+    """A cached model from `model`'s inputs to the globally average-pooled outputs of `layers`.
 
-    Each batch and its mirror image go through the network in one forward
-    pass (inference mode); running sums keep memory flat however long the
-    dataset is.
-
-    Args:
-        model: a functional `keras.Model` (nested sub-models are searched).
-        layer_name: str. A layer whose output is `(batch, height, width,
-            channels)`.
-        data: a numpy array of images, or an iterable (e.g. `tf.data`) of
-            image batches or `(images, labels)` batches, in the form
-            `model` takes.
-        flip: str. `"horizontal"` (left/right channels) or `"vertical"`
-            (top/bottom channels).
-        batch_size: int. Used when `data` is an array.
-        max_batches: int or None. Stop after this many batches.
-        data_description: dict or None. Stored in the result metadata.
-
-    Returns:
-        A `PositionRanking`.
-
-    Raises:
-        ValueError: unknown layer (close matches listed), a layer whose
-            output is not 4-D, an unknown flip, empty data, or NaN/Inf in
-            the images or the layer's output (never a NaN ranking).
-
-    Example:
-
-    >>> ranking = keras_gpos.ranking.rank_position_channels(
-    ...     model, "stage4_out", val_images)
-    >>> ranking.top(16)             # overall position channels
-    >>> ranking.top(16, "left")     # channels whose removal hurts the left
-    >>> ranking.save("ranking.json"); ranking.plot("ranking.png")
+    One model per `(model, layers)` for the model's lifetime, so repeated
+    rankings (and audits) reuse one compiled forward pass instead of
+    retracing. Pooling runs in float32 whatever the dtype policy.
     """
     import keras
 
+    key = tuple(layers) if isinstance(layers, (list, tuple)) else (layers,)
+    per_model = _POOLED_MODELS.setdefault(model, {})
+    if key not in per_model:
+        features = feature_model(model, list(key))
+        outputs = features.outputs
+        pooled = [keras.layers.GlobalAveragePooling2D(dtype="float32", name=f"pool_{i}")(out)
+                  for i, out in enumerate(outputs)]
+        per_model[key] = keras.Model(features.inputs, pooled if len(pooled) > 1 else pooled[0],
+                                     name=f"{model.name}_pooled")
+    return per_model[key]
+
+
+def _callable_features(function):
+    """A forward function from a user's feature callable (subclassed models)."""
+    import keras
+
+    def forward(images):
+        out = keras.ops.convert_to_numpy(function(keras.ops.convert_to_tensor(images)))
+        out = np.asarray(out, np.float64)
+        if out.ndim != 4:
+            raise ValueError(
+                f"the feature callable returned shape {out.shape}; expected a (batch, height, width, "
+                "channels) feature map."
+            )
+        return out.mean(axis=(1, 2))
+
+    return forward
+
+
+def warn_if_uninformative(ranking, layer_name):
+    """Warns when every score is near zero or the order is mostly ties (an untrained network)."""
+    scores = ranking.overall
+    scale = max(float(np.mean(np.abs(ranking.channel_mean))), 1e-12)
+    if float(scores.max()) <= 1e-4 * scale or float(scores.max()) <= 1e-12:
+        warnings.warn(
+            f"rank_position_channels: every score of layer {layer_name!r} is near zero (largest "
+            f"{float(scores.max()):.2g}, mean activation {scale:.2g}), so the ranking is arbitrary and "
+            "ties fall back to channel order. Is the model trained?", UserWarning, stacklevel=3)
+    elif len(np.unique(scores)) < max(2, ranking.num_channels // 2):
+        warnings.warn(
+            f"rank_position_channels: {ranking.num_channels - len(np.unique(scores))} of the "
+            f"{ranking.num_channels} scores of layer {layer_name!r} are tied; the order among them is "
+            "channel order, not position. Is the model trained?", UserWarning, stacklevel=3)
+
+
+def rank_position_channels(model, layer_name, data, flip="horizontal", batch_size=8,
+                           max_batches=None, data_description=None, verbose=0):
+    """Ranks the channels of `layer_name` by flip sensitivity of their pooled output.
+
+    Each batch and its mirror image go through the network in one compiled
+    forward pass (inference mode, cached per model and layer, so repeated
+    calls do not retrace); running sums keep memory flat however long the
+    data is.
+
+    Args:
+        model: a functional or Sequential `keras.Model` (nested sub-models
+            are searched), or None when `layer_name` is a feature callable.
+        layer_name: a layer name, an `"outer/inner"` path, a layer object,
+            or a *feature callable* `images -> (batch, h, w, channels)` (the
+            supported way for subclassed models, e.g.
+            `lambda x: model.backbone(x)`).
+        data: images in any form `keras_gpos.data.inputs.batches` takes
+            (array, `(images, labels)`, `tf.data`, generator, ImageSet, ...),
+            in the form `model` takes.
+        flip: str. `"horizontal"` (left/right channels) or `"vertical"`
+            (top/bottom channels).
+        batch_size: int. Used for arrays and unbatched data.
+        max_batches: int or None. Stop after this many batches.
+        data_description: dict or None. Stored in the result metadata.
+        verbose: 0 silent, 1 progress bar (like `fit`).
+
+    Returns:
+        A `PositionRanking`. Warns when all scores are near zero or tied
+        (an untrained network ranks nothing).
+
+    Raises:
+        ValueError: unknown layer (close matches listed), a layer whose
+            output is not 4-D, a subclassed model without a feature
+            callable, an unknown flip, empty data, images the model cannot
+            take, or NaN/Inf in the images or the layer's output (never a
+            NaN ranking).
+
+    Example:
+
+    >>> model = keras_gpos.models.build_classifier(4, (32, 32, 3), depth=10, width=4)
+    >>> images = np.random.default_rng(0).normal(size=(6, 32, 32, 3)).astype("float32")
+    >>> ranking = keras_gpos.ranking.rank_position_channels(model, "stage4_out", images)
+    >>> ranking.top(3).shape
+    (3,)
+    """
+    import keras
+
+    from keras_gpos.compiled import compiled_forward
+    from keras_gpos.data.inputs import batches, check_model_input, iterate
+
     if flip not in FLIPS:
         raise ValueError(f"Unknown flip {flip!r}; expected one of {list(FLIPS)}.")
-    features = feature_model(model, layer_name)
     axis = 2 if flip == "horizontal" else 1
-    ops = keras.ops
+    callable_layer = callable(layer_name) and not isinstance(layer_name, keras.layers.Layer)
+    if callable_layer:
+        forward, pooled_model = _callable_features(layer_name), None
+        layer_label = getattr(layer_name, "__name__", "feature callable")
+    else:
+        if model is None:
+            raise ValueError("rank_position_channels needs a model (or a feature callable as layer).")
+        stream_shape = None
+        if isinstance(model, keras.Sequential) and getattr(model, "_functional", None) is None:
+            first = next(iter(iterate(batches(data, batch_size, name="rank_position_channels data"))), None)
+            if first is not None:
+                stream_shape = first[1].shape[1:]
+                from keras_gpos.graph import functional_view
 
-    def pooled_views(images):
-        images = ops.convert_to_tensor(images, "float32")
-        count = ops.shape(images)[0]
-        both = ops.concatenate([images, ops.flip(images, axis=axis)], axis=0)
-        pooled = ops.mean(ops.cast(features(both, training=False), "float32"), axis=(1, 2))
-        return pooled[:count], pooled[count:]
-
-    if keras.config.backend() == "tensorflow":
-        import tensorflow as tf
-
-        pooled_views = tf.function(pooled_views, reduce_retracing=True)
-    num_channels = int(features.output.shape[-1])
-    sum_abs = np.zeros(num_channels, np.float64)
-    sum_signed = np.zeros(num_channels, np.float64)
-    sum_z = np.zeros(num_channels, np.float64)
+                functional_view(model, stream_shape)
+        pooled_model = pooled_feature_model(model, layer_name)
+        forward = compiled_forward(pooled_model)
+        layer_label = layer_name if isinstance(layer_name, str) else layer_name.name
+    stream = batches(data, batch_size, name="rank_position_channels data")
+    sums = None
     count = 0
-    for index, images in enumerate(_batches(data, batch_size)):
-        if max_batches is not None and index >= max_batches:
-            break
-        images = np.asarray(ops.convert_to_numpy(images))
-        if images.shape[0] == 0:
-            continue
+    progbar = keras.utils.Progbar(None, verbose=1, unit_name="image") if verbose else None
+    for index, images, _ in iterate(stream, max_batches):
         if np.issubdtype(images.dtype, np.floating) and not np.all(np.isfinite(images)):
             raise ValueError(
                 f"rank_position_channels: batch {index} holds NaN or Inf pixels; a ranking "
                 "from them would be meaningless. Clean or drop those images."
             )
-        z, z_flip = (np.asarray(ops.convert_to_numpy(v), np.float64) for v in pooled_views(images))
+        if pooled_model is not None and count == 0:
+            check_model_input(pooled_model, images, "rank_position_channels")
+        images = images.astype("float32")
+        both = np.concatenate([images, np.flip(images, axis=axis)], axis=0)
+        pooled = np.asarray(forward(both), np.float64)
+        z, z_flip = pooled[: len(images)], pooled[len(images):]
         if not (np.all(np.isfinite(z)) and np.all(np.isfinite(z_flip))):
             raise ValueError(
-                f"rank_position_channels: layer {layer_name!r} produced NaN or Inf on batch "
+                f"rank_position_channels: layer {layer_label!r} produced NaN or Inf on batch "
                 f"{index} (finite inputs); the model's weights or inputs overflow."
             )
         difference = z - z_flip
-        sum_abs += np.abs(difference).sum(0)
-        sum_signed += difference.sum(0)
-        sum_z += z.sum(0)
+        if sums is None:
+            sums = [np.zeros(z.shape[1]) for _ in range(3)]
+        sums[0] += np.abs(difference).sum(0)
+        sums[1] += difference.sum(0)
+        sums[2] += z.sum(0)
         count += z.shape[0]
+        if progbar is not None:
+            progbar.update(count)
     if count == 0:
         raise ValueError("rank_position_channels got no images.")
     metadata = {
-        "model": model.name,
-        "layer": layer_name,
-        "layer_output_shape": list(features.output.shape[1:]),
+        "model": getattr(model, "name", "feature callable"),
+        "layer": layer_label,
+        "layer_output_shape": None if pooled_model is None else list(feature_model(model, layer_name).output.shape[1:]),
         "data": data_description or {},
         "keras_backend": keras.config.backend(),
     }
-    return PositionRanking(sum_abs / count, sum_signed / count, sum_z / count, flip, count, metadata)
+    ranking = PositionRanking(sums[0] / count, sums[1] / count, sums[2] / count, flip, count, metadata)
+    warn_if_uninformative(ranking, layer_label)
+    return ranking

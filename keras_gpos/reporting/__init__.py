@@ -1,10 +1,11 @@
-"""Result files (JSON, Markdown, PNG), written atomically."""
+"""Reports: each experiment's results as JSON, a Markdown table and a PNG.
 
-from keras_gpos.reporting.files import read_json
-from keras_gpos.reporting.files import save_figure
-from keras_gpos.reporting.files import save_keras_model
-from keras_gpos.reporting.files import write_json
-from keras_gpos.reporting.files import write_text
+One module per experiment (`location`, `augshift`, `position_attack`), each
+with `write_report(output_dir, runs, extra=None) -> Report`. The atomic file
+layer they write through is `keras_gpos.files`.
+"""
+
+from keras_gpos.reporting.report import Report
 from keras_gpos.reporting.tables import format_mean_spread
 from keras_gpos.reporting.tables import markdown_table
 from keras_gpos.reporting.tables import mean_and_spread

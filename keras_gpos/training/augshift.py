@@ -31,7 +31,6 @@ from keras import ops
 from keras_gpos.losses.shift_consistency import ShiftConsistencyLoss
 from keras_gpos.metrics.consistency import ShiftConsistency
 from keras_gpos.registry import register
-from keras_gpos.training.consistency_callback import ShiftConsistencyCallback  # noqa: F401 (re-export)
 
 
 def _latent_rank_error(shape):

@@ -1,12 +1,13 @@
 """Callbacks for long, interruptible training runs."""
 
 import math
-import os
 import pathlib
 
 import keras
+import numpy as np
+from absl import logging
 
-from keras_gpos.reporting.files import read_json, save_keras_model, write_json
+from keras_gpos.files import read_json, save_keras_model, save_weights, write_json
 
 
 class BestModelCheckpoint(keras.callbacks.Callback):
@@ -90,12 +91,16 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     file without metadata pointing to it is ignored.
 
     Args:
-        backup_dir: str. Folder for the backup (removed when training ends).
+        backup_dir: str. Folder for the backup.
+        delete_checkpoint: bool. Remove the backup when training ends. The
+            run lifecycle passes False and removes it only after the final
+            model, export and results are written, so a kill during export
+            never forces a retrain.
     """
 
-    def __init__(self, backup_dir):
+    def __init__(self, backup_dir, delete_checkpoint=True):
         super().__init__(backup_dir, save_freq="epoch", double_checkpoint=False,
-                         delete_checkpoint=True)
+                         delete_checkpoint=delete_checkpoint)
         self.resumed_from_epoch = 0
         self._announce_first_step = False
 
@@ -122,25 +127,56 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.model._initial_epoch = metadata["epoch"]
         self.resumed_from_epoch = metadata["epoch"]
         self._announce_first_step = True
-        print(f"[keras_gpos] resuming from the backup of epoch {metadata['epoch']} in "
-              f"{self.backup_dir}", flush=True)
+        logging.info("resuming from the backup of epoch %d in %s", metadata["epoch"], self.backup_dir)
 
     def on_train_batch_end(self, batch, logs=None):
         super().on_train_batch_end(batch, logs)
         if self._announce_first_step:
             self._announce_first_step = False
-            print(f"[keras_gpos] first step after resuming done (epoch "
-                  f"{self.resumed_from_epoch + 1})", flush=True)
+            logging.info("first step after resuming done (epoch %d)", self.resumed_from_epoch + 1)
 
     def _save_model(self):
         backup = pathlib.Path(self.backup_dir)
         backup.mkdir(parents=True, exist_ok=True)
         name = f"epoch-{self._current_epoch}.weights.h5"
-        tmp = backup / f".{name}.tmp.weights.h5"
-        self.model.save_weights(str(tmp), overwrite=True)
-        os.replace(tmp, backup / name)
+        save_weights(self.model, backup / name)
         write_json(self._training_metadata_path,
                    {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name})
         for old in backup.glob("*.weights.h5"):
             if old.name != name:
                 old.unlink(missing_ok=True)
+
+
+class EpochSeeds(keras.callbacks.Callback):
+    """Re-keys every random layer of the model from `(seed, epoch)` at each epoch start.
+
+    Dropout, `ChannelPermutation` and other layers draw from Keras
+    `SeedGenerator`s whose state is not saved with the weights, so a run
+    resumed from a backup would continue with other random draws than an
+    uninterrupted run. Setting each generator's state from `(seed, epoch,
+    generator index)` at the start of every epoch makes the draws of epoch
+    `e` the same in any process: with the data stream keyed the same way,
+    a resumed run is bit-identical to an uninterrupted one.
+
+    Args:
+        seed: int. The run's seed.
+    """
+
+    def __init__(self, seed):
+        super().__init__()
+        self.seed = int(seed)
+
+    def generators(self):
+        found, seen = [], set()
+        for layer in self.model._flatten_layers(include_self=True, recursive=True):
+            for generator in getattr(layer, "_seed_generators", []):
+                if id(generator) not in seen:
+                    seen.add(id(generator))
+                    found.append(generator)
+        return found
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for index, generator in enumerate(self.generators()):
+            value = np.random.default_rng([self.seed, epoch, index]).integers(0, 2**30)
+            state = generator.state
+            generator.state.assign(keras.ops.convert_to_tensor([int(value), 0], dtype=state.dtype))

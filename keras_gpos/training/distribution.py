@@ -1,15 +1,13 @@
 """One factory from a strategy name to a `tf.distribute.Strategy`.
 
-TensorFlow-only by design (like the Model Garden's `distribute_utils`).
+TensorFlow-only by design (like the Model Garden's `distribute_utils`), and
+imported lazily: `is_chief` and `task` read `TF_CONFIG` without TensorFlow.
 Batch sizes everywhere in keras_gpos are *global*: Keras splits each batch
 across replicas.
 """
 
 import json
 import os
-import pathlib
-
-import tensorflow as tf
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 
@@ -35,6 +33,8 @@ def get_strategy(name="auto", tpu_address=None):
     """
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy {name!r}; expected one of {list(STRATEGIES)}.")
+    import tensorflow as tf
+
     # Listing devices initialises TensorFlow, which multi-worker must precede.
     gpus = [] if name == "multi_worker_mirrored" else tf.config.list_logical_devices("GPU")
     if name == "auto":
@@ -111,6 +111,7 @@ def _fix_keras_multi_worker_build():
     and leaves every other strategy on Keras' own code; the two-worker test
     in tests/test_reliability.py fails if a Keras upgrade changes either path.
     """
+    import tensorflow as tf
     from keras import tree
     from keras.src.backend.tensorflow import trainer as trainer_module
     from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
@@ -140,29 +141,13 @@ def _fix_keras_multi_worker_build():
     TensorFlowTrainer._keras_gpos_multi_worker_fix = True
 
 
-def _task():
+def task():
+    """`(type, index)` of this process in a `TF_CONFIG` cluster, or None without one."""
     raw = os.environ.get("TF_CONFIG")
     if not raw:
         return None
-    task = json.loads(raw).get("task", {})
-    return task.get("type", "chief"), task.get("index", 0)
-
-
-def worker_dir(run_dir):
-    """Where this process writes: `run_dir` on the chief, else a private
-    `run_dir/.worker-<index>` scratch folder.
-
-    Workers train in lock-step and hold the same weights, but two processes
-    writing the same files would clobber each other, and only the chief's
-    results count. The scratch folder has a fixed name (not a random temp
-    dir) so that a restarted worker finds its own backup and resumes at the
-    same epoch as the chief; it is deleted when the run finishes.
-    """
-    run_dir = pathlib.Path(run_dir)
-    if is_chief():
-        return run_dir
-    kind, index = _task()
-    return run_dir / f".{kind}-{index}"
+    spec = json.loads(raw).get("task", {})
+    return spec.get("type", "chief"), spec.get("index", 0)
 
 
 def is_chief():

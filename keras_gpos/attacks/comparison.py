@@ -1,0 +1,248 @@
+"""Top-N position channels against random channels, and region-specific attacks, judged.
+
+`compare` turns a ranking and an `AttackEvaluator` into an
+`AttackComparison`: the clean score, then for every N
+
+* the drop in mIoU from zeroing the top-N overall position channels, next to
+  the drops from N random channels (mean, spread, every draw), with an
+  empirical p-value `(1 + #{random drop >= top drop}) / (1 + draws)`; the
+  claim "top-N hurts more than random" *holds* when the top-N drop lies
+  above the 95th percentile of the random drops;
+* the region attacks: each signed ranking's top-N (e.g. `left`, `right`),
+  scored on each half;
+* the region *contrast*, an interaction that a weaker half cannot fake:
+  `(first-ranked drop on first half - on second half) - (second-ranked drop
+  on first half - on second half)`. Its random baseline forms the same
+  contrast from independent pairs of random channel sets of the same N (one
+  playing "first", one "second"); it holds when the measured contrast lies
+  above the 95th percentile of the random contrasts.
+
+Every random set is drawn from `numpy.random.default_rng([seed, n])`, so a
+comparison is reproducible.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from keras_gpos.ranking.position_ranking import SIDES, check_count
+
+
+def random_channel_sets(num_channels, n, draws, seed=0):
+    """`draws` sets of `n` distinct channels, drawn uniformly (reproducible for a seed)."""
+    check_count(n, num_channels)
+    rng = np.random.default_rng(seed)
+    return [np.sort(rng.choice(num_channels, size=n, replace=False)) for _ in range(draws)]
+
+
+def _p_value(measured, baseline):
+    baseline = np.asarray(baseline, np.float64)
+    return float((1 + np.sum(baseline >= measured)) / (1 + baseline.size))
+
+
+def _summary(values):
+    values = np.asarray(values, np.float64)
+    return {
+        "mean": float(values.mean()),
+        "std": float(values.std(ddof=1)) if values.size > 1 else None,
+        "p95": float(np.percentile(values, 95)),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class AttackComparison:
+    """The clean score, top-N vs random rows, region rows and contrasts.
+
+    Use `to_dict()` (JSON-ready), `to_markdown()` and `plot(path)`.
+    """
+
+    clean: dict
+    layer: str
+    flip: str
+    num_channels: int
+    rows: list
+    regions: list
+    contrasts: list
+    random_draws: int
+    contrast_pairs: int
+
+    @property
+    def halves(self):
+        return SIDES[self.flip]
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def to_markdown(self):
+        from keras_gpos.reporting.tables import markdown_table
+
+        first, second = self.halves
+
+        def spread(entry):
+            return f"{entry['mean']:.3f}" + ("" if entry["std"] is None else f" ± {entry['std']:.3f}")
+
+        lines = [
+            f"Clean mIoU: all {self.clean['all']:.3f}, {first} half {self.clean[first]:.3f}, "
+            f"{second} half {self.clean[second]:.3f}.",
+            "",
+            "### Top-N overall position channels vs N random channels (mIoU drop, whole image)",
+            "",
+            markdown_table(
+                ["N", "N / channels", "top-N drop", "random drop (mean ± std)", "random draws",
+                 "random p95", "top / random", "p-value", "holds"],
+                [[r["n"], f"{r['n'] / self.num_channels:.3f}", f"{r['top_drop']:.3f}", spread(r["random"]),
+                  r["draws"], f"{r['random']['p95']:.3f}", "n/a" if r["ratio"] is None else f"{r['ratio']:.1f}",
+                  f"{r['p_value']:.3f}", "yes" if r["holds"] else "no"] for r in self.rows]),
+            "### Region attacks (signed rankings; mIoU drop per half)",
+            "",
+            markdown_table(
+                ["signed ranking", "N", f"{first}-half drop", f"{second}-half drop", "hurts more"],
+                [[r["ranking"], r["n"], f"{r['drops'][first]:.3f}", f"{r['drops'][second]:.3f}",
+                  r["hurts_more"]] for r in self.regions]),
+            f"### Region contrast ({first}-ranked vs {second}-ranked; {self.contrast_pairs} random pairs per N)",
+            "",
+            markdown_table(
+                ["N", "contrast", "random contrast (mean ± std)", "random p95", "p-value", "holds"],
+                [[c["n"], f"{c['contrast']:.3f}", spread(c["random"]), f"{c['random']['p95']:.3f}",
+                  f"{c['p_value']:.3f}", "yes" if c["holds"] else "no"] for c in self.contrasts]),
+            f"Contrast = ({first}-ranked drop on {first} - on {second}) - ({second}-ranked drop on {first} "
+            f"- on {second}); a half that is weaker for any perturbation cancels out. Holds = above the "
+            "95th percentile of its random baseline.",
+            "",
+        ]
+        return "\n".join(lines)
+
+    def plot(self, path, title=""):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from keras_gpos.files import save_figure
+
+        first, second = self.halves
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+        ns = [r["n"] for r in self.rows]
+        axes[0].axhline(0, color="k", lw=0.8, ls=":")
+        axes[0].plot(ns, [r["top_drop"] for r in self.rows], "o-", color="tab:red", label="top-N channels")
+        axes[0].errorbar(ns, [r["random"]["mean"] for r in self.rows],
+                         yerr=[r["random"]["std"] or 0.0 for r in self.rows], fmt="s--", color="tab:gray",
+                         capsize=3, label="N random channels (mean ± std)")
+        axes[0].plot(ns, [r["random"]["p95"] for r in self.rows], "v:", color="tab:gray", label="random p95")
+        axes[0].set_xlabel("N channels zeroed")
+        axes[0].set_ylabel("mIoU drop")
+        axes[0].set_title("Overall attack")
+        axes[0].legend(fontsize=8)
+        labels = [f"{r['ranking']}\nN={r['n']}" for r in self.regions]
+        x = np.arange(len(labels))
+        for offset, half in zip((-0.19, 0.19), (first, second)):
+            axes[1].bar(x + offset, [r["drops"][half] for r in self.regions], 0.38, label=f"{half}-half drop")
+        axes[1].set_xticks(x, labels, fontsize=8)
+        axes[1].set_ylabel("mIoU drop")
+        axes[1].set_title("Region attacks")
+        axes[1].legend(fontsize=8)
+        cn = [c["n"] for c in self.contrasts]
+        for c in self.contrasts:
+            axes[2].scatter([c["n"]] * len(c["random_values"]), c["random_values"], s=8, color="tab:gray",
+                            alpha=0.5)
+        axes[2].plot(cn, [c["contrast"] for c in self.contrasts], "o-", color="tab:red", label="measured")
+        axes[2].plot(cn, [c["random"]["p95"] for c in self.contrasts], "v:", color="tab:gray", label="random p95")
+        axes[2].axhline(0, color="k", lw=0.8, ls=":")
+        axes[2].set_xlabel("N")
+        axes[2].set_ylabel("region contrast")
+        axes[2].set_title(f"{first} vs {second} contrast (grey: random pairs)")
+        axes[2].legend(fontsize=8)
+        fig.suptitle(title or f"{self.layer}: {self.flip} flip", fontsize=9)
+        fig.tight_layout()
+        return save_figure(fig, path)
+
+
+def _drops(clean, scores):
+    return {region: clean[region] - scores[region]["miou"] for region in clean}
+
+
+def compare(evaluator, ranking, n_values, random_draws=10, region_n=None, contrast_pairs=20, seed=0,
+            verbose=1):
+    """Runs the comparison (see the module docstring).
+
+    Args:
+        evaluator: an `AttackEvaluator` whose regions include `"all"` and
+            both halves of the ranking's flip.
+        ranking: a `PositionRanking` of the masked layer.
+        n_values: channel counts of the top-N vs random rows.
+        random_draws: int >= 2. Random sets per N for the top-N baseline.
+        region_n: channel counts of the region attacks and contrasts
+            (default: `n_values`).
+        contrast_pairs: int >= 0. Independent random pairs per N for the
+            contrast baseline (0 skips the contrast).
+        seed: int. Seed of the random sets.
+        verbose: 0 silent, 1 progress bar.
+
+    Returns:
+        An `AttackComparison`.
+    """
+    import keras
+
+    first, second = SIDES[ranking.flip]
+    missing = [r for r in ("all", first, second) if r not in evaluator.regions]
+    if missing:
+        raise ValueError(
+            f"the AttackEvaluator has no regions {missing}; build it with regions "
+            f"{{'all': 'all', '{first}': '{first}', '{second}': '{second}'}}."
+        )
+    if isinstance(random_draws, bool) or not isinstance(random_draws, int) or random_draws < 2:
+        raise ValueError(f"random_draws must be an int >= 2 (a spread needs two); got {random_draws!r}.")
+    if isinstance(contrast_pairs, bool) or not isinstance(contrast_pairs, int) or contrast_pairs < 0:
+        raise ValueError(f"contrast_pairs must be an int >= 0; got {contrast_pairs!r}.")
+    n_values = tuple(n_values)
+    region_n = n_values if region_n is None else tuple(region_n)
+    for n in n_values + region_n:
+        check_count(n, ranking.num_channels, ranking.metadata.get("layer", "the layer"))
+    draws_per_n = {n: random_draws for n in n_values}
+    for n in region_n:
+        draws_per_n[n] = max(draws_per_n.get(n, 0), 2 * contrast_pairs)
+    total = 1 + sum(draws_per_n.values()) + len(n_values) + 2 * len(region_n)
+    progbar = keras.utils.Progbar(total, verbose=1, unit_name="channel set") if verbose else None
+
+    def evaluate(channels):
+        scores = evaluator.evaluate(channels)
+        if progbar is not None:
+            progbar.add(1)
+        return scores
+
+    clean_scores = evaluate(())
+    clean = {region: clean_scores[region]["miou"] for region in ("all", first, second)}
+    random_drops = {
+        n: [_drops(clean, evaluate(channels))
+            for channels in random_channel_sets(ranking.num_channels, n, draws, seed=seed * 1_000_003 + n)]
+        for n, draws in draws_per_n.items()
+    }
+    rows = []
+    for n in n_values:
+        top_drop = _drops(clean, evaluate(ranking.top(n, "overall")))["all"]
+        baseline = [d["all"] for d in random_drops[n]]
+        stats = _summary(baseline)
+        rows.append({
+            "n": n, "top_drop": top_drop, "random": stats, "random_values": baseline,
+            "ratio": top_drop / stats["mean"] if stats["mean"] > 0 else None,
+            "p_value": _p_value(top_drop, baseline), "holds": bool(top_drop > stats["p95"]),
+            "draws": len(baseline),
+        })
+    regions, contrasts = [], []
+    for n in region_n:
+        side_drops = {kind: _drops(clean, evaluate(ranking.top(n, kind))) for kind in (first, second)}
+        for kind, drops in side_drops.items():
+            regions.append({"ranking": kind, "n": n, "drops": {first: drops[first], second: drops[second]},
+                            "hurts_more": first if drops[first] >= drops[second] else second})
+        if contrast_pairs:
+            def contrast(a, b):
+                return (a[first] - a[second]) - (b[first] - b[second])
+
+            measured = contrast(side_drops[first], side_drops[second])
+            pool = random_drops[n]
+            baseline = [contrast(pool[2 * i], pool[2 * i + 1]) for i in range(contrast_pairs)]
+            stats = _summary(baseline)
+            contrasts.append({"n": n, "contrast": measured, "random": stats, "random_values": baseline,
+                              "p_value": _p_value(measured, baseline), "holds": bool(measured > stats["p95"])})
+    return AttackComparison(clean, ranking.metadata.get("layer", ""), ranking.flip, ranking.num_channels,
+                            rows, regions, contrasts, random_draws, contrast_pairs)

@@ -1,0 +1,144 @@
+"""How two views of an image that differ only by a translation are made.
+
+A `ViewProtocol` is one frozen object that travels whole through the AugShift
+pipeline, the consistency metrics, their callback, the experiment and the
+audit. Its view making here is NumPy only (exact integer translations), so
+the metrics run on any Keras backend; `keras_gpos.data.shift_views` holds the
+`tf.data` version used for training.
+
+Modes:
+
+* `canvas`: the image pasted at a uniform random position on a larger square
+  canvas of constant `fill` (offsets `0 .. canvas_size - image_size` per axis;
+  the model sees `canvas_size x canvas_size`).
+* `shift`: the image moved by a uniform random offset in
+  `[-max_shift, max_shift]` per axis inside its own frame; vacated pixels take
+  `fill` (never reflect: that would invent content that differs between the
+  views). The model sees the image size.
+
+With normalised images a `fill` of 0 is the dataset-mean colour.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+VIEW_MODES = ("canvas", "shift")
+
+
+@dataclasses.dataclass(frozen=True)
+class ViewProtocol:
+    """Where the two views of an image put it.
+
+    Args:
+        mode: str. `"canvas"` or `"shift"`.
+        canvas_size: int. Canvas side (mode `canvas`).
+        max_shift: int >= 0. Largest shift per axis (mode `shift`).
+        fill: float. Value of pixels the image does not cover.
+
+    Example:
+
+    >>> protocol = keras_gpos.data.ViewProtocol("canvas", canvas_size=40)
+    >>> a, b = protocol.views(np.ones((2, 32, 32, 3), "float32"), np.random.default_rng(0))
+    >>> a.shape
+    (2, 40, 40, 3)
+    """
+
+    mode: str = "canvas"
+    canvas_size: int = 48
+    max_shift: int = 4
+    fill: float = 0.0
+
+    def __post_init__(self):
+        if self.mode not in VIEW_MODES:
+            raise ValueError(f"Unknown view mode {self.mode!r}; expected one of {list(VIEW_MODES)}.")
+        for name in ("canvas_size", "max_shift"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{name} must be an int >= 0; got {value!r}.")
+        if self.mode == "canvas" and self.canvas_size < 1:
+            raise ValueError(f"canvas_size must be positive; got {self.canvas_size}.")
+        if isinstance(self.fill, bool) or not isinstance(self.fill, (int, float, np.floating)) or (
+                not math.isfinite(self.fill)):
+            raise ValueError(f"fill must be a finite number; got {self.fill!r}.")
+
+    def check(self, image_shape):
+        """Validates the protocol against `(height, width, ...)` images; returns them."""
+        height, width = int(image_shape[0]), int(image_shape[1])
+        if self.mode == "canvas":
+            if self.canvas_size < max(height, width):
+                raise ValueError(
+                    f"canvas_size={self.canvas_size} is smaller than the {height}x{width} images; "
+                    "the canvas must hold the whole image."
+                )
+        elif self.max_shift > min(height, width) - 1:
+            raise ValueError(
+                f"max_shift={self.max_shift} is larger than the image side minus one "
+                f"({min(height, width) - 1} px)."
+            )
+        return image_shape
+
+    def input_shape(self, image_shape):
+        """`(height, width, channels)` of the views a model receives."""
+        self.check(image_shape)
+        if self.mode == "canvas":
+            return (self.canvas_size, self.canvas_size) + tuple(image_shape[2:])
+        return tuple(image_shape)
+
+    def offset_range(self, image_shape):
+        """`(low, high)` of the per-axis offsets (inclusive), for y and x."""
+        height, width = int(image_shape[0]), int(image_shape[1])
+        if self.mode == "canvas":
+            return (0, self.canvas_size - height), (0, self.canvas_size - width)
+        return (-self.max_shift, self.max_shift), (-self.max_shift, self.max_shift)
+
+    def random_offsets(self, rng, count, image_shape):
+        """`(oy, ox)` int arrays of `count` uniform offsets."""
+        (ylo, yhi), (xlo, xhi) = self.offset_range(image_shape)
+        return rng.integers(ylo, yhi + 1, size=count), rng.integers(xlo, xhi + 1, size=count)
+
+    def place(self, images, offsets_y, offsets_x):
+        """Each image at its own offset: the view under this protocol (NumPy, exact)."""
+        images = np.asarray(images)
+        if images.ndim != 4:
+            raise ValueError(f"images must be (batch, height, width, channels); got {images.shape}.")
+        self.check(images.shape[1:])
+        count, height, width, channels = images.shape
+        out_h, out_w = (self.canvas_size, self.canvas_size) if self.mode == "canvas" else (height, width)
+        dtype = images.dtype if np.issubdtype(images.dtype, np.floating) else np.float32
+        out = np.full((count, out_h, out_w, channels), self.fill, dtype)
+        for index in range(count):
+            dy, dx = int(offsets_y[index]), int(offsets_x[index])
+            # Destination rows dy .. dy + height, clipped to the frame.
+            top, left = max(dy, 0), max(dx, 0)
+            bottom, right = min(dy + height, out_h), min(dx + width, out_w)
+            if bottom > top and right > left:
+                out[index, top:bottom, left:right] = images[index, top - dy:bottom - dy, left - dx:right - dx]
+        return out
+
+    def views(self, images, rng):
+        """Two independent random views of each image: `(view_a, view_b)`."""
+        images = np.asarray(images)
+        first = self.random_offsets(rng, len(images), images.shape[1:])
+        second = self.random_offsets(rng, len(images), images.shape[1:])
+        return self.place(images, *first), self.place(images, *second)
+
+    def diagonal_offsets(self, image_shape, stride=1):
+        """Offsets `d` for an accuracy-vs-shift sweep along the diagonal `(d, d)`."""
+        largest = self.offset_range(image_shape)[0][1]
+        return sorted(set(range(0, largest + 1, stride)) | {largest})
+
+    def describe(self, image_shape):
+        """The protocol in words, for every results file."""
+        height, width = int(image_shape[0]), int(image_shape[1])
+        if self.mode == "canvas":
+            where = (f"{height}x{width} images at uniform random top-left offsets "
+                     f"0..{self.canvas_size - height} px per axis on a "
+                     f"{self.canvas_size}x{self.canvas_size} canvas")
+        else:
+            where = f"images shifted by uniform random offsets -{self.max_shift}..{self.max_shift} px per axis"
+        return f"{where}, constant fill {self.fill:g} in normalised space (dataset-mean colour)"
+
+    def to_dict(self):
+        return dataclasses.asdict(self)

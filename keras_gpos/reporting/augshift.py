@@ -1,0 +1,151 @@
+"""Results of AugShift suites: accuracy next to consistency, per run group.
+
+Reads every finished run's `run.json` through `read_run_summary`, so runs
+written by keras_gpos 0.1 (percent) and later (fractions) share one table
+without mixing units. JSON holds fractions; tables print percent.
+"""
+
+import pathlib
+
+import numpy as np
+
+from keras_gpos.files import read_json, save_figure
+from keras_gpos.reporting.report import write_files
+from keras_gpos.reporting.schema import read_run_summary
+from keras_gpos.reporting.tables import format_mean_spread, markdown_table, mean_and_spread
+
+GROUP_ORDER = ("baseline", "blurpool", "augshift", "augshift_blurpool")
+
+
+def _group_order(name):
+    order = {v: i for i, v in enumerate(GROUP_ORDER)}
+    return (order.get(name.split("_lam")[0], 9), name)
+
+
+def _probe(row):
+    return (row.get("location_probe") or {}).get("test_accuracy")
+
+
+def summarize(rows):
+    groups = {}
+    for row in rows:
+        groups.setdefault(row["group"], []).append(row)
+    summary = []
+    for name in sorted(groups, key=_group_order):
+        runs = sorted(groups[name], key=lambda r: r["seed"])
+        entry = {"group": name, "variant": runs[0]["variant"],
+                 "consistency_weight": runs[0]["consistency_weight"],
+                 "seeds": [r["seed"] for r in runs], "epochs": runs[0]["epochs"]}
+        for key, values in (
+            ("test_accuracy", [r["test_accuracy"] for r in runs]),
+            ("consistency", [r["consistency"] for r in runs]),
+            ("location_probe", [_probe(r) for r in runs]),
+            ("view_latent_distance", [r.get("view_latent_distance") for r in runs]),
+            ("train_seconds", [r["train_seconds"] for r in runs]),
+        ):
+            present = [v for v in values if v is not None]
+            mean, std = mean_and_spread(present)
+            entry[key] = {"mean": mean, "std": std, "per_seed": values}
+        sweeps = np.array([r["accuracy_vs_shift"]["accuracy"] for r in runs])
+        entry["accuracy_vs_shift"] = {"offsets": runs[0]["accuracy_vs_shift"]["offsets"],
+                                      "mean": sweeps.mean(0).tolist()}
+        summary.append(entry)
+    return summary
+
+
+def _pct(values, digits=1):
+    present = [100 * v for v in values if v is not None]
+    return format_mean_spread(present, digits) if present else "n/a"
+
+
+def markdown(summary, rows):
+    headers = ["run group", "lambda", "seeds", "epochs", "test acc (%)", "consistency (%)",
+               "location probe (%)", "view latent distance", "acc range over offsets (%)", "train s/run"]
+    table = []
+    for e in summary:
+        sweep = e["accuracy_vs_shift"]["mean"]
+        distances = [v for v in e["view_latent_distance"]["per_seed"] if v is not None]
+        table.append([
+            e["group"], e["consistency_weight"] if e["variant"].startswith("augshift") else "-",
+            len(e["seeds"]), e["epochs"], _pct(e["test_accuracy"]["per_seed"]),
+            _pct(e["consistency"]["per_seed"]), _pct(e["location_probe"]["per_seed"]),
+            format_mean_spread(distances, digits=3) if distances else "n/a",
+            f"{100 * min(sweep):.1f}-{100 * max(sweep):.1f}", f"{e['train_seconds']['mean']:.0f}",
+        ])
+    lines = []
+    for r in sorted(rows, key=lambda r: (_group_order(r["group"]), r["seed"])):
+        distance = r.get("view_latent_distance")
+        probe = _probe(r)
+        lines.append([f"{r['group']} seed {r['seed']}", f"{100 * r['test_accuracy']:.1f}",
+                      f"{100 * r['consistency']:.1f}", "n/a" if probe is None else f"{100 * probe:.1f}",
+                      "n/a" if distance is None else f"{distance:.3f}", r["best_epoch"]])
+    data = rows[0]["dataset"] if rows else {}
+    solvers = sorted({(r.get("location_probe") or {}).get("solver", "Adam softmax, 0.1 protocol") for r in rows})
+    return (
+        "## AugShift vs BlurPool: accuracy next to shift consistency\n\n"
+        + markdown_table(headers, table)
+        + "\nMean ± sample std over seeds, in percent. Location probe: linear softmax on frozen pooled "
+        "latents, 3x3 positions, chance 11.1% (lower = less position information; "
+        f"solver: {'; '.join(solvers)}). View latent distance: mean |z_a - z_b|^2 / "
+        "mean(|z_a|^2, |z_b|^2) over test view pairs (0 = the pooled latent ignores the shift).\n\n"
+        f"Protocol: {rows[0]['protocol'] if rows else ''}\n\n"
+        f"Data: {data.get('name')} ({data.get('train_images')} train / {data.get('val_images')} "
+        f"val / {data.get('test_images')} test images); best epoch chosen on validation "
+        "accuracy, never on test.\n\n### Per seed (percent)\n\n"
+        + markdown_table(["run", "acc", "consistency", "probe", "latent distance", "best epoch"], lines)
+    )
+
+
+def plot(summary, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for e in summary:
+        label = (f"{e['group']} (acc {100 * e['test_accuracy']['mean']:.1f}, "
+                 f"cons {100 * e['consistency']['mean']:.1f})")
+        ax.plot(e["accuracy_vs_shift"]["offsets"], [100 * v for v in e["accuracy_vs_shift"]["mean"]],
+                marker="o", markersize=3, label=label)
+    ax.set_xlabel("diagonal offset of the image (px)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Accuracy vs shift (mean over seeds)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def write_report(output_dir, runs=None, extra=None):
+    """Writes results.json/.md/.png for finished AugShift runs.
+
+    Args:
+        output_dir: where the results go.
+        runs: run directories to report; default every finished run under
+            `output_dir/runs` (what `run_augshift` trained there).
+        extra: optional dict merged into results.json.
+
+    Returns:
+        A `keras_gpos.reporting.report.Report`.
+
+    Raises:
+        ValueError: no finished run (no run.json) among them.
+    """
+    output_dir = pathlib.Path(output_dir)
+    if runs is None:
+        runs = sorted(p.parent for p in (output_dir / "runs").glob("*/run.json"))
+    rows = [read_run_summary(d) for d in runs]
+    if not rows:
+        raise ValueError(f"No finished AugShift runs (run.json) in {output_dir / 'runs'}.")
+    summary = summarize(rows)
+    payload = {"experiment": "augshift", "summary": summary, "runs": rows, **(extra or {})}
+    step_time = output_dir / "step_time.json"  # from benchmarks/augshift_step.py
+    if step_time.exists():
+        payload["step_time"] = read_json(step_time)
+    text = markdown(summary, rows)
+    for bench in payload.get("step_time", {}).get("runs", []):
+        text += (f"\nStep time ({bench['model']}, batch {bench['batch_size']}): plain "
+                 f"{bench['plain_ms']:.0f} ms, AugShift {bench['augshift_ms']:.0f} ms, "
+                 f"ratio {bench['ratio']:.2f} (benchmarks/augshift_step.py).\n")
+    return write_files(output_dir, payload, text, lambda p: plot(summary, p))
