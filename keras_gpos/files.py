@@ -200,11 +200,16 @@ def load_keras_model(path, custom_objects=None):
     try:
         return keras.saving.load_model(path, custom_objects=custom_objects)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        import re
+
         text = " ".join(str(error).split())
+        missing = re.search(r"Could not locate (?:class|function) '([^']+)'", text)
+        if missing:
+            raise ValueError(
+                f"cannot load the model file {path}: it uses {missing.group(1)!r}, which is not "
+                "registered in this process; import the module that defines it (decorated with "
+                "keras.saving.register_keras_serializable) before loading."
+            ) from error
         if len(text) > 400:
             text = text[:400] + " ..."
-        hint = ""
-        if "Could not locate" in text or "Unknown" in text or "not found" in text.lower():
-            hint = (" If it uses custom layers, import the module that registers them "
-                    "(keras.saving.register_keras_serializable) before loading.")
-        raise ValueError(f"cannot load the model file {path}: {text}{hint}") from error
+        raise ValueError(f"cannot load the model file {path}: {text}") from error

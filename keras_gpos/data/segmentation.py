@@ -106,9 +106,9 @@ def load_mask_folder(image_dir, mask_dir, class_names, ignore_label=None):
             up (the first unmatched names are listed), an image and mask of
             different sizes, or labels out of range.
 
-    Example:
+    Example (needs a CamVid-layout folder, so not run as a test):
 
-    >>> data = keras_gpos.data.load_mask_folder(
+    >>> data = keras_gpos.data.load_mask_folder(  # doctest: +SKIP
     ...     "camvid-small/val", "camvid-small/valannot",
     ...     keras_gpos.data.CAMVID_CLASSES, ignore_label=11)
     """

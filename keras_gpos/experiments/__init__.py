@@ -41,9 +41,10 @@ register_experiment(Experiment(
 
 def run_experiment(name, config):
     """Runs experiment `name` with its config; returns its results."""
-    if getattr(config, "strategy", None) == "multi_worker_mirrored":
+    if getattr(config, "strategy", None) in ("multi_worker_mirrored", "tpu"):
         # TensorFlow configures multi-worker collectives only before its
-        # first op; the experiment's later get_strategy call reuses this one.
+        # first op (the experiment's later get_strategy call reuses this
+        # one); a missing TPU is an error before any data or file is touched.
         from keras_gpos.training import get_strategy
 
         get_strategy(config.strategy)

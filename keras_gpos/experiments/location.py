@@ -191,7 +191,9 @@ def train_location(config):
         if run.finished:
             logging.info("%s already holds a finished run with these settings; skipping "
                          "(--overwrite retrains).", run.path)
-            return run.summary()
+            from keras_gpos.reporting.schema import upgrade_summary
+
+            return upgrade_summary(run.summary(), run.path / "run.json")
         run.write_start(config.to_dict())
         _warn_known_onednn_crash(config, train)
 

@@ -46,7 +46,7 @@ class BlurPool2D(keras.layers.Layer):
     Example:
 
     >>> pool = keras_gpos.layers.BlurPool2D(kernel_size=4)
-    >>> pool(np.zeros((1, 32, 32, 8))).shape
+    >>> tuple(pool(np.zeros((1, 32, 32, 8))).shape)
     (1, 16, 16, 8)
     """
 

@@ -30,8 +30,8 @@ class ChannelMask(keras.layers.Layer):
     Example:
 
     >>> mask = keras_gpos.layers.ChannelMask(channels=[0, 2])
-    >>> mask(np.ones((1, 2, 2, 4)))[0, 0, 0]
-    [0., 1., 0., 1.]
+    >>> keras.ops.convert_to_numpy(mask(np.ones((1, 2, 2, 4))))[0, 0, 0]
+    array([0., 1., 0., 1.], dtype=float32)
     >>> mask.set_channels([3])  # no retrace: only a weight changes
     """
 

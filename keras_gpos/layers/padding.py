@@ -81,7 +81,7 @@ class SpatialPadding2D(keras.layers.Layer):
     Example:
 
     >>> layer = keras_gpos.layers.SpatialPadding2D(1, mode="circular")
-    >>> layer(np.zeros((2, 8, 8, 3))).shape
+    >>> tuple(layer(np.zeros((2, 8, 8, 3))).shape)
     (2, 10, 10, 3)
     """
 
@@ -164,7 +164,7 @@ class PaddedConv2D(keras.layers.Layer):
     Example:
 
     >>> conv = keras_gpos.layers.PaddedConv2D(16, 3, padding_mode="reflect")
-    >>> conv(np.zeros((1, 32, 32, 3))).shape
+    >>> tuple(conv(np.zeros((1, 32, 32, 3))).shape)
     (1, 32, 32, 16)
     """
 

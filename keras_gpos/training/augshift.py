@@ -73,12 +73,17 @@ class AugShiftModel(keras.Model):
 
     Example:
 
+    >>> encoder = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3),
+    ...                             keras.layers.GlobalAveragePooling2D()])
     >>> model = keras_gpos.training.AugShiftModel(
-    ...     encoder, keras.layers.Dense(10),
+    ...     encoder, keras.layers.Dense(3),
     ...     consistency_loss=keras_gpos.losses.ShiftConsistencyLoss(weight=1.0))
     >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     ...               metrics=["accuracy"])
-    >>> model.fit(keras_gpos.data.shift_view_dataset(train, mean, std, 64), epochs=10)
+    >>> view_a, view_b = np.random.default_rng(0).normal(size=(2, 8, 16, 16, 3)).astype("float32")
+    >>> history = model.fit((view_a, view_b), np.zeros(8, int), epochs=1, verbose=0)
+    >>> "consistency_loss" in history.history
+    True
     """
 
     def __init__(self, encoder, head, consistency_loss=None, **kwargs):
@@ -277,7 +282,9 @@ class ConsistencyWarmup(keras.callbacks.Callback):
 
     Example:
 
-    >>> model.fit(views, epochs=10, callbacks=[keras_gpos.training.ConsistencyWarmup(3)])
+    >>> warmup = keras_gpos.training.ConsistencyWarmup(3)
+    >>> [round(warmup.scale_at(epoch), 2) for epoch in range(5)]
+    [0.0, 0.33, 0.67, 1.0, 1.0]
     """
 
     def __init__(self, warmup_epochs):

@@ -85,6 +85,12 @@ def check_output_path(path):
         existing = existing.parent
     if not existing.is_dir():
         raise RunDirectoryError(f"cannot create {path}: {existing} is a file, not a folder.")
+    try:
+        read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        read_only = False
+    if read_only:
+        raise RunDirectoryError(f"cannot write into {existing}: Read-only file system; pick another --output_dir.")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise RunDirectoryError(f"cannot write into {existing} (permission denied); pick another --output_dir.")
     return path

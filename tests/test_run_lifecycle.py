@@ -1,0 +1,159 @@
+"""The experiment layer's structure: per-experiment flags, the registry, the
+package's import graph, logging, and reading runs of older schema versions."""
+
+import ast
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+import keras_gpos
+from keras_gpos.experiments import EXPERIMENTS, flags as experiment_flags
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+PACKAGE = pathlib.Path(keras_gpos.__file__).parent
+
+
+def test_help_lists_the_experiments_and_each_experiments_own_flags():
+    overview = experiment_flags.help_text()
+    for name, experiment in EXPERIMENTS.items():
+        assert name in overview and experiment.summary in overview
+    augshift = experiment_flags.help_text("augshift")
+    assert "--consistency_weights:" in augshift and "--grid_size:" not in augshift
+    assert "(default: 64)" in augshift.split("--batch_size:")[1].splitlines()[1]  # AugShift's own default
+    location = experiment_flags.help_text("location")
+    assert "(default: 48)" in location.split("--batch_size:")[1].splitlines()[1]
+    assert "--consistency_weights" not in location
+
+
+def test_train_help_on_the_command_line_and_through_a_flagfile():
+    result = subprocess.run([sys.executable, "train.py", "--flagfile=flags/augshift_cifar.cfg", "--help"],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "--consistency_weights:" in result.stdout and "--paddings:" not in result.stdout
+    result = subprocess.run([sys.executable, "train.py", "--help"], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0 and all(name in result.stdout for name in EXPERIMENTS)
+
+
+def test_a_flag_of_another_experiment_names_its_owner():
+    with pytest.raises(ValueError, match=r"does not take --canvas_size \(a flag of augshift\)"):
+        experiment_flags.parse(["train.py", "--experiment=location", "--canvas_size=40"])
+    with pytest.raises(ValueError, match="Unknown experiment 'locaton'"):
+        experiment_flags.parse(["train.py", "--experiment=locaton"])
+
+
+def test_every_experiment_is_a_config_a_run_and_an_optional_evaluator():
+    assert set(EXPERIMENTS) == {"location", "classification", "channel_position", "augshift",
+                                "position_attack"}
+    from keras_gpos.experiments import evaluator_for
+
+    assert evaluator_for("classification").name == "location"
+    assert evaluator_for("augshift").name == "augshift"
+    with pytest.raises(ValueError, match="written by train.py"):
+        evaluator_for("position_attack")
+
+
+def _module_name(path):
+    return ".".join(("keras_gpos",) + path.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _top_level_imports(path):
+    """keras_gpos modules imported at module level (not inside functions)."""
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("keras_gpos")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("keras_gpos"):
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def test_the_package_has_no_import_cycle():
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {name: {m for m in _top_level_imports(path) if m in modules and m != name}
+             for name, path in modules.items()}
+    # A package __init__ importing its own submodules is how packages work, not a cycle.
+    for name in graph:
+        graph[name] = {m for m in graph[name] if not (name.endswith(m) or m.startswith(name + "."))}
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                pytest.fail("import cycle: " + " -> ".join(stack[stack.index(nxt):] + [nxt]))
+            if nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+
+
+def test_the_library_logs_instead_of_printing():
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert not offenders, offenders
+
+
+def test_schema_1_percent_runs_are_converted_explicitly(tmp_path):
+    from keras_gpos.reporting.augshift import write_report
+
+    base = {"variant": "baseline", "consistency_weight": 0.0, "seed": 0, "group": "baseline", "epochs": 1,
+            "best_epoch": 1, "train_seconds": 1.0, "protocol": "p", "dataset": {"name": "x"},
+            "accuracy_vs_shift": {"offsets": [0, 8], "accuracy": [40.0, 30.0]}}
+    old = {**base, "test_accuracy": 40.0, "consistency": 70.0,
+           "location_probe": {"test_accuracy": 90.0, "chance": 100 / 9}}
+    new = {**base, "seed": 1, "test_accuracy": 0.42, "consistency": 0.72,
+           "accuracy_vs_shift": {"offsets": [0, 8], "accuracy": [0.4, 0.3]},
+           "location_probe": {"test_accuracy": 0.88}, "schema_version": 2, "experiment": "augshift"}
+    for name, record in (("old", old), ("new", new)):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "run.json").write_text(json.dumps(record))
+    report = write_report(tmp_path)
+    entry = report.payload["summary"][0]
+    assert entry["test_accuracy"]["per_seed"] == [pytest.approx(0.40), pytest.approx(0.42)]
+    assert entry["location_probe"]["per_seed"] == [pytest.approx(0.90), pytest.approx(0.88)]
+    upgraded = [row for row in report.payload["runs"] if row["seed"] == 0]
+    assert upgraded[0]["upgraded_from_schema"] == 1 and report.payload["schema_version"] == 2
+    assert "41.0 ± 1.4" in report.text  # percent in the table, from fractions
+    (tmp_path / "runs" / "new" / "run.json").write_text(json.dumps({**new, "schema_version": 9}))
+    with pytest.raises(ValueError, match="schema_version 9"):
+        write_report(tmp_path)
+
+
+def test_a_run_of_keras_gpos_0_1_is_reused_when_its_settings_match(tmp_path):
+    from keras_gpos.experiments.location import LocationConfig, train_location
+
+    config = LocationConfig(output_dir=str(tmp_path / "run"), dataset="embedded", embedded_train_size=64,
+                            embedded_test_size=8, grid_size=2, depth=10, width=4, epochs=1, batch_size=16,
+                            verbose=0)
+    summary = train_location(config)
+    run = tmp_path / "run"
+    # Make it look like 0.1 wrote it: no fingerprint, percent values, no schema.
+    (run / "fingerprint.json").unlink()
+    legacy = {k: v for k, v in summary.items() if k not in ("schema_version", "experiment", "keras_gpos_version")}
+    legacy.update(test_accuracy=100 * summary["test_accuracy"], val_accuracy=100 * summary["val_accuracy"],
+                  chance_accuracy=25.0)
+    record = dict(summary["config"])
+    del record["pooled_batchnorm"]  # a field 0.1 did not have
+    (run / "config.json").write_text(json.dumps(record))
+    (run / "run.json").write_text(json.dumps(legacy))
+    again = train_location(config)
+    assert again["test_accuracy"] == pytest.approx(summary["test_accuracy"])
+    assert again["chance_accuracy"] == pytest.approx(0.25) and again["upgraded_from_schema"] == 1
+    from keras_gpos.training.run_directory import RunDirectoryError
+
+    with pytest.raises(RunDirectoryError, match="width: 4 -> 6"):
+        train_location(config.replace(width=6))
