@@ -124,3 +124,58 @@ def test_layer_argument_errors():
         ChannelPermutation(per_sample="yes")
     with pytest.raises(ValueError, match="reflect padding"):
         SpatialPadding2D(3, mode="reflect")(np.zeros((1, 2, 2, 1)))
+
+
+@pytest.mark.parametrize("kernel_size, dilation_rate, groups", [(3, 1, 1), ((3, 5), 1, 1), (3, 2, 2), ((1, 4), 1, 1)])
+def test_padded_conv_zero_stride_1_equals_keras_same(kernel_size, dilation_rate, groups):
+    # The drop-in promise: same weights, same outputs as Conv2D(padding="same").
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 9, 10, 4)).astype("float32")
+    ours = PaddedConv2D(6, kernel_size, padding_mode="zero", dilation_rate=dilation_rate, groups=groups,
+                        activation="relu")
+    keras_conv = keras.layers.Conv2D(6, kernel_size, padding="same", dilation_rate=dilation_rate,
+                                     groups=groups, activation="relu")
+    ours.build(x.shape)
+    keras_conv.build(x.shape)
+    bias = rng.normal(size=(6,)).astype("float32")
+    keras_conv.set_weights([ours.conv.get_weights()[0], bias])
+    ours.bias.assign(bias)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(x)), keras.ops.convert_to_numpy(keras_conv(x)),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_padded_conv_stride_2_pads_symmetrically_unlike_keras_same():
+    # Documented difference: on an even input, Keras' "same" pads (0, 1) for a
+    # 3x3 kernel at stride 2; PaddedConv2D pads (1, 1) like the paper's code.
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(1, 8, 8, 2)).astype("float32")
+    ours = PaddedConv2D(3, 3, strides=2, use_bias=False)
+    ours.build(x.shape)
+    kernel = ours.conv.get_weights()[0]
+    same = keras.layers.Conv2D(3, 3, strides=2, padding="same", use_bias=False)
+    valid = keras.layers.Conv2D(3, 3, strides=2, padding="valid", use_bias=False)
+    for layer in (same, valid):
+        layer.build((1, 10, 10, 2) if layer is valid else x.shape)
+        layer.set_weights([kernel])
+    got = keras.ops.convert_to_numpy(ours(x))
+    symmetric = keras.ops.convert_to_numpy(valid(np.pad(x, [(0, 0), (1, 1), (1, 1), (0, 0)])))
+    np.testing.assert_allclose(got, symmetric, rtol=1e-5, atol=1e-5)
+    assert got.shape == (1, 4, 4, 3)
+    assert not np.allclose(got, keras.ops.convert_to_numpy(same(x)), atol=1e-3)
+
+
+def test_padded_conv_takes_conv2d_arguments_and_round_trips():
+    conv = PaddedConv2D(4, (3, 1), strides=(2, 1), padding_mode="replicate", activation="relu",
+                        use_bias=True, bias_initializer="ones", kernel_regularizer="l2",
+                        kernel_constraint="non_neg", name="c")
+    out = keras.ops.convert_to_numpy(conv(np.ones((1, 6, 5, 2), "float32")))
+    assert out.shape == (1, 3, 5, 4) and np.all(out >= 0)
+    clone = PaddedConv2D.from_config(conv.get_config())
+    assert clone.kernel_size == (3, 1) and clone.strides == (2, 1) and clone.activation is conv.activation
+
+
+def test_reflect_padding_of_a_too_small_map_names_the_layer():
+    with pytest.raises(ValueError, match=r"conv7: reflect padding of 3 px .* \(2, 2\).*replicate"):
+        PaddedConv2D(2, 7, padding_mode="reflect", name="conv7")(np.zeros((1, 2, 2, 1)))
+    out = PaddedConv2D(2, 7, padding_mode="replicate")(np.zeros((1, 2, 2, 1)))
+    assert tuple(out.shape) == (1, 2, 2, 2)

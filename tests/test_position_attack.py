@@ -1,5 +1,6 @@
 """The position_attack experiment: flags, files, and the paper's effect on street scenes."""
 
+import importlib.util
 import json
 import pathlib
 
@@ -102,3 +103,18 @@ def test_street_scenes_top_n_position_channels_hurt_clearly_more_than_random(tmp
     # Region rows name the half each signed ranking hurts more (measured, not assumed).
     assert {row["ranking"] for row in comparison["regions"]} == {"left", "right"}
     assert all(row["hurts_more"] in ("left", "right") for row in comparison["regions"])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("keras_hub") is None,
+                    reason="KerasHub is not installed (pip install 'keras_gpos[hub]')")
+def test_keras_hub_deeplab_is_a_segmentation_model_source(tmp_path):
+    config = PositionAttackConfig(
+        output_dir=str(tmp_path), segmentation_model="keras_hub_deeplabv3", street_train_size=8,
+        street_val_size=4, image_height=64, image_width=64, epochs=1, batch_size=4, attack_n=(2,),
+        region_n=(2,), random_draws=2, contrast_pairs=2, verbose=0,
+    )
+    results = run_position_attack(config)
+    assert results["layer"] == "stack3_block1_out" and results["ranking"]["num_channels"] == 512
+    assert json.loads((tmp_path / "run.json").read_text())["experiment"] == "position_attack"
+    with pytest.raises(ValueError, match="multiples of 32"):
+        run_position_attack(config.replace(image_height=60, output_dir=str(tmp_path / "other")))

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import keras_gpos
 from keras_gpos.experiments.location import LocationConfig, train_location
 from keras_gpos.files import read_json
 from keras_gpos.training.run_directory import RunDirectory, RunDirectoryError
@@ -421,3 +422,71 @@ def test_evaluate_names_an_unregistered_custom_layer(finished_run, tmp_path):
     result = _evaluate([f"--runs={custom}", f"--output_dir={tmp_path / 'o'}"])
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "cannot load the model file" in result.stderr and "NotRegisteredAnywhere" in result.stderr
+
+
+# --- hostile inputs to the library ------------------------------------------
+
+def _classifier(side=40, classes=3):
+    keras.utils.set_random_seed(0)
+    return keras_gpos.models.build_classifier(classes, (side, side, 3), depth=10, width=4, head="fc")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_consistency_functions_refuse_non_finite_images(bad):
+    images = np.zeros((4, 32, 32, 3), "float32")
+    images[2, 1, 1, 0] = bad
+    protocol = keras_gpos.data.ViewProtocol(canvas_size=40)
+    model = _classifier()
+    for call in (
+        lambda: keras_gpos.metrics.consistency_and_accuracy(model, images, protocol=protocol, repeats=1),
+        lambda: keras_gpos.metrics.shift_consistency(model, images, protocol=protocol, repeats=1),
+        lambda: keras_gpos.metrics.accuracy_vs_shift(model, images, np.zeros(4, int), protocol),
+        lambda: keras_gpos.metrics.view_latent_distance(model, images, protocol),
+    ):
+        with pytest.raises(ValueError, match="batch 0 holds 1 NaN or Inf value"):
+            call()
+
+
+def test_consistency_refuses_nan_predictions_and_bad_labels():
+    protocol = keras_gpos.data.ViewProtocol(canvas_size=40)
+    images = np.zeros((4, 32, 32, 3), "float32")
+    inputs = keras.Input((40, 40, 3))
+    nan_model = keras.Model(inputs, keras.layers.Lambda(lambda x: keras.ops.mean(x, axis=(1, 2)) / 0.0)(inputs))
+    with pytest.raises(ValueError, match="NaN or Inf predictions on batch 0"):
+        keras_gpos.metrics.shift_consistency(nan_model, images, protocol=protocol, repeats=1)
+    metric = keras_gpos.metrics.ShiftConsistency()
+    with pytest.raises(ValueError, match="NaN or Inf predictions"):
+        metric.update_state(np.array([[np.nan, 1.0]]), np.array([[0.0, 1.0]]))
+    model = _classifier()
+    for labels, message in ((np.array([0, 1, 2, 3]), r"labels \[3\] outside \[0, 3\)"),
+                            (np.array([0, 1, 2.7, 1]), r"non-integer labels such as \[2.7\]")):
+        with pytest.raises(ValueError, match=message):
+            keras_gpos.metrics.consistency_and_accuracy(model, images, labels, protocol, repeats=1)
+    with pytest.raises(ValueError, match="not a compile\\(metrics=...\\) metric"):
+        metric.update_state(np.array([0, 1]), np.zeros((2, 3)))
+
+
+def _attacked():
+    keras.utils.set_random_seed(0)
+    model = keras_gpos.models.build_deeplab(3, (32, 48, 3), depth=10, width=4, aspp_filters=8)
+    return keras_gpos.attacks.insert_channel_mask(model, "stage4_out")
+
+
+def test_attack_evaluator_refuses_non_finite_pixels_bad_masks_and_bad_channels():
+    attacked = _attacked()
+    images = np.zeros((4, 32, 48, 3), "float32")
+    masks = np.zeros((4, 32, 48), "int32")
+    bad = images.copy()
+    bad[3, 0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="batch 1 holds 1 NaN or Inf value"):
+        keras_gpos.attacks.AttackEvaluator(attacked, (bad, masks), 3, batch_size=2)
+    wrong = masks.copy()
+    wrong[0, 0, 0] = 5
+    with pytest.raises(ValueError, match=r"masks of batch 0 holds labels \[5\] outside \[0, 3\)"):
+        keras_gpos.attacks.AttackEvaluator(attacked, (images, wrong), 3, batch_size=2)
+    evaluator = keras_gpos.attacks.AttackEvaluator(attacked, (images, masks), 3, batch_size=2)
+    with pytest.raises(ValueError, match="channels must be integer indices"):
+        evaluator.evaluate([1.5])
+    mask = keras_gpos.attacks.get_channel_mask(attacked)
+    with pytest.raises(ValueError, match="fill values hold NaN or Inf"):
+        mask.set_fill_values(np.full(mask.num_channels, np.nan))

@@ -70,25 +70,26 @@ def insert_channel_mask(model, layer, channels=(), mode="zero", fill_values=None
         mask.set_fill_values(fill_values)
     elif mode == "mean":
         raise ValueError("mode='mean' needs fill_values (one per channel), e.g. ranking.channel_mean.")
-    nested = len(path) > 1
     inserted = []
 
-    def call_function(current, *args, **kwargs):
-        output = current(*args, **kwargs)
-        if current is target and not inserted:
-            inserted.append(current)
-            return mask(output)
-        return output
+    def masked(current, remaining):
+        """`current` rebuilt with the mask after `remaining[-1]` (sub-models on the path rebuilt too)."""
+        graph_view = functional_view(current)
+        if len(remaining) == 1:
+            def call_function(layer_, *args, **kwargs):
+                output = layer_(*args, **kwargs)
+                if layer_ is target and not inserted:
+                    inserted.append(layer_)
+                    return mask(output)
+                return output
 
-    def clone_function(current):
-        if isinstance(current, keras.Sequential) and any(current is p for p in path[:-1]):
-            # Sequential sub-models are cloned as functional graphs so the mask can go inside.
-            return functional_view(current)
-        return current
+            return keras.models.clone_model(graph_view, clone_function=lambda layer_: layer_,
+                                            call_function=call_function)
+        step = remaining[0]
+        return keras.models.clone_model(
+            graph_view, clone_function=lambda layer_: masked(layer_, remaining[1:]) if layer_ is step else layer_)
 
-    attacked = keras.models.clone_model(
-        graph, clone_function=clone_function, call_function=call_function, recursive=nested
-    )
+    attacked = masked(graph, path)
     if not inserted:
         raise ValueError(
             f"could not insert a mask after {name!r}: the layer is not called in the model graph "

@@ -77,7 +77,8 @@ class PositionAttackConfig(CommonConfig):
     output_stride: int = option(8, "Backbone output stride of deeplab_resnet: 8 or 16.")
     aspp_filters: int = option(64, "Channels of each ASPP branch.")
     model_path: str = option("", "Attack this trained .keras model instead of training one.")
-    layer: str = option("", "Layer to rank and mask, a name or 'outer/inner' path ('' = stage4_out).")
+    layer: str = option("", "Layer to rank and mask, a name or 'outer/inner' path ('' = the model's "
+                            "backbone output: stage4_out for deeplab_resnet).")
     rank_flip: str = option(
         "horizontal", "Flip that ranks the channels: horizontal (left/right channels, left/right half "
         "attacks; the paper) or vertical (top/bottom)."
@@ -125,7 +126,9 @@ class PositionAttackConfig(CommonConfig):
 
     @property
     def layer_name(self):
-        return self.layer or "stage4_out"
+        from keras_gpos.models.segmentation import default_layer
+
+        return self.layer or default_layer(self.segmentation_model)
 
 
 def training_settings(config):

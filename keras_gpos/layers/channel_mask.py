@@ -94,6 +94,8 @@ class ChannelMask(keras.layers.Layer):
         values = np.asarray(values, "float32")
         if values.shape != (self.num_channels,):
             raise ValueError(f"fill values must have shape ({self.num_channels},); got {values.shape}.")
+        if not np.all(np.isfinite(values)):
+            raise ValueError("fill values hold NaN or Inf; a mean-mode attack needs finite channel means.")
         self.fill_values.assign(values)
 
     def get_config(self):

@@ -7,6 +7,7 @@ treatments, so every convolution in keras_gpos pads explicitly with one of
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_gpos.registry import register
@@ -140,30 +141,58 @@ class SpatialPadding2D(keras.layers.Layer):
         return config
 
 
+def _pair(value, name):
+    """An int or a pair of ints as `(height, width)`."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (int(value), int(value))
+    value = tuple(value) if isinstance(value, (tuple, list)) else value
+    if (not isinstance(value, tuple) or len(value) != 2
+            or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in value)):
+        raise ValueError(f"{name} must be a positive int or a pair of positive ints; got {value!r}.")
+    return tuple(int(v) for v in value)
+
+
 @register
 class PaddedConv2D(keras.layers.Layer):
     """A 2D convolution whose border treatment is chosen by name.
 
-    The input is padded explicitly (so that stride 1 keeps the spatial size)
-    and then convolved without padding. `padding_mode="none"` skips the
-    padding: the output shrinks by `kernel_size - 1` pixels. With
-    `padding_mode="partial"` the input is zero padded and each output is
-    rescaled by `window area / real pixels in the window`, so border outputs
-    are not dimmed by the zeros (partial-convolution padding).
+    The input is padded explicitly and then convolved without padding. It
+    takes `keras.layers.Conv2D`'s arguments, so it drops into a model in its
+    place, with one more: `padding_mode`.
+
+    * `"zero"`, `"reflect"`, `"replicate"`, `"circular"`: pad by
+      `dilation * (kernel - 1)` in total per axis, `total // 2` before and the
+      rest after. At stride 1 that keeps the size, and `"zero"` then equals
+      `Conv2D(..., padding="same")` with the same weights (tested). At
+      strides above 1 the pad stays symmetric, as in the paper's PyTorch code
+      (`padding=k // 2`), while Keras' `"same"` pads by what the input size
+      needs (on an even input with a 3x3 kernel and stride 2: 0 before, 1
+      after), so the sampled grid differs by one pixel (tested).
+    * `"none"`: no padding (valid convolution); the map shrinks.
+    * `"partial"`: zero padding, each output rescaled by `window area /
+      real pixels in the window` (partial-convolution padding), so border
+      outputs are not dimmed by the zeros; the bias is added after.
+
+    Reflect padding needs a map larger than the pad; a smaller static map is
+    a `ValueError` naming the layer (use `"replicate"` there).
 
     Args:
         filters: int. Number of output channels.
-        kernel_size: int. Square kernel size.
-        strides: int. Stride in both spatial directions.
+        kernel_size: int or pair. Kernel height and width.
+        strides: int or pair.
         padding_mode: str. One of `keras_gpos.layers.PADDING_MODES`.
-        dilation_rate: int. Kernel dilation.
-        use_bias: bool. Whether to add a bias.
-        kernel_initializer: initializer for the kernel.
-        kernel_regularizer: optional regularizer for the kernel.
+        dilation_rate: int or pair (not together with strides > 1).
+        groups: int. Channel groups, as in `Conv2D`.
+        activation: activation applied after the bias.
+        use_bias: bool.
+        kernel_initializer, bias_initializer: initializers (kernel default
+            `"he_normal"`, the ResNet choice).
+        kernel_regularizer, bias_regularizer, activity_regularizer: optional.
+        kernel_constraint, bias_constraint: optional.
 
     Example:
 
-    >>> conv = keras_gpos.layers.PaddedConv2D(16, 3, padding_mode="reflect")
+    >>> conv = keras_gpos.layers.PaddedConv2D(16, (3, 5), padding_mode="reflect", activation="relu")
     >>> tuple(conv(np.zeros((1, 32, 32, 3))).shape)
     (1, 32, 32, 16)
     """
@@ -175,35 +204,44 @@ class PaddedConv2D(keras.layers.Layer):
         strides=1,
         padding_mode="zero",
         dilation_rate=1,
+        groups=1,
+        activation=None,
         use_bias=True,
         kernel_initializer="he_normal",
+        bias_initializer="zeros",
         kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        for name, value in (
-            ("filters", filters),
-            ("kernel_size", kernel_size),
-            ("strides", strides),
-            ("dilation_rate", dilation_rate),
-        ):
-            if not isinstance(value, int) or value < 1:
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        for name, value in (("filters", filters), ("groups", groups)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive int; got {value!r}.")
-        if strides > 1 and dilation_rate > 1:
+        if filters % groups:
+            raise ValueError(f"filters ({filters}) must be divisible by groups ({groups}).")
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        self.dilation_rate = _pair(dilation_rate, "dilation_rate")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError(
                 "strides > 1 together with dilation_rate > 1 is not supported; "
                 f"got strides={strides}, dilation_rate={dilation_rate}."
             )
-        self.filters = filters
-        self.kernel_size = kernel_size
-        self.strides = strides
+        self.groups = int(groups)
         self.padding_mode = check_padding_mode(padding_mode)
-        self.dilation_rate = dilation_rate
-        self.use_bias = use_bias
+        self.activation = keras.activations.get(activation)
+        self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        before, after = same_padding(kernel_size, dilation_rate)
-        self._pads = ((before, after), (before, after))
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self._pads = tuple(same_padding(k, d) for k, d in zip(self.kernel_size, self.dilation_rate))
 
     def build(self, input_shape):
         if len(input_shape) != 4:
@@ -211,21 +249,33 @@ class PaddedConv2D(keras.layers.Layer):
                 "PaddedConv2D expects (batch, height, width, channels) inputs; "
                 f"got shape {input_shape}."
             )
+        if self.padding_mode == "reflect":
+            for size, (before, after) in zip(input_shape[1:3], self._pads):
+                if size is not None and max(before, after) >= size:
+                    raise ValueError(
+                        f"{self.name}: reflect padding of {max(before, after)} px needs a map larger "
+                        f"than that; got spatial size {tuple(input_shape[1:3])} (kernel "
+                        f"{self.kernel_size}, dilation {self.dilation_rate}). Use padding_mode="
+                        "'replicate' or 'zero' for maps this small."
+                    )
         self.conv = keras.layers.Conv2D(
             self.filters,
             self.kernel_size,
             strides=self.strides,
             padding="valid",
             dilation_rate=self.dilation_rate,
+            groups=self.groups,
             use_bias=False,
             kernel_initializer=self.kernel_initializer,
             kernel_regularizer=self.kernel_regularizer,
+            kernel_constraint=self.kernel_constraint,
             name="conv",
         )
         self.conv.build(self._padded_shape(input_shape))
         if self.use_bias:
             self.bias = self.add_weight(
-                shape=(self.filters,), initializer="zeros", name="bias"
+                shape=(self.filters,), initializer=self.bias_initializer, regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint, name="bias",
             )
         self.built = True
 
@@ -245,15 +295,9 @@ class PaddedConv2D(keras.layers.Layer):
         """Window area over real pixels, one value per output position."""
         ones = ops.ones_like(inputs[:1, :, :, :1])
         mask = pad_spatial(ones, self._pads, "zero")
-        window = ops.ones((self.kernel_size, self.kernel_size, 1, 1), inputs.dtype)
-        real = ops.conv(
-            mask,
-            window,
-            strides=self.strides,
-            padding="valid",
-            dilation_rate=self.dilation_rate,
-        )
-        return (self.kernel_size * self.kernel_size) / real
+        window = ops.ones(self.kernel_size + (1, 1), inputs.dtype)
+        real = ops.conv(mask, window, strides=self.strides, padding="valid", dilation_rate=self.dilation_rate)
+        return (self.kernel_size[0] * self.kernel_size[1]) / real
 
     def call(self, inputs):
         if self.padding_mode == "none":
@@ -264,7 +308,9 @@ class PaddedConv2D(keras.layers.Layer):
         else:
             outputs = self.conv(pad_spatial(inputs, self._pads, self.padding_mode))
         if self.use_bias:
-            outputs = outputs + self.bias
+            outputs = outputs + ops.cast(self.bias, outputs.dtype)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
         return outputs
 
     def compute_output_shape(self, input_shape):
@@ -279,13 +325,16 @@ class PaddedConv2D(keras.layers.Layer):
                 "strides": self.strides,
                 "padding_mode": self.padding_mode,
                 "dilation_rate": self.dilation_rate,
+                "groups": self.groups,
+                "activation": keras.activations.serialize(self.activation),
                 "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "activity_regularizer": keras.regularizers.serialize(self.activity_regularizer),
+                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
             }
         )
         return config

@@ -8,4 +8,9 @@ from keras_gpos.models.resnet import RESNET_BLOCKS
 from keras_gpos.models.resnet import resnet_features
 from keras_gpos.models.vgg import VGG_STAGES
 from keras_gpos.models.vgg import vgg_features
-from keras_gpos.models.segmentation import SEGMENTATION_MODELS, build_deeplab, build_keras_cv_deeplab, build_segmentation_model
+from keras_gpos.models.segmentation import SEGMENTATION_MODELS
+from keras_gpos.models.segmentation import build_deeplab
+from keras_gpos.models.segmentation import build_keras_cv_deeplab
+from keras_gpos.models.segmentation import build_keras_hub_deeplab
+from keras_gpos.models.segmentation import build_segmentation_model
+from keras_gpos.models.segmentation import default_layer

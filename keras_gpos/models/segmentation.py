@@ -4,18 +4,24 @@
   padding mode, output stride 8 or 16) with a small ASPP head. Its backbone
   output is the layer `stage4_out`, the map the paper ranks and attacks.
 * `build_keras_cv_deeplab`: keras-cv's DeepLabV3+ on a ResNetV2 backbone
-  built from architecture arguments (presets need a download).
+  built from architecture arguments (presets need a download). keras-cv is
+  frozen upstream; its successor is KerasHub:
+* `build_keras_hub_deeplab`: KerasHub's `DeepLabV3ImageSegmenter` on a
+  `ResNetBackbone`, built from architecture arguments (no preset, no
+  download; the optional extra `keras_gpos[hub]` installs KerasHub).
 
-Both take float images in [0, 255] and normalise inside. `build_deeplab`
-returns logits, keras-cv's model softmax probabilities (`MODEL_OUTPUTS_LOGITS`).
+All take float images in [0, 255] and normalise inside. `build_deeplab` and
+the KerasHub model return logits, keras-cv's model softmax probabilities
+(`MODEL_OUTPUTS_LOGITS`). `default_layer` names each one's backbone output,
+the map the experiment ranks unless told otherwise.
 """
 
 import keras
 
 from keras_gpos.models.resnet import resnet_features
 
-SEGMENTATION_MODELS = ("deeplab_resnet", "keras_cv_deeplabv3plus")
-MODEL_OUTPUTS_LOGITS = {"deeplab_resnet": True, "keras_cv_deeplabv3plus": False}
+SEGMENTATION_MODELS = ("deeplab_resnet", "keras_cv_deeplabv3plus", "keras_hub_deeplabv3")
+MODEL_OUTPUTS_LOGITS = {"deeplab_resnet": True, "keras_cv_deeplabv3plus": False, "keras_hub_deeplabv3": True}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -189,17 +195,104 @@ def build_keras_cv_deeplab(
     )
 
 
+def build_keras_hub_deeplab(
+    num_classes,
+    input_shape=(192, 256, 3),
+    stackwise_num_filters=(64, 128, 256, 512),
+    stackwise_num_blocks=(2, 2, 2, 2),
+    stackwise_num_strides=(1, 2, 2, 2),
+    dilation_rates=(6, 12, 18),
+    projection_filters=48,
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+):
+    """KerasHub DeepLabV3 (with its DeepLabV3+ decoder) from architecture arguments.
+
+    Nothing is downloaded: the image encoder is a
+    `keras_hub.models.ResNetBackbone` of basic blocks built from its stage
+    widths, depths and strides (the defaults make a ResNet-18), randomly
+    initialised. Spatial pyramid pooling reads level P5 (stride 32), the
+    decoder level P2, so the input height and width must be multiples of 32.
+    KerasHub leaves normalisation to its preprocessor; here the model takes
+    float pixels in [0, 255] and normalises inside, like the others. The
+    ranked map is the encoder's last stage,
+    `stack3_block{blocks - 1}_out` (`default_layer`).
+
+    Args:
+        num_classes: int. Output classes (logits per pixel).
+        input_shape: `(height, width, 3)`, multiples of 32.
+        stackwise_num_filters, stackwise_num_blocks, stackwise_num_strides:
+            the ResNet stages (KerasHub needs 64 filters in the first).
+        dilation_rates: dilations of the pyramid pooling branches.
+        projection_filters: int. Channels of the low-level projection.
+        mean, std: per-channel statistics for pixels scaled to [0, 1].
+
+    Returns:
+        A functional `keras.Model` holding the KerasHub segmenter as a nested model.
+
+    Raises:
+        ValueError: KerasHub not installed (`pip install "keras_gpos[hub]"`),
+            or a shape it cannot take.
+    """
+    try:
+        import keras_hub
+    except ImportError as error:
+        raise ValueError(
+            "segmentation model keras_hub_deeplabv3 needs KerasHub; install it with "
+            "pip install 'keras_gpos[hub]' (keras-hub and tensorflow-text)."
+        ) from error
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}.")
+    if len(input_shape) != 3 or input_shape[-1] != 3 or input_shape[0] % 32 or input_shape[1] % 32:
+        raise ValueError(
+            f"KerasHub DeepLabV3 needs (height, width, 3) with height and width multiples of 32 (it "
+            f"pools at stride 32 and decodes at stride 4); got input_shape={tuple(input_shape)!r}."
+        )
+    if stackwise_num_filters[0] != 64:
+        raise ValueError(
+            f"KerasHub's ResNetBackbone needs 64 filters in its first stage; got {stackwise_num_filters!r}."
+        )
+    encoder = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64], input_conv_kernel_sizes=[7],
+        stackwise_num_filters=list(stackwise_num_filters), stackwise_num_blocks=list(stackwise_num_blocks),
+        stackwise_num_strides=list(stackwise_num_strides), block_type="basic_block",
+        use_pre_activation=False, image_shape=tuple(input_shape),
+    )
+    backbone = keras_hub.models.DeepLabV3Backbone(
+        image_encoder=encoder, spatial_pyramid_pooling_key="P5", upsampling_size=8,
+        dilation_rates=list(dilation_rates), low_level_feature_key="P2",
+        projection_filters=projection_filters, image_shape=tuple(input_shape),
+    )
+    segmenter = keras_hub.models.DeepLabV3ImageSegmenter(backbone=backbone, num_classes=num_classes)
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    logits = segmenter(_normalize(inputs, mean, std, "input"))
+    return keras.Model(inputs, logits, name=f"keras_hub_deeplabv3_{len(stackwise_num_blocks)}stages")
+
+
+def default_layer(name, blocks=(2, 2, 2, 2)):
+    """The layer the position experiment ranks by default for segmentation model `name`."""
+    if name == "deeplab_resnet":
+        return "stage4_out"
+    if name == "keras_cv_deeplabv3plus":
+        return f"v2_stack_{len(blocks) - 1}_block{blocks[-1]}_out"
+    if name == "keras_hub_deeplabv3":
+        return f"stack{len(blocks) - 1}_block{blocks[-1] - 1}_out"
+    raise ValueError(f"Unknown segmentation model {name!r}; expected one of {list(SEGMENTATION_MODELS)}.")
+
+
 def build_segmentation_model(name, num_classes, input_shape, depth=18, width=32, padding="zero",
                              output_stride=8, aspp_filters=64):
     """Builds one of `SEGMENTATION_MODELS` by name (the position-attack experiment's models).
 
     The arguments after `input_shape` configure `deeplab_resnet`; the
-    keras-cv model takes its architecture from `build_keras_cv_deeplab`'s
-    defaults (a ResNet-18 v2 backbone).
+    keras-cv and KerasHub models take their architecture from their
+    builders' defaults (ResNet-18 encoders).
     """
     if name == "deeplab_resnet":
         return build_deeplab(num_classes, input_shape, depth=depth, width=width, padding=padding,
                              output_stride=output_stride, aspp_filters=aspp_filters)
     if name == "keras_cv_deeplabv3plus":
         return build_keras_cv_deeplab(num_classes, input_shape)
+    if name == "keras_hub_deeplabv3":
+        return build_keras_hub_deeplab(num_classes, input_shape)
     raise ValueError(f"Unknown segmentation model {name!r}; expected one of {list(SEGMENTATION_MODELS)}.")
