@@ -1,7 +1,14 @@
-"""The layers and classifiers use keras.ops only, so they run on JAX too.
+"""The library on the JAX backend, and without TensorFlow.
 
-Runs the layer tests and a model forward/fit pass in a subprocess with
-KERAS_BACKEND=jax (the backend is fixed per process).
+* One subprocess runs the backend-agnostic tests (`tests/test_layers.py`,
+  `tests/test_backends.py`) with `KERAS_BACKEND=jax`.
+* One subprocess blocks every `tensorflow` import, then imports keras_gpos
+  and uses the core on JAX: layers, models, losses, metrics, ranking,
+  attacks, the audit and `AugShiftModel.fit`; a TensorFlow-only entry point
+  says so. The same process splits the CPU into two JAX devices
+  (`XLA_FLAGS=--xla_force_host_platform_device_count=2`) and checks that
+  data-parallel training (`keras_gpos.training.data_parallel`) matches one
+  device.
 """
 
 import importlib.util
@@ -14,37 +21,89 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
-_JAX_SCRIPT = r"""
-import numpy as np, keras
-assert keras.config.backend() == "jax", keras.config.backend()
-from keras_gpos.models import build_classifier
-for padding in ("zero", "reflect", "replicate", "circular", "none", "partial"):
-    model = build_classifier(4, input_shape=(32, 32, 3), depth=10, width=4, head="fc",
-                             padding=padding, permute_at="stage2", seed=0)
-    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    x = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
-    hist = model.fit(x, np.array([0, 1, 2, 3]), epochs=1, verbose=0)
-    assert np.isfinite(hist.history["loss"][0])
-print("JAX_MODELS_OK")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None,
+    reason="jax is not installed (pip install 'keras_gpos[jax]' to run the JAX backend checks)",
+)
+
+NO_TENSORFLOW = r"""
+import importlib.abc, os, sys
+
+class BlockTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ImportError(f"No module named {name!r} (blocked by the test)")
+        return None
+
+sys.meta_path.insert(0, BlockTensorFlow())
+import numpy as np, keras, jax
+assert keras.config.backend() == "jax" and len(jax.devices()) == 2, (keras.config.backend(), jax.devices())
+import keras_gpos
+from keras_gpos.training import AugShiftModel, data_parallel
+from keras_gpos.losses import ShiftConsistencyLoss
+
+# The core, without TensorFlow.
+model = keras_gpos.models.build_classifier(3, (40, 40, 3), depth=10, width=4, head="fc", permute_at="pooled")
+x = np.random.default_rng(0).normal(size=(8, 32, 32, 3)).astype("float32")
+protocol = keras_gpos.data.ViewProtocol(canvas_size=40)
+print(keras_gpos.metrics.consistency_and_accuracy(model, x, np.zeros(8, int), protocol, repeats=1)["consistency"])
+segmenter = keras_gpos.models.build_deeplab(3, (32, 48, 3), depth=10, width=4, aspp_filters=8)
+scenes = keras_gpos.data.make_street_scenes(4, (32, 48))
+ranking = keras_gpos.ranking.rank_position_channels(segmenter, "stage4_out", scenes)
+attacked = keras_gpos.attacks.insert_channel_mask(segmenter, "stage4_out")
+evaluator = keras_gpos.attacks.AttackEvaluator(attacked, (scenes.images.astype("float32"), np.minimum(scenes.masks, 2)), 3)
+comparison = evaluator.compare(ranking, (2,), random_draws=2, contrast_pairs=2, verbose=0)
+assert evaluator.trace_count == 1, evaluator.trace_count
+if hasattr(keras_gpos, "audit"):
+    audit = keras_gpos.audit.position_audit(model, x, layers=["stage4_out"], grid_size=2, verbose=0)
+    print("audit", audit.to_dict()["layers"][0]["location"]["ordered"]["accuracy"])
+try:
+    keras_gpos.data.grid_dataset
+    raise AssertionError("grid_dataset imported without TensorFlow")
+except ImportError as error:
+    assert "needs TensorFlow" in str(error), error
+
+# Data parallel over two JAX devices matches one device.
+def train(parallel):
+    keras.distribution.set_distribution(None)
+    if parallel:
+        data_parallel()
+    keras.utils.set_random_seed(0)
+    encoder = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(6, 3),
+                                keras.layers.BatchNormalization(), keras.layers.ReLU()])
+    model = AugShiftModel(encoder, keras.layers.Dense(3), ShiftConsistencyLoss(1.0))
+    model.compile(keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(2, 16, 16, 16, 3)).astype("float32")
+    history = model.fit((a, b), np.arange(16) % 3, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    return history.history["loss"], [np.asarray(w) for w in model.get_weights()]
+
+one_loss, one_weights = train(False)
+two_loss, two_weights = train(True)
+np.testing.assert_allclose(two_loss, one_loss, rtol=1e-4)
+for got, want in zip(two_weights, one_weights):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+assert not [m for m in sys.modules if m == "tensorflow" or m.startswith("tensorflow.")]
+print("NO_TENSORFLOW_OK", max(abs(g - w).max() for g, w in zip(two_weights, one_weights)))
 """
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("jax") is None,
-    reason="jax is not installed (pip install 'keras_gpos[jax]' to run the JAX backend check)",
-)
-def test_layers_and_models_run_on_the_jax_backend():
+def test_backend_agnostic_tests_pass_on_jax():
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    layers = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "tests/test_layers.py", "-k", "not mirrored"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_layers.py",
+         "tests/test_backends.py", "-k", "not mirrored"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=1200,
     )
-    assert layers.returncode == 0, layers.stdout[-3000:] + layers.stderr[-3000:]
-    assert " passed" in layers.stdout
-    models = subprocess.run(
-        [sys.executable, "-c", _JAX_SCRIPT], cwd=REPO, env=env,
-        capture_output=True, text=True, timeout=900,
-    )
-    assert models.returncode == 0, models.stderr[-3000:]
-    assert "JAX_MODELS_OK" in models.stdout
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout
+
+
+def test_the_core_runs_without_tensorflow_and_data_parallel_matches_one_device():
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    result = subprocess.run([sys.executable, "-c", NO_TENSORFLOW], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-4000:]
+    assert "NO_TENSORFLOW_OK" in result.stdout
+    print(result.stdout.strip().splitlines()[-1])

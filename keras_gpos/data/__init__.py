@@ -48,8 +48,22 @@ _LAZY = {
 }
 
 
+def requires_tensorflow(what):
+    """Imports TensorFlow for a TensorFlow-only entry point, or says plainly that it is one."""
+    try:
+        import tensorflow as tf
+    except ImportError as error:
+        raise ImportError(
+            f"{what} needs TensorFlow (tf.data, tf.distribute or SavedModel), which is not "
+            "installed; pip install tensorflow. The rest of keras_gpos (layers, models, losses, "
+            "metrics, ranking, attacks, audit, AugShiftModel) runs without it on JAX."
+        ) from error
+    return tf
+
+
 def __getattr__(name):
     if name in _LAZY:
+        requires_tensorflow(f"keras_gpos.data.{name}")
         module = importlib.import_module(f"keras_gpos.data.{_LAZY[name]}")
         value = getattr(module, name)
         globals()[name] = value

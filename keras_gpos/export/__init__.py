@@ -1,3 +1,11 @@
-"""SavedModel export for serving (TensorFlow-only by design)."""
+"""SavedModel export for serving (TensorFlow-only by design, imported when used)."""
 
-from keras_gpos.export.saved_model import export_saved_model
+
+def export_saved_model(model, path):
+    """See `keras_gpos.export.saved_model.export_saved_model` (needs TensorFlow)."""
+    from keras_gpos.data import requires_tensorflow
+
+    requires_tensorflow("keras_gpos.export.export_saved_model")
+    from keras_gpos.export.saved_model import export_saved_model as export
+
+    return export(model, path)

@@ -110,8 +110,9 @@ def confusion_matrix(y_true, y_pred, num_classes, ignore_label=None, region="all
     pred = ops.clip(y_pred, 0, num_classes - 1)
     true = ops.clip(y_true, 0, num_classes - 1)
     index = ops.reshape(true * num_classes + pred, (-1,))
-    counts = ops.bincount(index, weights=weights, minlength=num_classes * num_classes)
-    counts = counts[: num_classes * num_classes]
+    # A segment sum with a static segment count compiles on every backend
+    # (JAX's bincount needs a static length inside jit).
+    counts = ops.segment_sum(weights, index, num_segments=num_classes * num_classes)
     return ops.reshape(ops.cast(counts, dtype), (num_classes, num_classes))
 
 

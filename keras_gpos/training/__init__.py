@@ -9,4 +9,5 @@ from keras_gpos.training.callbacks import NonFiniteLossError
 from keras_gpos.training.callbacks import StopOnNonFiniteLoss
 from keras_gpos.training.consistency_callback import ShiftConsistencyCallback
 from keras_gpos.training.distribution import STRATEGIES
+from keras_gpos.training.distribution import data_parallel
 from keras_gpos.training.distribution import get_strategy

@@ -1,12 +1,14 @@
 """AugShift: train a classifier so its pooled latent ignores where the object is.
 
-TensorFlow by design (like Keras' own TF trainer): `train_step` uses
-`tf.GradientTape` and `tf.distribute`; the encoder, head and losses it
-wraps stay backend-portable.
+Backend-agnostic: it uses the hooks every Keras backend shares. Given a pair
+of views, the forward pass returns both views' logits and pooled latents,
+and `compute_loss` (with `training=`) turns them into the loss, so Keras'
+own `train_step` of each backend (TensorFlow, JAX) does the gradients,
+`tf.distribute` or `keras.distribution` included.
 
 `AugShiftModel` wraps any encoder (image -> latent) and head (latent ->
-logits). Its `train_step` takes batches of two translated views of the same
-images, `((view_a, view_b), labels)`, runs both through the encoder in one
+logits). It trains on batches of two translated views of the same images,
+`((view_a, view_b), labels)`, runs both through the encoder in one
 forward pass, and minimises
 
     mean cross-entropy over both views + scale x lambda x distance(z_a, z_b)
@@ -16,8 +18,7 @@ where the cross-entropy (or whatever loss was compiled) is averaged over the
 `keras_gpos.losses.ShiftConsistencyLoss`, and `scale` is a non-trainable
 variable that `ConsistencyWarmup` can ramp from 0 to 1. Both loss terms go
 through `keras.losses.Loss` reductions, which divide by the number of
-replicas under `tf.distribute`; the step then follows Keras' own
-TensorFlow `train_step`, so `fit`, callbacks, compiled metrics and
+replicas under `tf.distribute`, so `fit`, callbacks, compiled metrics and
 distribution strategies behave as for any Keras model.
 
 Inference is the plain classifier: `model(images)` = head(pool(encoder)),
@@ -27,6 +28,8 @@ and `model.inference_model()` returns it as a functional model that
 
 import keras
 from keras import ops
+from keras.src.backend.common.symbolic_scope import in_symbolic_scope  # Keras' own build check
+from keras.src.losses.loss import unscale_loss_for_distribution
 
 from keras_gpos.losses.shift_consistency import ShiftConsistencyLoss
 from keras_gpos.metrics.consistency import ShiftConsistency
@@ -137,12 +140,17 @@ class AugShiftModel(keras.Model):
         return pool_latent(self.encoder(images, training=training))
 
     def call(self, inputs, training=False):
-        if isinstance(inputs, (tuple, list)):
-            # Keras builds a distributed model by calling it on a training
-            # batch, i.e. on both views: answer with the first view's logits
-            # (the shape its metrics expect). train_step never goes this way.
-            inputs = self.split_views(inputs)[0]
-        return self.head(self.latents(inputs, training=training), training=training)
+        if not isinstance(inputs, (tuple, list)):
+            return self.head(self.latents(inputs, training=training), training=training)
+        view_a, view_b = self.split_views(inputs)
+        if in_symbolic_scope():
+            # Keras builds compiled metrics and losses from a symbolic call on
+            # a training batch; they see labels (B,), so answer (B, classes).
+            return self.head(self.latents(view_a, training=training), training=training)
+        # One forward pass over both views: BatchNorm sees both, and the step
+        # costs about one pass over a double batch.
+        z = self.latents(ops.concatenate([view_a, view_b], axis=0), training=training)
+        return {"logits": self.head(z, training=training), "latents": z}
 
     @staticmethod
     def split_views(x):
@@ -161,67 +169,47 @@ class AugShiftModel(keras.Model):
             raise ValueError(f"The two views differ in shape: {shape_a} vs {shape_b}.")
         return view_a, view_b
 
-    def _two_view_losses(self, x, y, sample_weight, training):
-        view_a, view_b = self.split_views(x)
-        batch = ops.shape(view_a)[0]
-        # One forward pass over both views: BatchNorm sees both, and the
-        # step costs about one pass over a double batch.
-        z = self.latents(ops.concatenate([view_a, view_b], axis=0), training=training)
-        logits = self.head(z, training=training)
-        y2 = ops.concatenate([y, y], axis=0)
-        w2 = None if sample_weight is None else ops.concatenate([sample_weight] * 2, axis=0)
-        ce = self.compute_loss(x=None, y=y2, y_pred=logits, sample_weight=w2, training=training)
-        z_a, z_b = z[:batch], z[batch:]
-        consistency = ops.cast(self.consistency_scale, z.dtype) * self.consistency_loss(
-            z_a, z_b, sample_weight=sample_weight
-        )
-        return ce, consistency, logits, y2, w2, batch
-
     def _two_view_trackers(self):
         return (self.ce_tracker, self.consistency_tracker, self.view_agreement)
 
-    def _record(self, ce, consistency, logits, batch):
-        import tensorflow as tf
+    @staticmethod
+    def _doubled(y, sample_weight):
+        y2 = ops.concatenate([y, y], axis=0)
+        w2 = None if sample_weight is None else ops.concatenate([sample_weight] * 2, axis=0)
+        return y2, w2
 
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if not isinstance(y_pred, dict):
+            if training:
+                self.split_views(x)  # a plain batch in fit: say what AugShift trains on
+            return super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                        training=training)
+        logits, z = y_pred["logits"], y_pred["latents"]
+        batch = ops.shape(z)[0] // 2
+        y2, w2 = self._doubled(y, sample_weight)
+        ce = super().compute_loss(x=x, y=y2, y_pred=logits, sample_weight=w2, training=training)
+        consistency = ops.cast(self.consistency_scale, z.dtype) * self.consistency_loss(
+            z[:batch], z[batch:], sample_weight=sample_weight)
         # Keras losses divide by the replica count so that gradients summed
         # over replicas are right; the trackers want the per-batch value.
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        ce_value = ce * replicas
-        cons_value = consistency * replicas
-        self._loss_tracker.update_state(ce_value + cons_value, sample_weight=batch)
-        self.ce_tracker.update_state(ce_value, sample_weight=batch)
-        self.consistency_tracker.update_state(cons_value, sample_weight=batch)
-        self.view_agreement.update_state(logits[:batch], logits[batch:])
+        self.ce_tracker.update_state(unscale_loss_for_distribution(ce), sample_weight=batch)
+        self.consistency_tracker.update_state(unscale_loss_for_distribution(consistency),
+                                              sample_weight=batch)
+        return ce + ops.cast(consistency, ce.dtype)
 
-    def train_step(self, data):
-        import tensorflow as tf
-
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            ce, consistency, logits, y2, w2, batch = self._two_view_losses(
-                x, y, sample_weight, training=True
-            )
-            loss = ce + consistency
-            scaled = self.optimizer.scale_loss(loss) if self.optimizer is not None else loss
-        gradients = tape.gradient(scaled, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        self._record(ce, consistency, logits, batch)
-        return self.compute_metrics(None, y2, logits, sample_weight=w2)
-
-    def test_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        if not isinstance(x, (tuple, list)):
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if not isinstance(y_pred, dict):
             # Plain (images, labels): the ordinary classifier evaluation. The
             # two-view trackers have nothing to measure, so they are not
             # reported (a logged 0 would read as perfect consistency).
-            logs = super().test_step(data)
+            logs = super().compute_metrics(x, y, y_pred, sample_weight=sample_weight)
             two_view = {m.name for m in self._two_view_trackers()}
             return {k: v for k, v in logs.items() if k not in two_view}
-        ce, consistency, logits, y2, w2, batch = self._two_view_losses(
-            x, y, sample_weight, training=False
-        )
-        self._record(ce, consistency, logits, batch)
-        return self.compute_metrics(None, y2, logits, sample_weight=w2)
+        logits = y_pred["logits"]
+        batch = ops.shape(logits)[0] // 2
+        self.view_agreement.update_state(logits[:batch], logits[batch:])
+        y2, w2 = self._doubled(y, sample_weight)
+        return super().compute_metrics(x, y2, logits, sample_weight=w2)
 
     def inference_model(self, input_shape=None, name=None):
         """The trained classifier (encoder, pooling, head) as a functional model.

@@ -33,7 +33,9 @@ def get_strategy(name="auto", tpu_address=None):
     """
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy {name!r}; expected one of {list(STRATEGIES)}.")
-    import tensorflow as tf
+    from keras_gpos.data import requires_tensorflow
+
+    tf = requires_tensorflow(f"strategy {name!r} (tf.distribute)")
 
     # Listing devices initialises TensorFlow, which multi-worker must precede.
     gpus = [] if name == "multi_worker_mirrored" else tf.config.list_logical_devices("GPU")
@@ -162,3 +164,28 @@ def is_chief():
         return True
     cluster = json.loads(raw).get("cluster", {})
     return kind == "worker" and index == 0 and "chief" not in cluster
+
+
+def data_parallel(devices=None):
+    """Data-parallel training on the JAX backend through Keras' own distribution API.
+
+    Sets (and returns) a `keras.distribution.DataParallel` over `devices`
+    (default: every device JAX sees): each batch is split across them and the
+    computation is compiled for all of them at once, so batch statistics and
+    gradients span the global batch. On TensorFlow use
+    `get_strategy("mirrored")` and build the model in its scope instead.
+
+    Raises:
+        ValueError: another backend than JAX.
+    """
+    import keras
+
+    if keras.config.backend() != "jax":
+        raise ValueError(
+            f"data_parallel is for the JAX backend (keras.distribution); on {keras.config.backend()} "
+            "use keras_gpos.training.get_strategy('mirrored') and build the model in its scope."
+        )
+    devices = list(devices) if devices is not None else keras.distribution.list_devices()
+    distribution = keras.distribution.DataParallel(devices=devices)
+    keras.distribution.set_distribution(distribution)
+    return distribution
