@@ -57,6 +57,25 @@ def interleaved_times(fns, rounds, warmup=1, cpu=False):
     return medians
 
 
+def compiled_matmul(n, seed=0):
+    """A compiled `n x n` float32 matmul on the current backend (the FLOP/s reference)."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    a, b = (keras.ops.convert_to_tensor(rng.normal(size=(n, n)).astype("float32")) for _ in range(2))
+    if keras.config.backend() == "tensorflow":
+        import tensorflow as tf
+
+        fn = tf.function(lambda: tf.matmul(a, b))
+        return lambda: fn().numpy()
+    if keras.config.backend() == "jax":
+        import jax
+
+        fn = jax.jit(lambda x, y: x @ y)
+        return lambda: fn(a, b).block_until_ready()
+    return lambda: keras.ops.convert_to_numpy(keras.ops.matmul(a, b))
+
+
 def figure(name, value, unit, target=None, met=None, note=""):
     return {"name": name, "value": float(value), "unit": unit, "target": target,
             "met": None if met is None else bool(met), "note": note}

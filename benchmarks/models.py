@@ -4,9 +4,8 @@ from benchmarks.common import TRAIN_SETTINGS
 
 
 def train_step(model):
-    """The compiled train function (Keras builds it on `model.train_function`)."""
-    model.make_train_function()
-    return model.train_function
+    """The model's compiled train step, as `step(x, y)` (any backend: `train_on_batch`)."""
+    return model.train_on_batch
 
 
 def classifier(num_classes, size, depth, width, permute_at=None):
@@ -35,8 +34,10 @@ def augshift(num_classes, size, depth, width):
 
 
 def step_runner(step, batch):
-    """A callable running one train step on `batch` and waiting for it."""
+    """A callable running one train step on `batch` and waiting for its loss."""
+    x, y = batch
+
     def run():
-        logs = step(iter([batch]))
+        logs = step(x, y, return_dict=True)
         float(logs["loss"])
     return run

@@ -11,27 +11,49 @@ tests: nothing here fails on a number.
 
 Sections: input pipeline (benchmarks/input_pipeline.py), channel ranking,
 attack sweep and scaling (benchmarks/segmentation.py), training step
-(benchmarks/training_step.py). Writes the figures as JSON to `--out` and a
+(benchmarks/training_step.py), audit (benchmarks/audit.py). Writes the figures as JSON to `--out` and a
 Markdown table next to it.
 """
 
+import json
 import os
 import pathlib
+import subprocess
+import sys
+import tempfile
 import time
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+def _backend_from_argv(argv):
+    """`--backend` read before Keras is imported (a process has one backend)."""
+    for index, arg in enumerate(argv):
+        if arg.startswith("--backend="):
+            return arg.split("=", 1)[1]
+        if arg == "--backend" and index + 1 < len(argv):
+            return argv[index + 1]
+    return "tensorflow"
+
+
+BACKEND = _backend_from_argv(sys.argv[1:])
+os.environ["KERAS_BACKEND"] = "tensorflow" if BACKEND == "both" else BACKEND
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags
+from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
+flags.DEFINE_enum("backend", "tensorflow", ["tensorflow", "jax", "both"],
+                  "Keras backend: tensorflow (every section), jax (the backend-agnostic sections: "
+                  "attack sweep, training step, audit) or both (TensorFlow here, then the "
+                  "backend-agnostic sections again on JAX in a subprocess, merged as '<section> (jax)').")
 flags.DEFINE_string("out", "results/bench.json", "Where to write the figures as JSON.")
 flags.DEFINE_boolean("smoke", False, "Tiny sizes and one repeat: checks the suite runs.")
 flags.DEFINE_integer("repeats", 5, "Timed repeats per figure (median reported).")
 flags.DEFINE_list("sections", [], "Run only these sections (default: all), e.g. "
                   "'input pipeline,attack sweep'.")
 
-SECTIONS = ("input pipeline", "channel ranking", "attack sweep", "training step", "scaling")
+SECTIONS = ("input pipeline", "channel ranking", "attack sweep", "training step", "scaling", "audit")
+# Sections that run on any backend (the others time tf.data or TF's allocator).
+PORTABLE = ("attack sweep", "training step", "audit")
 
 
 def _met(f):
@@ -71,7 +93,7 @@ def markdown(sections, seconds):
 
 
 def run_sections(smoke, repeats, only=()):
-    from benchmarks import input_pipeline, segmentation, training_step
+    from benchmarks import audit, input_pipeline, segmentation, training_step
 
     setup = None
 
@@ -87,6 +109,7 @@ def run_sections(smoke, repeats, only=()):
         "attack sweep": lambda: segmentation.bench_attack(segmentation_setup(), repeats),
         "scaling": lambda: segmentation.bench_scaling(segmentation_setup(), repeats),
         "training step": lambda: training_step.bench_training_step(smoke, repeats),
+        "audit": lambda: audit.bench_audit(smoke, repeats),
     }
     sections = {}
     unknown = set(only) - set(SECTIONS)
@@ -95,11 +118,29 @@ def run_sections(smoke, repeats, only=()):
     for name in SECTIONS:
         if only and name not in only:
             continue
+        if BACKEND == "jax" and name not in PORTABLE:
+            print(f"[bench] {name}: skipped on jax (TensorFlow-only section)", flush=True)
+            continue
         start = time.time()
         print(f"[bench] {name} ...", flush=True)
         sections[name] = benches[name]()
         print(f"[bench] {name}: {time.time() - start:.0f}s", flush=True)
     return sections
+
+
+def _jax_sections(smoke, repeats, only):
+    """The portable sections again, on JAX in a subprocess; named '<section> (jax)'."""
+    wanted = [name for name in PORTABLE if not only or name in only]
+    if not wanted:
+        return {}
+    with tempfile.TemporaryDirectory() as folder:
+        out = pathlib.Path(folder) / "jax.json"
+        command = [sys.executable, "-m", "benchmarks.run", "--backend=jax", f"--out={out}",
+                   f"--sections={','.join(wanted)}", f"--repeats={repeats}"] + (["--smoke"] if smoke else [])
+        print("[bench] running the portable sections on jax:", " ".join(command[3:]), flush=True)
+        subprocess.run(command, check=True, env={**os.environ, "KERAS_BACKEND": "jax"})
+        payload = json.loads(out.read_text())
+    return {f"{name} (jax)": figures for name, figures in payload["sections"].items()}
 
 
 def main(argv):
@@ -109,10 +150,12 @@ def main(argv):
     repeats = 1 if FLAGS.smoke else FLAGS.repeats
     start = time.time()
     sections = run_sections(FLAGS.smoke, repeats, FLAGS.sections)
+    if BACKEND == "both":
+        sections.update(_jax_sections(FLAGS.smoke, repeats, FLAGS.sections))
     seconds = time.time() - start
     print_table(sections)
     write_json(FLAGS.out, {"sections": sections, "smoke": FLAGS.smoke, "seconds": seconds,
-                           "repeats": repeats, "cpus": os.cpu_count()})
+                           "repeats": repeats, "cpus": os.cpu_count(), "backend": BACKEND})
     write_text(pathlib.Path(FLAGS.out).with_suffix(".md"), markdown(sections, seconds))
     print(f"[bench] wrote {FLAGS.out} ({seconds:.0f}s)")
 

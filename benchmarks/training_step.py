@@ -33,15 +33,17 @@ def _median_of_steps(run, steps=2):
 
 
 def bench_training_step(smoke, repeats):
-    import tensorflow as tf
+    import numpy as np
+
+    from benchmarks.common import compiled_matmul
 
     width, depth, size = (16, 10, 32) if smoke else (32, 18, 96)
     batch = 8 if smoke else 48
-    x = tf.random.normal((batch, size, size, 3))
-    y = tf.zeros((batch,), tf.int64)
+    x = np.random.default_rng(0).normal(size=(batch, size, size, 3)).astype("float32")
+    y = np.zeros((batch,), "int64")
     # AugShift's second view: the same images, translated (as the shift-view
     # pipeline makes them); its step runs both views through the encoder.
-    shifted = tf.roll(x, shift=(size // 8, size // 8), axis=(1, 2))
+    shifted = np.roll(x, shift=(size // 8, size // 8), axis=(1, 2))
     plain = models.classifier(9, size, depth, width)
     runners = {
         "plain": models.step_runner(models.train_step(plain), (x, y)),
@@ -66,10 +68,8 @@ def bench_training_step(smoke, repeats):
 
     flops = 3 * model_forward_flops(plain) * batch  # forward + backward
     n = 512 if smoke else 2048
-    a = tf.random.normal((n, n))
-    b = tf.random.normal((n, n))
-    matmul = tf.function(lambda: tf.matmul(a, b))
-    both, _ = interleaved_samples({"matmul": lambda: matmul().numpy(),
+    matmul = compiled_matmul(n)
+    both, _ = interleaved_samples({"matmul": matmul,
                                    "plain": runners["plain"]}, max(3, repeats))
     # The matmul is the machine's reference: its fastest run (noise only
     # slows it); the step's median, so the fraction errs low.

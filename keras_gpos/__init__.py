@@ -13,4 +13,4 @@ from keras_gpos import graph
 from keras_gpos import layers
 from keras_gpos import models
 from keras_gpos import data, losses, metrics, training
-from keras_gpos import attacks, ranking
+from keras_gpos import attacks, audit, ranking

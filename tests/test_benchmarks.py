@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SECTIONS = {"input pipeline", "channel ranking", "attack sweep", "training step", "scaling"}
+SECTIONS = {"input pipeline", "channel ranking", "attack sweep", "training step", "scaling", "audit"}
 # Signed or possibly zero: overheads are differences (noise can make them
 # negative), RSS growth can be zero, a fitted slope or intercept can have
 # either sign on tiny sizes.

@@ -5,7 +5,7 @@ lifecycle they share is `keras_gpos.training.run`. The experiments use
 `tf.data` and `tf.distribute`, so this package needs TensorFlow.
 """
 
-from keras_gpos.experiments import augshift, channel_position, location, position_attack
+from keras_gpos.experiments import audit, augshift, channel_position, location, position_attack
 from keras_gpos.experiments.augshift import AugShiftConfig, run_augshift
 from keras_gpos.experiments.channel_position import ChannelPositionConfig, run_channel_position
 from keras_gpos.experiments.config import CommonConfig
@@ -34,6 +34,10 @@ register_experiment(Experiment(
 register_experiment(Experiment(
     "augshift", AugShiftConfig, run_augshift, augshift.evaluate_runs,
     "AugShift vs BlurPool: accuracy next to shift consistency and a position probe"))
+register_experiment(Experiment(
+    "audit", audit.AuditConfig, audit.run_audit, None,
+    "audit saved models (or a keras.applications model): where position lives, and whether in "
+    "channel order"))
 register_experiment(Experiment(
     "position_attack", PositionAttackConfig, run_position_attack, None,
     "rank a segmentation network's position channels, then zero them (top-N vs random, regions)"))

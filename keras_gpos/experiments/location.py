@@ -56,6 +56,10 @@ class LocationConfig(ImageDataConfig):
     pooled_batchnorm: bool = option(
         False, "fc head: per-channel BatchNorm on the pooled vector, before the permutation."
     )
+    audit_every: int = option(
+        0, "Run a light position audit every k epochs (0: off) on 64 validation images; logs "
+        "audit_<layer>_<task>_<view> and writes the last audit to <run>/audit/."
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -64,6 +68,8 @@ class LocationConfig(ImageDataConfig):
         check_one_of(self.head, "head", HEADS)
         check_one_of(self.padding, "padding", PADDING_MODES)
         check_one_of(self.background, "background", gdata.BACKGROUNDS)
+        if isinstance(self.audit_every, bool) or not isinstance(self.audit_every, int) or self.audit_every < 0:
+            raise ValueError(f"audit_every must be an int >= 0; got {self.audit_every!r}.")
         for name in ("grid_size", "depth", "width"):
             check_positive_int(getattr(self, name), name)
         depths = RESNET_BLOCKS if self.arch == "resnet" else VGG_STAGES
@@ -202,7 +208,18 @@ def train_location(config):
             compile_model(model, config)
             return model
 
+        callbacks = ()
+        if config.audit_every:
+            from keras_gpos.audit import PositionAuditCallback
+
+            probe = val.head(64)
+            probe_images = keras.ops.convert_to_numpy(gdata.normalize(probe.images, splits.mean, splits.std))
+            background = "mean" if config.background == "mean" else 0.0
+            callbacks = (PositionAuditCallback(
+                (probe_images, probe.labels), every=config.audit_every, grid_size=max(2, config.grid_size),
+                background=background, directory=(run.work / "audit") if run.chief else None),)
         plan = FitPlan(
+            callbacks=callbacks,
             build_model=build,
             train_data=lambda initial_epoch: gdata.grid_dataset(
                 train, config.grid_size, config.task, config.batch_size, training=True,

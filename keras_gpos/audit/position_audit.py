@@ -1,0 +1,452 @@
+"""Position audit: where a Keras model keeps absolute position, and whether in channel order.
+
+`position_audit(model, data)` runs the paper's measurements on any model:
+
+1. **Location decodability.** Each image is resized to a cell of a
+   `grid_size x grid_size` canvas of the model's input size and pasted into
+   every cell; the rest of the canvas is `background` (default 0.0, the
+   dataset-mean colour for normalised images; `"mean"` fills with each
+   image's own mean colour). A linear probe on each audited layer's globally
+   average-pooled features predicts the cell. It is fitted on the canvases of
+   one part of the images and scored on the canvases of the others (split by
+   image, seeded), next to the chance level.
+2. **Is position in the channel order?** The same probe on two order-free
+   views of the pooled vector, views that a channel permutation cannot change:
+   the `sorted` vector (the distribution of values) and the channel `sum`
+   (all a linear head behind a fresh random permutation can read). The gap
+   `ordered - sorted` is the position that lives only in which channel holds
+   which value.
+3. **Are semantics in the channel order?** With class labels, the same three
+   probes for the class (on the same canvases), and the gaps side by side:
+   the paper predicts the class survives the loss of order far better than
+   location.
+4. **Position channels.** Horizontal and vertical flip rankings of each layer
+   (`keras_gpos.ranking`), computed on the images resized to the full input:
+   the share of the total score held by the top 10% of channels, and the top
+   channels.
+5. **Impact** (optional, `impact_n=`): with segmentation masks, the clean
+   mIoU and top-N vs random channel ablation with spread, region attacks and
+   the region contrast (`AttackEvaluator.compare`); with class labels, the
+   clean accuracy and top-N vs random accuracy drops.
+
+Cost: one multi-output feature model per audit; every batch (canvases, the
+resized images and both flips) goes through it in one forward pass for all
+layers. Flip-ranking sums stream; the pooled features the probes need are
+kept for the first `probe_images` images only, so memory stops growing there.
+
+Probes: `keras_gpos.metrics.probe` (softmax regression, L2 1e-3 on
+standardised features, L-BFGS to convergence). NumPy and `keras.ops` only:
+runs on every backend.
+"""
+
+import dataclasses
+import time
+import warnings
+
+import keras
+import numpy as np
+
+from keras_gpos.compiled import compiled_forward
+from keras_gpos.data.inputs import batches, iterate
+from keras_gpos.graph import functional_view, layer_output
+from keras_gpos.metrics.probe import VIEWS, linear_probe, order_free_view
+from keras_gpos.ranking.position_ranking import pooled_feature_model
+from keras_gpos.validation import check_finite_array, check_labels, check_positive_int
+
+DEFAULT_MAX_LAYERS = 4
+TOP_SHARE = 0.10
+
+
+def candidate_layers(model):
+    """4-D layers at the end of each spatial resolution, in graph order.
+
+    The documented default rule: walk the layers (nested models included) in
+    graph order, keep those with a single `(batch, h, w, c)` output, and take
+    the *last* one at each spatial size (the end of each stage, just before a
+    downsampling), plus the very last 4-D layer. Returns layer paths.
+    """
+    graph = functional_view(model)
+    found = []
+
+    def walk(current, prefix):
+        for layer in getattr(current, "layers", []):
+            if isinstance(layer, keras.Model) and layer.layers:
+                walk(functional_view(layer), prefix + layer.name + "/")
+                continue
+            try:
+                shape = layer.output.shape
+            except (AttributeError, ValueError):
+                continue
+            if len(shape) == 4 and shape[1] and shape[2] and not isinstance(layer, keras.layers.InputLayer):
+                found.append((prefix + layer.name, (shape[1], shape[2])))
+
+    walk(graph, "")
+    stage_ends = []
+    for index, (name, size) in enumerate(found):
+        following = found[index + 1][1] if index + 1 < len(found) else None
+        if following != size:
+            stage_ends.append(name)
+    return stage_ends
+
+
+def default_layers(model, max_layers=DEFAULT_MAX_LAYERS):
+    """`max_layers` stage ends spread over the depth (always keeping the deepest)."""
+    stages = candidate_layers(model)
+    if not stages:
+        raise ValueError(f"model {model.name!r} has no 4-D (batch, h, w, c) layer to audit.")
+    if len(stages) <= max_layers:
+        return stages
+    picks = np.linspace(0, len(stages) - 1, max_layers).round().astype(int)
+    return [stages[i] for i in sorted(set(picks.tolist()))]
+
+
+def _resize(images, height, width):
+    if images.shape[1:3] == (height, width):
+        return images
+    out = keras.ops.image.resize(images, (height, width), interpolation="bilinear")
+    return np.asarray(keras.ops.convert_to_numpy(out), images.dtype)
+
+
+def make_canvases(images, input_shape, grid_size, background=0.0):
+    """Every image in every cell of a `grid_size x grid_size` canvas of `input_shape`.
+
+    Returns:
+        `(canvases, cells)`: `(N * grid**2, h, w, c)` and the cell (row-major)
+        of each canvas; canvases `i * grid**2 ...` hold image `i`.
+    """
+    height, width = int(input_shape[0]), int(input_shape[1])
+    cell_h, cell_w = height // grid_size, width // grid_size
+    if cell_h < 1 or cell_w < 1:
+        raise ValueError(f"a {grid_size}x{grid_size} grid does not fit a {height}x{width} input.")
+    tiles = _resize(images.astype("float32"), cell_h, cell_w)
+    count, cells = len(images), grid_size * grid_size
+    if isinstance(background, str):
+        if background != "mean":
+            raise ValueError(f"background must be a number or 'mean'; got {background!r}.")
+        fill = tiles.mean(axis=(1, 2), keepdims=True)
+    else:
+        fill = np.full((count, 1, 1, tiles.shape[-1]), float(background), "float32")
+    canvases = np.empty((count, cells, height, width, tiles.shape[-1]), "float32")
+    canvases[:] = fill[:, None]
+    for cell in range(cells):
+        row, column = divmod(cell, grid_size)
+        canvases[:, cell, row * cell_h:(row + 1) * cell_h, column * cell_w:(column + 1) * cell_w] = tiles
+    return canvases.reshape((count * cells, height, width, tiles.shape[-1])), np.tile(np.arange(cells), count)
+
+
+@dataclasses.dataclass
+class _LayerSums:
+    channels: int
+    features: list = dataclasses.field(default_factory=list)
+    sums: dict = dataclasses.field(default_factory=dict)
+
+    def add_flip(self, flip, z, z_flip):
+        difference = z - z_flip
+        entry = self.sums.setdefault(flip, [np.zeros(self.channels), np.zeros(self.channels), 0])
+        entry[0] += np.abs(difference).sum(0)
+        entry[1] += difference.sum(0)
+        entry[2] += len(z)
+
+
+def _probe_views(features, targets, train_mask, num_classes):
+    results = {}
+    for view in VIEWS:
+        x = order_free_view(features, view)
+        result = linear_probe(x[train_mask], targets[train_mask], x[~train_mask], targets[~train_mask],
+                              num_classes=num_classes)
+        results[view] = {"accuracy": result.accuracy, "train_accuracy": result.train_accuracy,
+                         "chance": result.chance}
+    return results
+
+
+def _concentration(scores):
+    order = np.argsort(-scores, kind="stable")
+    top = max(1, int(round(TOP_SHARE * len(scores))))
+    total = float(scores.sum())
+    return (float(scores[order[:top]].sum() / total) if total > 0 else None), order
+
+
+@dataclasses.dataclass(frozen=True)
+class PositionAudit:
+    """The audit of one model: per layer, probes, gaps, rankings and impact.
+
+    Use `to_dict()` (JSON-ready), `to_markdown()`, `plot(path)` and
+    `save(directory)` (results.json, results.md and results.png).
+    """
+
+    model: str
+    input_shape: tuple
+    grid_size: int
+    background: object
+    images: int
+    probe_images: dict
+    layers: list
+    timing: dict
+    labels: str
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def to_markdown(self, title=None):
+        from keras_gpos.reporting.audit import audit_markdown
+
+        return audit_markdown([self.to_dict()], title)
+
+    def plot(self, path):
+        from keras_gpos.reporting.audit import audit_plot
+
+        return audit_plot([self.to_dict()], path)
+
+    def save(self, directory):
+        from keras_gpos.reporting.audit import write_report
+
+        return write_report(directory, [self.to_dict()])
+
+
+def _check_data(first_images, labels_kind):
+    if first_images.ndim != 4:
+        raise ValueError(f"position_audit takes images (N, h, w, c); got shape {first_images.shape}.")
+
+
+def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_shape=None,
+                   train_fraction=0.5, probe_images=512, flips=("horizontal", "vertical"),
+                   impact_n=None, random_draws=10, num_classes=None, ignore_label=None, batch_size=16,
+                   max_layers=DEFAULT_MAX_LAYERS, seed=0, verbose=1):
+    """Measures where `model` keeps position, and whether it is in channel order.
+
+    Args:
+        model: a functional or Sequential Keras model (nested models and
+            KerasHub/keras-cv/keras.applications models included).
+        data: images, or `(images, labels)` / `(images, masks)`, in any form
+            `keras_gpos.data.inputs.batches` takes, in the value range the
+            model takes (normalise them first if it expects that).
+        layers: layer names or `"outer/inner"` paths; default: up to
+            `max_layers` stage ends spread over the depth (`default_layers`).
+        grid_size: int >= 2. Cells per side of the location canvas.
+        background: float or `"mean"`. Canvas fill (see the module docstring).
+        input_shape: `(h, w, c)` for a model without a fixed input size
+            (default: `grid_size` times the image size, the canvas of the
+            paper's grid experiment).
+        train_fraction: float in (0, 1). Share of the probe images the probes
+            are fitted on (split by image).
+        probe_images: int. Images whose canvases feed the probes (at least 4).
+        flips: flips whose channel rankings are reported.
+        impact_n: optional channel counts for the ablation (needs labels).
+        random_draws: int >= 2. Random channel sets per N for the ablation.
+        num_classes, ignore_label: of the labels or masks (default: inferred).
+        batch_size: int. Images per forward pass.
+        max_layers: int. How many default layers.
+        seed: int. Seed of the split and the random channel sets.
+        verbose: 0 silent, 1 progress bar.
+
+    Returns:
+        A `PositionAudit`.
+
+    Raises:
+        ValueError: layers that are not 4-D, too few images for a held-out
+            split, labels that do not match the images, NaN/Inf activations
+            (naming the layer), or a model without a fixed input size and no
+            `input_shape`.
+
+    Example:
+
+    >>> model = keras_gpos.models.build_classifier(4, (32, 32, 3), depth=10, width=4, head="fc")
+    >>> images = np.random.default_rng(0).normal(size=(8, 16, 16, 3)).astype("float32")
+    >>> audit = keras_gpos.audit.position_audit(model, images, layers=["stage4_out"], grid_size=2, verbose=0)
+    >>> audit.layers[0]["location"]["ordered"]["chance"] <= 1.0
+    True
+    """
+    check_positive_int(grid_size, "grid_size")
+    if grid_size < 2:
+        raise ValueError(f"grid_size must be >= 2 to ask where the image is; got {grid_size}.")
+    if not 0.0 < train_fraction < 1.0:
+        raise ValueError(f"train_fraction must be in (0, 1); got {train_fraction!r}.")
+    check_positive_int(probe_images, "probe_images")
+    graph = functional_view(model)
+    shape = tuple(graph.inputs[0].shape[1:])
+    stream = batches(data, batch_size, name="position_audit data")
+    it = iter(iterate(stream))
+    first = next(it, None)
+    if first is None:
+        raise ValueError("position_audit got no images.")
+    if None in shape:
+        if input_shape is None:
+            input_shape = (grid_size * first[1].shape[1], grid_size * first[1].shape[2], shape[-1])
+        shape = tuple(input_shape)
+    elif input_shape is not None and tuple(input_shape) != shape:
+        raise ValueError(f"model {model.name!r} takes {shape}; input_shape={tuple(input_shape)} contradicts it.")
+    names = list(layers) if layers else default_layers(graph, max_layers)
+    for name in names:
+        out = layer_output(graph, name)
+        if len(out.shape) != 4:
+            raise ValueError(f"layer {name!r} outputs {tuple(out.shape)}, not a 4-D feature map; it cannot be audited.")
+    pooled = pooled_feature_model(graph, names)
+    forward = compiled_forward(pooled)
+    channel_counts = [int(layer_output(graph, name).shape[-1]) for name in names]
+    sums = [_LayerSums(c) for c in channel_counts]
+    cells_per_image = grid_size * grid_size
+    labels_seen, all_cells, kept = [], [], 0
+    forward_seconds, total = 0.0, 0
+    impact_data = []
+    progbar = keras.utils.Progbar(None, verbose=1, unit_name="image") if verbose else None
+
+    def chunks():
+        yield first
+        yield from it
+
+    for index, images, labels in chunks():
+        check_finite_array(images, f"position_audit: batch {index}")
+        images = images.astype("float32")
+        full = _resize(images, shape[0], shape[1])
+        parts = [full]
+        for flip in flips:
+            parts.append(np.flip(full, axis=2 if flip == "horizontal" else 1))
+        keep = max(0, min(len(images), probe_images - kept))
+        if keep:
+            canvases, cells = make_canvases(images[:keep], shape, grid_size, background)
+            parts.append(canvases)
+        batch = np.concatenate(parts)
+        start = time.perf_counter()
+        outputs = forward(batch)
+        forward_seconds += time.perf_counter() - start
+        outputs = outputs if isinstance(outputs, list) else [outputs]
+        count = len(images)
+        for name, layer_sums, out in zip(names, sums, outputs):
+            out = np.asarray(out, np.float64)
+            if not np.all(np.isfinite(out)):
+                raise ValueError(f"position_audit: layer {name!r} produced NaN or Inf activations on batch {index}.")
+            z = out[:count]
+            for position, flip in enumerate(flips, 1):
+                layer_sums.add_flip(flip, z, out[position * count:(position + 1) * count])
+            if keep:
+                layer_sums.features.append(out[(1 + len(flips)) * count:].astype("float32"))
+        if keep:
+            all_cells.append(cells)
+            if labels is not None:
+                labels_seen.append(np.asarray(labels)[:keep])
+        if labels is not None and impact_n:
+            impact_data.append((full, np.asarray(labels)))
+        kept += keep
+        total += count
+        if progbar is not None:
+            progbar.update(total)
+    if kept < 4:
+        raise ValueError(f"position_audit needs at least 4 images for a held-out split; got {kept}.")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(kept)
+    train_images = set(order[: max(2, int(round(train_fraction * kept)))].tolist())
+    if len(train_images) >= kept:
+        train_images = set(order[: kept - 2].tolist())
+    image_of_canvas = np.repeat(np.arange(kept), cells_per_image)
+    train_mask = np.isin(image_of_canvas, list(train_images))
+    cells = np.concatenate(all_cells)
+    labels_kind = None
+    class_targets = None
+    if labels_seen:
+        stacked = np.concatenate(labels_seen)
+        if len(stacked) != kept:
+            raise ValueError(f"position_audit: {len(stacked)} labels for {kept} images.")
+        if stacked.ndim == 1:
+            labels_kind = "class"
+            classes = num_classes or int(stacked.max()) + 1
+            class_targets = np.repeat(check_labels(stacked, classes, "position_audit labels"), cells_per_image)
+        elif stacked.ndim == 3:
+            labels_kind = "segmentation"
+        else:
+            raise ValueError(f"position_audit: labels must be (N,) classes or (N, h, w) masks; got {stacked.shape}.")
+    probe_start = time.perf_counter()
+    results = []
+    for name, channels, layer_sums in zip(names, channel_counts, sums):
+        features = np.concatenate(layer_sums.features)
+        entry = {"name": name, "channels": channels,
+                 "location": _probe_views(features, cells, train_mask, cells_per_image)}
+        entry["class"] = (_probe_views(features, class_targets, train_mask, int(class_targets.max()) + 1)
+                          if class_targets is not None else None)
+        entry["gaps"] = {
+            task: None if entry[task] is None else {
+                "ordered_minus_sorted": entry[task]["ordered"]["accuracy"] - entry[task]["sorted"]["accuracy"],
+                "ordered_minus_sum": entry[task]["ordered"]["accuracy"] - entry[task]["sum"]["accuracy"],
+            } for task in ("location", "class")
+        }
+        entry["rankings"] = {}
+        for flip, (abs_sum, signed_sum, n) in layer_sums.sums.items():
+            overall = abs_sum / n
+            concentration, ranked = _concentration(overall)
+            entry["rankings"][flip] = {"top_10pct_share": concentration,
+                                       "top_channels": ranked[: min(10, channels)].tolist(),
+                                       "overall": overall.tolist(), "signed": (signed_sum / n).tolist(),
+                                       "images": int(n)}
+        results.append(entry)
+    probe_seconds = time.perf_counter() - probe_start
+    if impact_n:
+        if not impact_data:
+            raise ValueError("impact_n needs labels or masks with the images.")
+        _add_impact(graph, names, results, impact_data, impact_n, random_draws, labels_kind,
+                    num_classes, ignore_label, seed, flips)
+    return PositionAudit(
+        model=model.name, input_shape=tuple(int(v) for v in shape), grid_size=grid_size,
+        background=background, images=total,
+        probe_images={"train": int(train_mask.sum() // cells_per_image),
+                      "test": int((~train_mask).sum() // cells_per_image)},
+        layers=results,
+        timing={"forward_seconds": forward_seconds, "probe_seconds": probe_seconds,
+                "forward_images": int(total * (1 + len(flips)) + kept * cells_per_image),
+                "backend": keras.config.backend()},
+        labels=labels_kind or "none",
+    )
+
+
+def _ranking_of(entry, flip):
+    from keras_gpos.ranking.position_ranking import PositionRanking
+
+    record = entry["rankings"][flip]
+    overall, signed = np.asarray(record["overall"]), np.asarray(record["signed"])
+    return PositionRanking(overall, signed, np.zeros_like(overall), flip, record["images"],
+                           {"layer": entry["name"]})
+
+
+def _add_impact(graph, names, results, impact_data, impact_n, random_draws, labels_kind, num_classes,
+                ignore_label, seed, flips):
+    from keras_gpos.attacks import AttackEvaluator, get_channel_mask, insert_channel_mask
+    from keras_gpos.attacks.comparison import random_channel_sets
+
+    images = np.concatenate([d[0] for d in impact_data])
+    labels = np.concatenate([d[1] for d in impact_data])
+    flip = flips[0] if flips else "horizontal"
+    for name, entry in zip(names, results):
+        attacked = insert_channel_mask(graph, name)
+        ranking = _ranking_of(entry, flip)
+        ns = [n for n in impact_n if n <= entry["channels"]]
+        if labels_kind == "segmentation":
+            from keras_gpos.ranking.position_ranking import SIDES
+
+            classes = num_classes or int(labels[labels != (ignore_label if ignore_label is not None else -1)].max()) + 1
+            halves = SIDES[flip]
+            evaluator = AttackEvaluator(attacked, (images, labels), classes, ignore_label,
+                                        regions={"all": "all", halves[0]: halves[0], halves[1]: halves[1]})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                entry["impact"] = evaluator.compare(ranking, ns, random_draws=random_draws,
+                                                    contrast_pairs=random_draws, seed=seed, verbose=0).to_dict()
+            continue
+        mask = get_channel_mask(attacked)
+        forward = compiled_forward(attacked)
+
+        def accuracy(channels):
+            mask.set_channels(list(channels))
+            predictions = np.concatenate([np.asarray(forward(images[i:i + 32])).argmax(-1)
+                                          for i in range(0, len(images), 32)])
+            return float(np.mean(predictions == labels))
+
+        clean = accuracy(())
+        rows = []
+        for n in ns:
+            top = clean - accuracy(ranking.top(n))
+            drops = [clean - accuracy(c) for c in random_channel_sets(entry["channels"], n, random_draws,
+                                                                    seed=seed * 1_000_003 + n)]
+            rows.append({"n": n, "top_drop": top, "random_mean": float(np.mean(drops)),
+                         "random_std": float(np.std(drops, ddof=1)) if len(drops) > 1 else None,
+                         "random_p95": float(np.percentile(drops, 95)),
+                         "p_value": float((1 + np.sum(np.asarray(drops) >= top)) / (1 + len(drops)))})
+        mask.set_channels([])
+        entry["impact"] = {"clean_accuracy": clean, "rows": rows}
