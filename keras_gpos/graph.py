@@ -253,3 +253,24 @@ def input_shape_of(model):
     for value in shape.values():
         return tuple(value[1:])
     return None
+
+
+def with_input_shape(model, input_shape):
+    """`model` applied to inputs of another size: a new functional model sharing every layer.
+
+    Fully convolutional models with global pooling (every keras_gpos
+    classifier) take any spatial size this way, e.g. to score them under a
+    consistency protocol whose views are smaller crops.
+
+    Example:
+
+    >>> model = keras_gpos.models.build_classifier(3, (32, 32, 3), depth=10, width=4, head="fc")
+    >>> tuple(keras_gpos.graph.with_input_shape(model, (28, 28, 3)).output.shape)
+    (None, 3)
+    """
+    graph = functional_view(model)
+    if tuple(graph.inputs[0].shape[1:]) == tuple(input_shape):
+        return graph
+    inputs = keras.Input(tuple(input_shape), name=graph.inputs[0].name.split(":")[0] + "_resized")
+    structure = [inputs] if isinstance(graph.input, (list, tuple)) else inputs
+    return keras.models.clone_model(graph, input_tensors=structure, clone_function=lambda layer: layer)

@@ -122,3 +122,34 @@ def test_everything_runs_under_mixed_precision_close_to_float32(policy):
     for got, want in zip(mixed[2], reference[2]):
         np.testing.assert_allclose(got, want, rtol=0.03, atol=0.05)
     assert mixed[3] == pytest.approx(reference[3], rel=0.02)
+
+
+def test_aps_network_is_exactly_invariant_to_circular_shifts():
+    keras.utils.set_random_seed(0)
+    model = keras_gpos.models.build_classifier(5, (16, 16, 3), depth=10, width=4, padding="circular",
+                                               head="fc", downsample="aps")
+    x = RNG.normal(size=(1, 16, 16, 3)).astype("float32")
+    shifts = np.concatenate([np.roll(x, (dy, dx), axis=(1, 2)) for dy in range(16) for dx in range(16)])
+    logits = keras.ops.convert_to_numpy(model(shifts, training=False))
+    assert np.abs(logits - logits[0]).max() <= 1e-5 * max(np.abs(logits[0]).max(), 1.0)
+
+
+def test_every_consistency_protocol_scores_an_invariant_model_1_and_a_position_reader_below():
+    # One dominant colour channel per image (1.0 against 0.3) under a spatial
+    # pattern shared by the channels (0..0.4): every view keeps the dominant
+    # channel the largest anywhere, so "the channel with the largest value"
+    # is invariant under every protocol; a dense layer over the pixels reads
+    # where the pattern sits.
+    dominant = np.eye(3, dtype="float32")[np.arange(12) % 3]
+    pattern = RNG.uniform(0.0, 0.4, size=(12, 16, 16, 1)).astype("float32")
+    images = (0.3 + 0.7 * dominant[:, None, None, :] + pattern).astype("float32")
+    for mode in keras_gpos.data.VIEW_MODES:
+        protocol = keras_gpos.data.ViewProtocol(mode, canvas_size=24, max_shift=4)
+        shape = protocol.input_shape(images.shape[1:])
+        inputs = keras.Input(shape)
+        invariant = keras.Model(inputs, keras.layers.GlobalMaxPooling2D()(inputs))
+        assert keras_gpos.metrics.shift_consistency(invariant, images, protocol=protocol, repeats=3) == 1.0, mode
+        keras.utils.set_random_seed(0)
+        reader = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(
+            inputs * keras.ops.convert_to_tensor(RNG.normal(size=shape).astype("float32")))))
+        assert keras_gpos.metrics.shift_consistency(reader, images, protocol=protocol, repeats=3) < 1.0, mode

@@ -165,3 +165,23 @@ def test_training_views_are_keyed_by_seed_and_epoch():
             np.testing.assert_array_equal(w, g)
     # Epochs differ from each other.
     assert not np.array_equal(full_batches[0][2], full_batches[3][2])
+
+
+@pytest.mark.parametrize("mode", ["crop", "circular"])
+def test_crop_and_circular_views_in_numpy_and_tensorflow(mode):
+    protocol = keras_gpos.data.ViewProtocol(mode)
+    rng = np.random.default_rng(5)
+    images = rng.normal(size=(3, 16, 16, 2)).astype("float32")
+    oy, ox = protocol.random_offsets(rng, 3, images.shape[1:])
+    views_np = protocol.place(images, oy, ox)
+    assert views_np.shape[1:] == protocol.input_shape(images.shape[1:])
+    if mode == "crop":
+        assert protocol.input_shape((32, 32, 3)) == (28, 28, 3) and protocol.offset_range((32, 32, 3))[0] == (0, 4)
+        np.testing.assert_array_equal(views_np[0], images[0, oy[0]:oy[0] + 14, ox[0]:ox[0] + 14])
+    else:
+        np.testing.assert_array_equal(views_np[1], np.roll(images[1], (oy[1], ox[1]), axis=(0, 1)))
+    view_a, view_b = views.make_views(tf.constant(images), protocol, seed=tf.constant([1, 2]))
+    assert tuple(view_a.shape[1:]) == protocol.input_shape(images.shape[1:])
+    # TensorFlow views are crops / rolls of the images too: same multiset of values per image for rolls.
+    if mode == "circular":
+        np.testing.assert_allclose(np.sort(view_a.numpy()[0].ravel()), np.sort(images[0].ravel()), rtol=1e-6)

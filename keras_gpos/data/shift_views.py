@@ -216,6 +216,32 @@ def shifted_views(images, max_shift, fill=0.0, seed=None):
     )
 
 
+def _roll_matrix(offsets, size, dtype):
+    """`(batch, size, size)` one-hot matrices moving index `i` to `(i + offset) mod size`."""
+    rows = tf.range(size)[None, :, None]
+    cols = tf.range(size)[None, None, :]
+    return tf.cast(tf.equal(rows, (cols + offsets[:, None, None]) % size), dtype)
+
+
+def one_view(images, protocol, seed=None):
+    """One random view per image under `protocol` (TensorFlow ops, for training)."""
+    images, height, width = _static_square(images)
+    if protocol.mode == "canvas":
+        return random_canvas_placement(images, protocol.canvas_size, protocol.fill, seed)
+    if protocol.mode == "shift":
+        return random_shift(images, protocol.max_shift, protocol.fill, seed)
+    (ylo, yhi), (xlo, xhi) = protocol.offset_range((height, width))
+    batch = tf.shape(images)[0]
+    oy = random_offsets(batch, ylo, yhi, seed)[0]
+    ox = random_offsets(batch, xlo, xhi, _next_seed(seed, 1))[1]
+    if protocol.mode == "crop":
+        crop_h, crop_w = protocol.input_shape((height, width))[:2]
+        return translate(images, -oy, -ox, (crop_h, crop_w), protocol.fill)
+    rows = _roll_matrix(oy, height, images.dtype)
+    cols = _roll_matrix(ox, width, images.dtype)
+    return tf.einsum("byi,bijc,bxj->byxc", rows, images, cols)
+
+
 def make_views(images, protocol, seed=None):
     """`(view_a, view_b)` of a batch under a `ViewProtocol` (TensorFlow ops).
 
@@ -226,14 +252,9 @@ def make_views(images, protocol, seed=None):
     """
     if protocol.mode == "canvas":
         return canvas_views(images, protocol.canvas_size, protocol.fill, seed)
-    return shifted_views(images, protocol.max_shift, protocol.fill, seed)
-
-
-def one_view(images, protocol, seed=None):
-    """One random view per image under `protocol` (the single-view baseline)."""
-    if protocol.mode == "canvas":
-        return random_canvas_placement(images, protocol.canvas_size, protocol.fill, seed)
-    return random_shift(images, protocol.max_shift, protocol.fill, seed)
+    if protocol.mode == "shift":
+        return shifted_views(images, protocol.max_shift, protocol.fill, seed)
+    return one_view(images, protocol, seed), one_view(images, protocol, _next_seed(seed, 7))
 
 
 def _as_images_and_labels(data):

@@ -15,6 +15,13 @@ Modes:
   `[-max_shift, max_shift]` per axis inside its own frame; vacated pixels take
   `fill` (never reflect: that would invent content that differs between the
   views). The model sees the image size.
+* `crop`: Zhang's ImageNet protocol (two random 224 crops of a 256 centre
+  crop, offsets 0..31) scaled to the image: crops of `size - size // 8` at
+  uniform offsets `0 .. size // 8` per axis (32 px images: 28 px crops,
+  offsets 0..4). The model sees the crop size, smaller than the image.
+* `circular`: the APS protocol: the image rolled (circularly shifted) by
+  uniform offsets `0 .. size - 1` per axis; nothing is filled. The model
+  sees the image size.
 
 With normalised images a `fill` of 0 is the dataset-mean colour.
 """
@@ -24,7 +31,7 @@ import math
 
 import numpy as np
 
-VIEW_MODES = ("canvas", "shift")
+VIEW_MODES = ("canvas", "shift", "crop", "circular")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +39,7 @@ class ViewProtocol:
     """Where the two views of an image put it.
 
     Args:
-        mode: str. `"canvas"` or `"shift"`.
+        mode: str. `"canvas"`, `"shift"`, `"crop"` or `"circular"`.
         canvas_size: int. Canvas side (mode `canvas`).
         max_shift: int >= 0. Largest shift per axis (mode `shift`).
         fill: float. Value of pixels the image does not cover.
@@ -72,7 +79,10 @@ class ViewProtocol:
                     f"canvas_size={self.canvas_size} is smaller than the {height}x{width} images; "
                     "the canvas must hold the whole image."
                 )
-        elif self.max_shift > min(height, width) - 1:
+        elif self.mode == "crop":
+            if min(height, width) < 8:
+                raise ValueError(f"the crop protocol needs images of at least 8 px; got {height}x{width}.")
+        elif self.mode == "shift" and self.max_shift > min(height, width) - 1:
             raise ValueError(
                 f"max_shift={self.max_shift} is larger than the image side minus one "
                 f"({min(height, width) - 1} px)."
@@ -84,6 +94,9 @@ class ViewProtocol:
         self.check(image_shape)
         if self.mode == "canvas":
             return (self.canvas_size, self.canvas_size) + tuple(image_shape[2:])
+        if self.mode == "crop":
+            height, width = int(image_shape[0]), int(image_shape[1])
+            return (height - height // 8, width - width // 8) + tuple(image_shape[2:])
         return tuple(image_shape)
 
     def offset_range(self, image_shape):
@@ -91,6 +104,10 @@ class ViewProtocol:
         height, width = int(image_shape[0]), int(image_shape[1])
         if self.mode == "canvas":
             return (0, self.canvas_size - height), (0, self.canvas_size - width)
+        if self.mode == "crop":
+            return (0, height // 8), (0, width // 8)
+        if self.mode == "circular":
+            return (0, height - 1), (0, width - 1)
         return (-self.max_shift, self.max_shift), (-self.max_shift, self.max_shift)
 
     def random_offsets(self, rng, count, image_shape):
@@ -105,6 +122,15 @@ class ViewProtocol:
             raise ValueError(f"images must be (batch, height, width, channels); got {images.shape}.")
         self.check(images.shape[1:])
         count, height, width, channels = images.shape
+        if self.mode == "circular":
+            return np.stack([np.roll(image, (int(dy), int(dx)), axis=(0, 1))
+                             for image, dy, dx in zip(images, offsets_y, offsets_x)]).astype(
+                images.dtype if np.issubdtype(images.dtype, np.floating) else np.float32)
+        if self.mode == "crop":
+            crop_h, crop_w = self.input_shape(images.shape[1:])[:2]
+            return np.stack([image[int(dy):int(dy) + crop_h, int(dx):int(dx) + crop_w]
+                             for image, dy, dx in zip(images, offsets_y, offsets_x)]).astype(
+                images.dtype if np.issubdtype(images.dtype, np.floating) else np.float32)
         out_h, out_w = (self.canvas_size, self.canvas_size) if self.mode == "canvas" else (height, width)
         dtype = images.dtype if np.issubdtype(images.dtype, np.floating) else np.float32
         out = np.full((count, out_h, out_w, channels), self.fill, dtype)
@@ -132,6 +158,14 @@ class ViewProtocol:
     def describe(self, image_shape):
         """The protocol in words, for every results file."""
         height, width = int(image_shape[0]), int(image_shape[1])
+        if self.mode == "crop":
+            crop_h, crop_w = self.input_shape(image_shape)[:2]
+            return (f"{crop_h}x{crop_w} crops of the {height}x{width} images at uniform random offsets "
+                    f"0..{height // 8} px per axis (Zhang's 224-of-256 protocol, scaled); the model sees "
+                    f"{crop_h}x{crop_w}")
+        if self.mode == "circular":
+            return (f"{height}x{width} images rolled circularly by uniform random offsets 0..{height - 1} "
+                    "px per axis (the APS protocol); nothing is filled")
         if self.mode == "canvas":
             where = (f"{height}x{width} images at uniform random top-left offsets "
                      f"0..{self.canvas_size - height} px per axis on a "

@@ -13,6 +13,13 @@ Variants (same ResNet, same epochs, same random placement of the images):
   shift-consistency loss on the pooled latents (`AugShiftModel`).
 * `blurpool`: the baseline with anti-aliased strided convolutions.
 * `augshift_blurpool`: both.
+* `aps`: adaptive polyphase sampling at every downsampling, with
+  `aps_padding` (circular by default: the network is then exactly invariant
+  to circular shifts); `augshift_aps`: AugShift on it.
+
+`eval_protocols` scores every model's consistency under more view protocols
+than the one it trained with (canvas, shift, crop, circular), through the
+same weights at each protocol's input size.
 
 Per run: test accuracy at random positions and shift consistency (on the
 same fixed-seed view pairs), accuracy at every diagonal offset, the view
@@ -45,7 +52,7 @@ from keras_gpos.training.run import FitPlan, TrainingSetup, finish_run, fit_run
 from keras_gpos.training.run_directory import RunDirectory
 from keras_gpos.validation import check_non_negative_int, check_one_of, check_positive_int
 
-VARIANTS = ("baseline", "augshift", "blurpool", "augshift_blurpool")
+VARIANTS = ("baseline", "augshift", "blurpool", "augshift_blurpool", "aps", "augshift_aps")
 PROBE_GRID = 3
 # Suite-level lists: a leaf run has one variant, one lambda and one seed.
 SUITE_FIELDS = ("variants", "seeds", "consistency_weights", "probe_epochs")
@@ -74,6 +81,12 @@ class AugShiftConfig(ImageDataConfig):
     width: int = option(32, "Channels of the first ResNet stage.")
     padding: str = option("zero", "Border mode of every conv: " + "|".join(PADDING_MODES) + ".")
     blur_kernel_size: int = option(4, "Binomial filter size of the BlurPool variants (1..7).")
+    aps_padding: str = option("circular", "Border mode of the APS variants (circular keeps the exact "
+                                          "circular-shift invariance).")
+    eval_protocols: tuple[str, ...] = option(
+        (), "More consistency protocols to score every model under: canvas,shift,crop,circular "
+        "(empty: only the training protocol)."
+    )
     eval_repeats: int = option(5, "Random view pairs per test image for consistency/accuracy.")
     eval_seed: int = option(1234, "Seed of the evaluation views (same for every model).")
     probe_train_images: int = option(1000, "Training images (x9 positions) for the location probe.")
@@ -89,6 +102,9 @@ class AugShiftConfig(ImageDataConfig):
         check_one_of(self.distance, "distance", DISTANCES)
         check_one_of(self.padding, "padding", PADDING_MODES)
         check_one_of(self.blur_kernel_size, "blur_kernel_size", BLUR_KERNEL_SIZES)
+        check_one_of(self.aps_padding, "aps_padding", PADDING_MODES)
+        for mode in self.eval_protocols:
+            check_one_of(mode, "eval_protocols", VIEW_MODES)
         check_one_of(self.depth, "depth", tuple(RESNET_BLOCKS))
         for name in ("width", "eval_repeats", "probe_train_images", "sweep_stride"):
             check_positive_int(getattr(self, name), name)
@@ -137,6 +153,9 @@ def leaf_settings(config, variant, weight, seed):
         drop |= set(AUGSHIFT_ONLY)
     if "blurpool" not in variant:
         drop.add("blur_kernel_size")
+    if "aps" not in variant:
+        drop.add("aps_padding")
+    drop.add("eval_protocols")
     settings = result_settings(config, exclude=tuple(drop))
     return {**settings, "variant": variant, "consistency_weight": float(weight), "seed": int(seed)}
 
@@ -171,10 +190,12 @@ def prepare_data(config):
 
 def build_variant(config, variant, weight, num_classes, image_shape):
     """`(trainable model, inference classifier, encoder)` of one variant."""
+    aps = variant.endswith("aps")
     classifier = build_classifier(
         num_classes, input_shape=config.protocol.input_shape(image_shape), depth=config.depth,
-        width=config.width, padding=config.padding, head="fc",
+        width=config.width, padding=config.aps_padding if aps else config.padding, head="fc",
         blur_kernel_size=config.blur_kernel_size if "blurpool" in variant else None,
+        downsample="aps" if aps else "stride",
         name=f"resnet{config.depth}_{variant}",
     )
     encoder = keras.Model(classifier.input, classifier.get_layer("pooled").output,
@@ -197,7 +218,11 @@ def compile_variant(model, config):
 def unpack_trained(model):
     """`(classifier, encoder)` of a trained (possibly reloaded) model."""
     if isinstance(model, AugShiftModel):
-        return model.inference_model(), model.encoder
+        encoder = model.encoder
+        if getattr(encoder, "inputs", None) and len(encoder.output.shape) == 2:
+            # One flat graph (encoder layers + head), so it can take other input sizes.
+            return keras.Model(encoder.inputs, model.head(encoder.output), name=f"{model.name}_inference"), encoder
+        return model.inference_model(), encoder
     return model, keras.Model(model.input, model.get_layer("pooled").output)
 
 
@@ -251,6 +276,7 @@ def train_one(config, variant, weight, seed, splits):
                                           stride=config.sweep_stride)
         probe = position_probe(encoder, _normalised(train.head(config.probe_train_images), splits),
                                test_images, protocol, grid=PROBE_GRID)
+        by_protocol = protocol_scores(config, classifier, test_images, test.labels, train.image_shape)
         summary = {
             "variant": variant, "consistency_weight": weight, "seed": seed,
             "group": run_name(variant, weight, config, seed).rsplit("_seed", 1)[0],
@@ -262,6 +288,7 @@ def train_one(config, variant, weight, seed, splits):
             "consistency": scores["consistency"],
             "view_latent_distance": view_latent_distance(encoder, test_images, protocol, seed=config.eval_seed),
             "eval_cases": scores["cases"],
+            "consistency_by_protocol": by_protocol,
             "accuracy_vs_shift": {"offsets": offsets, "accuracy": sweep},
             "location_probe": {"test_accuracy": probe.accuracy, "train_accuracy": probe.train_accuracy,
                                "chance": 1.0 / PROBE_GRID**2, "positions": PROBE_GRID**2,
@@ -280,6 +307,22 @@ def train_one(config, variant, weight, seed, splits):
                  100 * summary["test_accuracy"], 100 * summary["consistency"],
                  100 * probe.accuracy, result.train_seconds)
     return summary
+
+
+def protocol_scores(config, classifier, images, labels, image_shape):
+    """Consistency and accuracy under each of `eval_protocols` (same weights, each protocol's input size)."""
+    from keras_gpos.graph import with_input_shape
+
+    scores = {}
+    for mode in config.eval_protocols:
+        protocol = ViewProtocol(mode, config.canvas_size, config.max_shift, config.fill)
+        shape = protocol.input_shape(image_shape)
+        model = with_input_shape(classifier, shape)
+        result = consistency_and_accuracy(model, images, labels, protocol, repeats=config.eval_repeats,
+                                          seed=config.eval_seed)
+        scores[mode] = {"consistency": result["consistency"], "accuracy": result["accuracy"],
+                        "input_shape": list(shape), "protocol": protocol.describe(image_shape)}
+    return scores
 
 
 def protocol_text(config, image_shape):

@@ -6,3 +6,4 @@ from keras_gpos.layers.padding import SpatialPadding2D
 from keras_gpos.layers.permutation import ChannelPermutation
 from keras_gpos.layers.blur_pool import BlurPool2D
 from keras_gpos.layers.channel_mask import ChannelMask
+from keras_gpos.layers.polyphase import PolyphaseDownsample2D

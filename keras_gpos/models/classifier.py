@@ -57,6 +57,7 @@ def build_classifier(
     blur_kernel_size=None,
     sync_batchnorm=False,
     pooled_batchnorm=False,
+    downsample="stride",
 ):
     """Builds a GAPNet or PermuteNet classifier as a functional model.
 
@@ -87,6 +88,10 @@ def build_classifier(
         sync_batchnorm: bool. Synchronise batch-norm statistics across
             replicas (TensorFlow backend; set it when building inside a
             multi-replica strategy scope).
+        downsample: `"stride"` or `"aps"` (ResNet only): adaptive polyphase
+            sampling at every downsampling (`keras_gpos.layers.
+            PolyphaseDownsample2D`); with `padding="circular"` the classifier
+            gives identical outputs for every circular shift of its input.
         pooled_batchnorm: bool. `fc` head only: a per-channel
             `BatchNormalization` on the pooled vector, before any
             permutation. It normalises each channel over the batch, not each
@@ -123,6 +128,8 @@ def build_classifier(
         raise ValueError("output_stride applies to arch='resnet' only.")
     if arch == "vgg" and blur_kernel_size is not None:
         raise ValueError("blur_kernel_size applies to arch='resnet' only.")
+    if arch == "vgg" and downsample != "stride":
+        raise ValueError("downsample='aps' applies to arch='resnet' only.")
     resnet.check_blur_kernel_size(blur_kernel_size, padding)
     if pooled_batchnorm and head != "fc":
         raise ValueError("pooled_batchnorm needs head='fc' (the gapnet head has no pooled vector).")
@@ -138,7 +145,7 @@ def build_classifier(
         x = resnet.resnet_features(
             x, depth, width, padding, output_stride, stage_permute,
             permute_per_sample, seed, blur_kernel_size=blur_kernel_size,
-            sync_batchnorm=sync_batchnorm,
+            sync_batchnorm=sync_batchnorm, downsample=downsample,
         )
     else:
         x = vgg.vgg_features(

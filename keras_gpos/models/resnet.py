@@ -15,6 +15,9 @@ import keras
 from keras_gpos.layers.blur_pool import BLUR_KERNEL_SIZES, BlurPool2D
 from keras_gpos.layers.padding import PaddedConv2D, check_padding_mode
 from keras_gpos.layers.permutation import ChannelPermutation
+from keras_gpos.layers.polyphase import PolyphaseDownsample2D
+
+DOWNSAMPLING = ("stride", "aps")
 
 RESNET_BLOCKS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 PERMUTE_STAGES = ("stage1", "stage2", "stage3", "stage4")
@@ -38,17 +41,22 @@ def _center_crop_to(x, reference, name):
 
 def basic_block(
     x, filters, stride, dilation, padding, name, bn_momentum=0.9, blur_kernel_size=None,
-    sync_batchnorm=False,
+    sync_batchnorm=False, downsample="stride",
 ):
     """Two 3x3 convolutions with a residual shortcut (ResNet BasicBlock).
 
     With `blur_kernel_size` and `stride > 1`, the strided convolution runs at
-    stride 1 and a `BlurPool2D` after its ReLU does the downsampling.
+    stride 1 and a `BlurPool2D` after its ReLU does the downsampling. With
+    `downsample="aps"`, a `PolyphaseDownsample2D` does it instead, and the
+    projection shortcut samples the block input at the phase the main
+    branch chose (so both branches keep the same pixels).
     """
     shortcut = x
-    blur = blur_kernel_size is not None and stride > 1
+    aps = downsample == "aps" and stride > 1
+    blur = blur_kernel_size is not None and stride > 1 and not aps
+    phase = None
     y = PaddedConv2D(
-        filters, 3, strides=1 if blur else stride, padding_mode=padding,
+        filters, 3, strides=1 if (blur or aps) else stride, padding_mode=padding,
         dilation_rate=dilation, use_bias=False, name=f"{name}_conv1",
     )(x)
     y = keras.layers.BatchNormalization(
@@ -57,6 +65,9 @@ def basic_block(
     y = keras.layers.ReLU(name=f"{name}_relu1")(y)
     if blur:
         y = BlurPool2D(blur_kernel_size, strides=stride, name=f"{name}_blur")(y)
+    if aps:
+        y, phase = PolyphaseDownsample2D(blur_kernel_size=blur_kernel_size, return_phase=True,
+                                         name=f"{name}_aps")(y)
     y = PaddedConv2D(
         filters, 3, padding_mode=padding, dilation_rate=dilation,
         use_bias=False, name=f"{name}_conv2",
@@ -69,8 +80,11 @@ def basic_block(
             shortcut = BlurPool2D(
                 blur_kernel_size, strides=stride, name=f"{name}_proj_blur"
             )(shortcut)
+        if aps:
+            shortcut = PolyphaseDownsample2D(blur_kernel_size=blur_kernel_size,
+                                             name=f"{name}_proj_aps")([shortcut, phase])
         shortcut = keras.layers.Conv2D(
-            filters, 1, strides=1 if blur else stride, use_bias=False,
+            filters, 1, strides=1 if (blur or aps) else stride, use_bias=False,
             kernel_initializer="he_normal", name=f"{name}_proj",
         )(shortcut)
         shortcut = keras.layers.BatchNormalization(
@@ -141,6 +155,7 @@ def resnet_features(
     seed=None,
     blur_kernel_size=None,
     sync_batchnorm=False,
+    downsample="stride",
 ):
     """Applies the ResNet body to the functional tensor `x`.
 
@@ -164,6 +179,11 @@ def resnet_features(
         sync_batchnorm: bool. Batch statistics over the global batch under a
             multi-replica `tf.distribute` strategy (TensorFlow backend only),
             so a distributed run trains like a single-device one.
+        downsample: `"stride"` (strided convolutions) or `"aps"`: every
+            strided convolution (the stem's too) becomes a stride-1
+            convolution followed by `PolyphaseDownsample2D`; with circular
+            padding the network is then exactly invariant to circular shifts
+            (`blur_kernel_size`, if given, is the APS + LPF blur).
 
     Returns:
         The last feature map, from a layer named `stage4_out`.
@@ -176,13 +196,20 @@ def resnet_features(
             f"{list(PERMUTE_STAGES)}."
         )
     check_blur_kernel_size(blur_kernel_size, padding)
+    if downsample not in DOWNSAMPLING:
+        raise ValueError(f"Unknown downsample {downsample!r}; expected one of {list(DOWNSAMPLING)}.")
+    if downsample == "aps" and padding == "none":
+        raise ValueError("downsample='aps' cannot be combined with padding 'none' (maps must stay even).")
+    aps = downsample == "aps"
     x = PaddedConv2D(
-        width, 7, strides=2, padding_mode=padding, use_bias=False, name="stem_conv"
+        width, 7, strides=1 if aps else 2, padding_mode=padding, use_bias=False, name="stem_conv"
     )(x)
     x = keras.layers.BatchNormalization(
         momentum=0.9, synchronized=sync_batchnorm, name="stem_bn"
     )(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
+    if aps:
+        x = PolyphaseDownsample2D(blur_kernel_size=blur_kernel_size, name="stem_aps")(x)
     strides = _stage_strides(output_stride)
     dilations = _stage_dilations(output_stride)
     for stage, blocks in enumerate(RESNET_BLOCKS[depth]):
@@ -201,5 +228,6 @@ def resnet_features(
                 name=f"{stage_name}_block{block + 1}",
                 blur_kernel_size=blur_kernel_size,
                 sync_batchnorm=sync_batchnorm,
+                downsample=downsample,
             )
     return keras.layers.Identity(name="stage4_out")(x)

@@ -14,7 +14,7 @@ from keras_gpos.reporting.report import write_files
 from keras_gpos.reporting.schema import read_run_summary
 from keras_gpos.reporting.tables import format_mean_spread, markdown_table, mean_and_spread
 
-GROUP_ORDER = ("baseline", "blurpool", "augshift", "augshift_blurpool")
+GROUP_ORDER = ("baseline", "blurpool", "aps", "augshift", "augshift_blurpool", "augshift_aps")
 
 
 def _group_order(name):
@@ -46,6 +46,17 @@ def summarize(rows):
             present = [v for v in values if v is not None]
             mean, std = mean_and_spread(present)
             entry[key] = {"mean": mean, "std": std, "per_seed": values}
+        modes = sorted({mode for r in runs for mode in (r.get("consistency_by_protocol") or {})})
+        entry["by_protocol"] = {}
+        for mode in modes:
+            values = [(r.get("consistency_by_protocol") or {}).get(mode) for r in runs]
+            values = [v for v in values if v]
+            consistency, accuracy = ([v[key] for v in values] for key in ("consistency", "accuracy"))
+            entry["by_protocol"][mode] = {
+                "consistency": dict(zip(("mean", "std"), mean_and_spread(consistency)), per_seed=consistency),
+                "accuracy": dict(zip(("mean", "std"), mean_and_spread(accuracy)), per_seed=accuracy),
+                "input_shape": values[0]["input_shape"], "protocol": values[0]["protocol"],
+            }
         sweeps = np.array([r["accuracy_vs_shift"]["accuracy"] for r in runs])
         entry["accuracy_vs_shift"] = {"offsets": runs[0]["accuracy_vs_shift"]["offsets"],
                                       "mean": sweeps.mean(0).tolist()}
@@ -79,6 +90,23 @@ def markdown(summary, rows):
         lines.append([f"{r['group']} seed {r['seed']}", f"{100 * r['test_accuracy']:.1f}",
                       f"{100 * r['consistency']:.1f}", "n/a" if probe is None else f"{100 * probe:.1f}",
                       "n/a" if distance is None else f"{distance:.3f}", r["best_epoch"]])
+    modes = sorted({mode for e in summary for mode in e.get("by_protocol", {})})
+    protocol_table = ""
+    if modes:
+        protocol_headers = ["run group"] + [f"{mode}: acc / consistency (%)" for mode in modes]
+        lines_p = []
+        for e in summary:
+            cells = [e["group"]]
+            for mode in modes:
+                scores = e.get("by_protocol", {}).get(mode)
+                cells.append("n/a" if not scores else
+                             f"{_pct(scores['accuracy']['per_seed'])} / {_pct(scores['consistency']['per_seed'])}")
+            lines_p.append(cells)
+        described = {mode: next(e["by_protocol"][mode] for e in summary if mode in e.get("by_protocol", {}))
+                     for mode in modes}
+        protocol_table = ("\n### Consistency under every protocol\n\n" + markdown_table(protocol_headers, lines_p)
+                          + "\n" + "".join(f"- {mode} (input {tuple(d['input_shape'])}): {d['protocol']}\n"
+                                            for mode, d in described.items()))
     data = rows[0]["dataset"] if rows else {}
     solvers = sorted({(r.get("location_probe") or {}).get("solver", "Adam softmax, 0.1 protocol") for r in rows})
     return (
@@ -91,7 +119,7 @@ def markdown(summary, rows):
         f"Protocol: {rows[0]['protocol'] if rows else ''}\n\n"
         f"Data: {data.get('name')} ({data.get('train_images')} train / {data.get('val_images')} "
         f"val / {data.get('test_images')} test images); best epoch chosen on validation "
-        "accuracy, never on test.\n\n### Per seed (percent)\n\n"
+        "accuracy, never on test.\n" + protocol_table + "\n### Per seed (percent)\n\n"
         + markdown_table(["run", "acc", "consistency", "probe", "latent distance", "best epoch"], lines)
     )
 
