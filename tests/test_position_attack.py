@@ -118,3 +118,25 @@ def test_keras_hub_deeplab_is_a_segmentation_model_source(tmp_path):
     assert json.loads((tmp_path / "run.json").read_text())["experiment"] == "position_attack"
     with pytest.raises(ValueError, match="multiples of 32"):
         run_position_attack(config.replace(image_height=60, output_dir=str(tmp_path / "other")))
+
+
+def test_claims_are_judged_over_seeds_by_evaluate(tmp_path):
+    from keras_gpos.experiments import evaluate_runs
+
+    model = keras_gpos.models.build_deeplab(6, (32, 48, 3), depth=10, width=4, aspp_filters=8)
+    model.save(tmp_path / "given.keras")
+    run_dirs = []
+    for seed in (0, 1):
+        config = PositionAttackConfig(
+            output_dir=str(tmp_path / f"s{seed}"), model_path=str(tmp_path / "given.keras"), seed=seed,
+            street_train_size=8, street_val_size=6, image_height=32, image_width=48, attack_n=(2, 4),
+            region_n=(2,), random_draws=3, contrast_pairs=4, verbose=0,
+        )
+        run_position_attack(config)
+        run_dirs.append(config.output_dir)
+    report = evaluate_runs(run_dirs, tmp_path / "seeds")
+    summary = report.payload["seeds_summary"]
+    assert summary["seeds"] == [0, 1] and [row["n"] for row in summary["rows"]] == [2, 4]
+    for row in summary["rows"] + summary["contrasts"]:
+        assert len(row["holds_per_seed"]) == 2 and row["holds"] == all(row["holds_per_seed"])
+    assert "holds per seed" in report.text and (tmp_path / "seeds" / "results.png").exists()

@@ -39,7 +39,7 @@ register_experiment(Experiment(
     "audit saved models (or a keras.applications model): where position lives, and whether in "
     "channel order"))
 register_experiment(Experiment(
-    "position_attack", PositionAttackConfig, run_position_attack, None,
+    "position_attack", PositionAttackConfig, run_position_attack, position_attack.evaluate_runs,
     "rank a segmentation network's position channels, then zero them (top-N vs random, regions)"))
 
 
@@ -53,6 +53,20 @@ def run_experiment(name, config):
 
         get_strategy(config.strategy)
     return get_experiment(name).run(config)
+
+
+def _run_kind(run_dir, read_run_summary):
+    """The experiment a run directory records (a re-attack of a given model has only results.json)."""
+    import os
+
+    results = os.path.join(run_dir, "results.json")
+    if not os.path.exists(os.path.join(run_dir, "run.json")) and os.path.exists(results):
+        from keras_gpos.files import read_json
+
+        record = read_json(results)
+        if record.get("experiment"):
+            return record["experiment"]
+    return read_run_summary(run_dir)["experiment"]
 
 
 def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1):
@@ -71,7 +85,7 @@ def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1):
         raise ValueError("No run directories to evaluate.")
     kinds = {}
     for run_dir in run_dirs:
-        kinds.setdefault(read_run_summary(run_dir)["experiment"], []).append(str(run_dir))
+        kinds.setdefault(_run_kind(run_dir, read_run_summary), []).append(str(run_dir))
     evaluators = {evaluator_for(kind).name for kind in kinds}
     if len(evaluators) > 1:
         raise ValueError(

@@ -230,6 +230,25 @@ def train_model(config, run, train, val):
     return result.model, finish_run(run, result.model, summary, export=False)
 
 
+def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1):
+    """Judges the claims of several seeds' attacks (same layer and flip) over seeds."""
+    from keras_gpos.files import read_json
+    from keras_gpos.reporting.position_attack import write_seed_report
+
+    del data_dir, repeats  # the attacks were scored when they ran
+    results = []
+    for run_dir in run_dirs:
+        path = pathlib.Path(run_dir) / "results.json"
+        if not path.exists():
+            raise ValueError(f"{run_dir} holds no position-attack results.json.")
+        record = read_json(path)
+        if "comparison" not in record:
+            raise ValueError(f"{path} was written before keras_gpos 0.2 (no comparison); re-attack the model "
+                             "with --model_path to add the contrasts.")
+        results.append(record)
+    return write_seed_report(output_dir, results)
+
+
 def run_position_attack(config):
     """Trains or loads the model, ranks, attacks and writes the report.
 

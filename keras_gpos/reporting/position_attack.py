@@ -2,6 +2,8 @@
 
 import pathlib
 
+import numpy as np
+
 from keras_gpos.attacks.comparison import AttackComparison
 from keras_gpos.files import write_json, write_text
 from keras_gpos.reporting.report import Report
@@ -54,3 +56,110 @@ def write_report(output_dir, runs, extra=None):
     plot = comparison.plot(output_dir / "attack_curves.png",
                            title=f"{payload['model']['name']} / {payload['layer']} on {payload['data']['val']['source']}")
     return Report(output_dir / "results.json", output_dir / "results.md", plot, text, payload)
+
+
+def _mean_std(values):
+    values = np.asarray(values, np.float64)
+    return float(values.mean()), (float(values.std(ddof=1)) if len(values) > 1 else None)
+
+
+def summarize_seeds(results):
+    """Claims judged over seeds: a claim holds when it holds in *every* seed.
+
+    Args:
+        results: results dicts of several position-attack runs (one per
+            training seed) with the same layer, flip and N values.
+    """
+    layers = {(r["layer"], r["ranking"]["flip"]) for r in results}
+    if len(layers) != 1:
+        raise ValueError(f"the runs attack different layers or flips: {sorted(layers)}; summarise them apart.")
+    comparisons = [AttackComparison(**r["comparison"]) for r in results]
+    seeds = [r["config"]["seed"] for r in results]
+    rows = []
+    for n in [row["n"] for row in comparisons[0].rows]:
+        per_seed = [next(row for row in c.rows if row["n"] == n) for c in comparisons]
+        top = _mean_std([row["top_drop"] for row in per_seed])
+        random = _mean_std([row["random"]["mean"] for row in per_seed])
+        ratios = [row["ratio"] for row in per_seed if row["ratio"] is not None]
+        rows.append({"n": n, "top_drop": top, "random_drop": random,
+                     "ratio": _mean_std(ratios) if ratios else (None, None),
+                     "holds_per_seed": [row["holds"] for row in per_seed],
+                     "holds": all(row["holds"] for row in per_seed)})
+    contrasts = []
+    for n in [c["n"] for c in comparisons[0].contrasts]:
+        per_seed = [next(c for c in comp.contrasts if c["n"] == n) for comp in comparisons]
+        contrasts.append({"n": n, "contrast": _mean_std([c["contrast"] for c in per_seed]),
+                          "random_p95": _mean_std([c["random"]["p95"] for c in per_seed]),
+                          "holds_per_seed": [c["holds"] for c in per_seed],
+                          "holds": all(c["holds"] for c in per_seed)})
+    layer, flip = layers.pop()
+    return {"layer": layer, "flip": flip, "seeds": seeds, "rows": rows, "contrasts": contrasts,
+            "clean_miou": _mean_std([c.clean["all"] for c in comparisons])}
+
+
+def _fmt(pair, digits=3):
+    mean, std = pair
+    if mean is None:
+        return "n/a"
+    return f"{mean:.{digits}f}" + ("" if std is None else f" ± {std:.{digits}f}")
+
+
+def seeds_markdown(summary):
+    from keras_gpos.reporting.tables import markdown_table
+
+    yes = {True: "yes", False: "no"}
+    lines = [f"# Position attack over seeds {summary['seeds']}: {summary['layer']}, {summary['flip']} flip", "",
+             f"Clean mIoU {_fmt(summary['clean_miou'])} (mean ± std over seeds). A claim holds when, in every "
+             "seed, the measured value lies above the 95th percentile of its random baseline.", "",
+             "## Top-N position channels vs N random channels (mIoU drop)", "",
+             markdown_table(["N", "top-N drop", "random drop", "top / random", "holds per seed", "holds"],
+                            [[r["n"], _fmt(r["top_drop"]), _fmt(r["random_drop"]), _fmt(r["ratio"], 1),
+                              ", ".join(yes[h] for h in r["holds_per_seed"]), yes[r["holds"]]]
+                             for r in summary["rows"]]),
+             "## Region contrast", "",
+             markdown_table(["N", "contrast", "random p95", "holds per seed", "holds"],
+                            [[c["n"], _fmt(c["contrast"]), _fmt(c["random_p95"]),
+                              ", ".join(yes[h] for h in c["holds_per_seed"]), yes[c["holds"]]]
+                             for c in summary["contrasts"]])]
+    return "\n".join(lines)
+
+
+def write_seed_report(output_dir, results, extra=None):
+    """results.json/.md/.png of several seeds' attacks on one layer and flip."""
+    from keras_gpos.files import save_figure
+    from keras_gpos.reporting.report import write_files
+
+    summary = summarize_seeds(results)
+
+    def plot(path):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        ns = [r["n"] for r in summary["rows"]]
+        axes[0].errorbar(ns, [r["top_drop"][0] for r in summary["rows"]],
+                         yerr=[r["top_drop"][1] or 0 for r in summary["rows"]], fmt="o-", color="tab:red",
+                         capsize=3, label="top-N")
+        axes[0].errorbar(ns, [r["random_drop"][0] for r in summary["rows"]],
+                         yerr=[r["random_drop"][1] or 0 for r in summary["rows"]], fmt="s--", color="tab:gray",
+                         capsize=3, label="random N")
+        axes[0].set_xlabel("N")
+        axes[0].set_ylabel("mIoU drop (mean ± std over seeds)")
+        axes[0].legend(fontsize=8)
+        cn = [c["n"] for c in summary["contrasts"]]
+        axes[1].errorbar(cn, [c["contrast"][0] for c in summary["contrasts"]],
+                         yerr=[c["contrast"][1] or 0 for c in summary["contrasts"]], fmt="o-", color="tab:red",
+                         capsize=3, label="region contrast")
+        axes[1].plot(cn, [c["random_p95"][0] for c in summary["contrasts"]], "v:", color="tab:gray",
+                     label="random p95 (mean)")
+        axes[1].axhline(0, color="k", lw=0.8)
+        axes[1].set_xlabel("N")
+        axes[1].legend(fontsize=8)
+        fig.suptitle(f"{summary['layer']}, {summary['flip']} flip, seeds {summary['seeds']}", fontsize=9)
+        fig.tight_layout()
+        return save_figure(fig, path)
+
+    payload = {"experiment": "position_attack", "seeds_summary": summary, "runs": results, **(extra or {})}
+    return write_files(output_dir, payload, seeds_markdown(summary), plot)
