@@ -95,7 +95,7 @@ def test_resnet_blur_option_antialiases_every_strided_block():
     assert sorted(layer.name for layer in blurs) == sorted(
         f"stage{s}_block1_{kind}" for s in (2, 3, 4) for kind in ("blur", "proj_blur")
     )
-    assert blurred.get_layer("stage2_block1_conv1").strides == 1
+    assert blurred.get_layer("stage2_block1_conv1").strides == (1, 1)  # pairs, as Conv2D keeps them
     assert blurred.get_layer("features").output.shape == plain.get_layer("features").output.shape
     assert blurred.count_params() == plain.count_params()  # blurring adds no weights
     out = blurred(np.zeros((2, 32, 32, 3), "float32"))
