@@ -40,7 +40,9 @@ from keras_gpos.experiments.config import ImageDataConfig, option, result_settin
 from keras_gpos.layers.blur_pool import BLUR_KERNEL_SIZES
 from keras_gpos.layers.padding import PADDING_MODES
 from keras_gpos.losses import DISTANCES, ShiftConsistencyLoss
-from keras_gpos.metrics.consistency import accuracy_vs_shift, consistency_and_accuracy, view_latent_distance
+from keras_gpos.metrics.consistency import (
+    accuracy_vs_shift, consistency_and_accuracy, consistency_by_protocol, view_latent_distance,
+)
 from keras_gpos.metrics.probe import position_probe
 from keras_gpos.models import build_classifier
 from keras_gpos.models.resnet import RESNET_BLOCKS
@@ -276,7 +278,10 @@ def train_one(config, variant, weight, seed, splits):
                                           stride=config.sweep_stride)
         probe = position_probe(encoder, _normalised(train.head(config.probe_train_images), splits),
                                test_images, protocol, grid=PROBE_GRID)
-        by_protocol = protocol_scores(config, classifier, test_images, test.labels, train.image_shape)
+        by_protocol = consistency_by_protocol(
+            classifier, test_images, test.labels,
+            [ViewProtocol(mode, config.canvas_size, config.max_shift, config.fill) for mode in config.eval_protocols],
+            repeats=config.eval_repeats, seed=config.eval_seed)
         summary = {
             "variant": variant, "consistency_weight": weight, "seed": seed,
             "group": run_name(variant, weight, config, seed).rsplit("_seed", 1)[0],
@@ -307,22 +312,6 @@ def train_one(config, variant, weight, seed, splits):
                  100 * summary["test_accuracy"], 100 * summary["consistency"],
                  100 * probe.accuracy, result.train_seconds)
     return summary
-
-
-def protocol_scores(config, classifier, images, labels, image_shape):
-    """Consistency and accuracy under each of `eval_protocols` (same weights, each protocol's input size)."""
-    from keras_gpos.graph import with_input_shape
-
-    scores = {}
-    for mode in config.eval_protocols:
-        protocol = ViewProtocol(mode, config.canvas_size, config.max_shift, config.fill)
-        shape = protocol.input_shape(image_shape)
-        model = with_input_shape(classifier, shape)
-        result = consistency_and_accuracy(model, images, labels, protocol, repeats=config.eval_repeats,
-                                          seed=config.eval_seed)
-        scores[mode] = {"consistency": result["consistency"], "accuracy": result["accuracy"],
-                        "input_shape": list(shape), "protocol": protocol.describe(image_shape)}
-    return scores
 
 
 def protocol_text(config, image_shape):

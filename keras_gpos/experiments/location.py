@@ -26,7 +26,7 @@ from keras_gpos.models import ARCHITECTURES, HEADS, build_classifier
 from keras_gpos.models.classifier import permute_positions
 from keras_gpos.models.resnet import RESNET_BLOCKS
 from keras_gpos.models.vgg import VGG_STAGES
-from keras_gpos.training.resources import MemoryPlan
+from keras_gpos.training.resources import MemoryPlan, warn_known_onednn_crash
 from keras_gpos.training.run import FitPlan, TrainingSetup, finish_run, fit_run
 from keras_gpos.training.run_directory import RunDirectory
 from keras_gpos.validation import check_one_of, check_positive_int
@@ -170,19 +170,6 @@ def legacy_settings(record):
     return result_settings(upgrade_record(LocationConfig, record))
 
 
-def _warn_known_onednn_crash(config, image_set):
-    # TF 2.21's oneDNN CPU kernels abort (segfault / heap corruption) while
-    # training very narrow ResNets on large canvases: widths 4 and 8 crash
-    # on 96 px and 128 px inputs, width >= 12 and 64 px inputs are fine.
-    # Turning oneDNN off avoids it at up to 3x the step time, so only warn.
-    canvas = config.grid_size * image_set.image_shape[0]
-    if (config.arch == "resnet" and config.width < 12 and canvas >= 96
-            and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0"):
-        logging.warning(
-            "width %d on %dpx canvases can crash TensorFlow's oneDNN kernels (a TF bug); use "
-            "--width>=12 or set TF_ENABLE_ONEDNN_OPTS=0 if the run aborts.", config.width, canvas)
-
-
 def train_location(config):
     """Trains, selects, tests, saves and exports one model.
 
@@ -201,7 +188,7 @@ def train_location(config):
 
             return upgrade_summary(run.summary(), run.path / "run.json")
         run.write_start(config.to_dict())
-        _warn_known_onednn_crash(config, train)
+        warn_known_onednn_crash(config.arch, config.width, config.grid_size * train.image_shape[0])
 
         def build(num_replicas):
             model = build_model(config, train, num_replicas)

@@ -3,6 +3,7 @@
 from keras_gpos.metrics.consistency import ShiftConsistency
 from keras_gpos.metrics.consistency import accuracy_vs_shift
 from keras_gpos.metrics.consistency import consistency_and_accuracy
+from keras_gpos.metrics.consistency import consistency_by_protocol
 from keras_gpos.metrics.consistency import shift_consistency
 from keras_gpos.metrics.consistency import view_latent_distance
 from keras_gpos.metrics.probe import ProbeResult

@@ -355,3 +355,32 @@ def accuracy_vs_shift(model, data, labels=None, protocol=None, batch_size=256, s
     if not total:
         raise ValueError(f"{what} got no images.")
     return list(offsets), [float(c / total) for c in correct]
+
+
+def consistency_by_protocol(model, images, labels, protocols, repeats=5, seed=1234):
+    """Consistency and accuracy of one model under several view protocols.
+
+    Each protocol's views go through the same weights at that protocol's
+    input size (`keras_gpos.graph.with_input_shape`), so a fully
+    convolutional classifier trained on canvases is also scored on crops.
+
+    Args:
+        model: a functional classifier.
+        images, labels: normalised images `(N, h, w, c)` and their labels.
+        protocols: `ViewProtocol`s.
+
+    Returns:
+        `{mode: {"consistency", "accuracy", "input_shape", "protocol"}}`.
+    """
+    from keras_gpos.graph import with_input_shape
+
+    scores = {}
+    images = np.asarray(images)
+    for protocol in protocols:
+        protocol = _protocol(protocol)
+        shape = protocol.input_shape(images.shape[1:])
+        result = consistency_and_accuracy(with_input_shape(model, shape), images, labels, protocol,
+                                          repeats=repeats, seed=seed)
+        scores[protocol.mode] = {"consistency": result["consistency"], "accuracy": result["accuracy"],
+                                 "input_shape": list(shape), "protocol": protocol.describe(images.shape[1:])}
+    return scores
