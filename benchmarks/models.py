@@ -8,13 +8,14 @@ def train_step(model):
     return model.train_on_batch
 
 
-def classifier(num_classes, size, depth, width, permute_at=None):
-    """A compiled ResNet classifier with the fc head (the AugShift encoder's head)."""
+def classifier(num_classes, size, depth, width, permute_at=None, **kwargs):
+    """A compiled ResNet classifier with the fc head (the AugShift encoder's head); `kwargs`
+    go to `build_classifier` (e.g. `blur_kernel_size=4`, `downsample="aps"`)."""
     from keras_gpos.experiments.location import compile_model
     from keras_gpos.models import build_classifier
 
     model = build_classifier(num_classes, (size, size, 3), depth=depth, width=width, head="fc",
-                             permute_at=permute_at, seed=0)
+                             permute_at=permute_at, seed=0, **kwargs)
     compile_model(model, TRAIN_SETTINGS)
     return model
 

@@ -52,6 +52,11 @@ def bench_training_step(smoke, repeats):
             (x, y)),
         "augshift": models.step_runner(
             models.train_step(models.augshift(9, size, depth, width)), ((x, shifted), y)),
+        "blurpool": models.step_runner(
+            models.train_step(models.classifier(9, size, depth, width, blur_kernel_size=4)), (x, y)),
+        "aps": models.step_runner(
+            models.train_step(models.classifier(9, size, depth, width, padding="circular", downsample="aps")),
+            (x, y)),
     }
     # Each sample is the median of 2 steps; the models alternate (in a
     # rotating order) so drift in machine load hits all alike.
@@ -87,6 +92,10 @@ def bench_training_step(smoke, repeats):
                "ms"),
         figure("AugShift / plain step", augshift_ratio, "ratio", "<= 2.2",
                augshift_ratio <= 2.2),
+        figure("BlurPool (filter 4) / plain step", times["blurpool"] / times["plain"], "ratio",
+               note="strided convolutions at stride 1, then a blur and subsampling"),
+        figure("APS (circular padding) / plain step", times["aps"] / times["plain"], "ratio",
+               note="strided convolutions (the stem's too) at stride 1, then polyphase sampling"),
         figure(f"float32 matmul {n}x{n} (fastest of the rounds)", peak / 1e9, "GFLOP/s"),
         figure("plain step achieved", achieved / 1e9, "GFLOP/s",
                note="3 x forward FLOPs (convolutions + dense) x batch / step time"),

@@ -490,3 +490,29 @@ def test_attack_evaluator_refuses_non_finite_pixels_bad_masks_and_bad_channels()
     mask = keras_gpos.attacks.get_channel_mask(attacked)
     with pytest.raises(ValueError, match="fill values hold NaN or Inf"):
         mask.set_fill_values(np.full(mask.num_channels, np.nan))
+
+
+def test_train_py_on_jax_refuses_in_one_line(tmp_path):
+    result = _train(["--experiment=location", f"--output_dir={tmp_path / 'x'}"], timeout=120,
+                    env={"KERAS_BACKEND": "jax"})
+    assert result.returncode == 2 and "KERAS_BACKEND=jax" in _error_line(result)
+    assert not (tmp_path / "x").exists()
+
+
+def test_position_attack_reuses_its_model_only_with_its_own_training_settings(tmp_path):
+    from keras_gpos.experiments.position_attack import PositionAttackConfig, run_position_attack
+
+    config = PositionAttackConfig(
+        output_dir=str(tmp_path / "pa"), street_train_size=8, street_val_size=4, image_height=32,
+        image_width=32, depth=10, width=4, aspp_filters=4, epochs=1, attack_n=(2,), region_n=(2,),
+        random_draws=2, contrast_pairs=0, verbose=0)
+    run_position_attack(config)
+    model_bytes = (tmp_path / "pa" / "model.keras").read_bytes()
+    # Other attack settings: the same trained model is re-attacked.
+    again = run_position_attack(config.replace(rank_flip="vertical"))
+    assert again["ranking"]["flip"] == "vertical" and (tmp_path / "pa" / "model.keras").read_bytes() == model_bytes
+    with pytest.raises(RunDirectoryError, match="width: 4 -> 8"):
+        run_position_attack(config.replace(width=8))
+    replaced = run_position_attack(config.replace(width=8, overwrite=True))
+    assert replaced["model"]["parameters"] != again["model"]["parameters"]
+    assert read_json(tmp_path / "pa" / "run.json")["config"]["width"] == 8
