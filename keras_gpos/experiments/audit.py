@@ -126,6 +126,18 @@ def load_data(config):
     return data.images, data.labels, data.source, None
 
 
+def _recomputed_normalization(summary):
+    """The training split's statistics of an AugShift run that did not record them (before 0.2)."""
+    if summary.get("experiment") != "augshift" or not isinstance(summary.get("config"), dict):
+        return None
+    from keras_gpos.experiments.augshift import AugShiftConfig, prepare_data
+    from keras_gpos.experiments.config import upgrade_record
+
+    record = {k: v for k, v in summary["config"].items()
+              if k not in ("variant", "consistency_weight", "seed", "probe_epochs")}
+    return prepare_data(upgrade_record(AugShiftConfig, record)).normalization()
+
+
 def _model_and_preprocessing(config, path):
     """`(model, normalise function, background, name)` for one `--models` entry."""
     from keras_gpos.files import load_keras_model
@@ -138,7 +150,7 @@ def _model_and_preprocessing(config, path):
         from keras_gpos.reporting.schema import read_run_summary
 
         summary = read_run_summary(path)
-        normalization = summary.get("normalization")
+        normalization = summary.get("normalization") or _recomputed_normalization(summary)
         if normalization:
             mean, std = np.asarray(normalization["mean"]), np.asarray(normalization["std"])
         recorded = (summary.get("config") or {})

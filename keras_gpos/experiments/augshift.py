@@ -305,6 +305,7 @@ def train_one(config, variant, weight, seed, splits):
             "protocol": protocol_text(config, train.image_shape),
             "view_protocol": protocol.to_dict(),
             "dataset": {"name": config.dataset, **splits.identity()},
+            "normalization": splits.normalization(),
             "config": record,
         }
         summary = finish_run(run, classifier, summary)
