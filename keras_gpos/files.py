@@ -9,6 +9,7 @@ propagates; nothing half written stays behind.
 Readers turn a corrupt or foreign file into a `ValueError` that names it.
 """
 
+import hashlib
 import json
 import os
 import pathlib
@@ -213,3 +214,12 @@ def load_keras_model(path, custom_objects=None):
         if len(text) > 400:
             text = text[:400] + " ..."
         raise ValueError(f"cannot load the model file {path}: {text}") from error
+
+
+def file_digest(path):
+    """The SHA-256 of a file's bytes, read in 1 MiB blocks (hex string)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

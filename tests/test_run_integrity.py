@@ -121,8 +121,11 @@ def _tiny(tmp_path, **overrides):
 
 
 class _Interrupt(keras.callbacks.Callback):
-    def on_epoch_end(self, epoch, logs=None):
-        raise KeyboardInterrupt
+    """A Ctrl-C as the second epoch starts: the first is trained, checkpointed and backed up."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch >= 1:
+            raise KeyboardInterrupt
 
 
 def test_an_interrupted_run_resumes_only_with_its_own_settings(tmp_path, monkeypatch):
@@ -516,3 +519,48 @@ def test_position_attack_reuses_its_model_only_with_its_own_training_settings(tm
     replaced = run_position_attack(config.replace(width=8, overwrite=True))
     assert replaced["model"]["parameters"] != again["model"]["parameters"]
     assert read_json(tmp_path / "pa" / "run.json")["config"]["width"] == 8
+
+
+def test_a_refused_open_releases_its_lock(tmp_path):
+    with RunDirectory(tmp_path / "r", "location", {"settings": {"width": 4}}) as first:
+        first.write_start({"width": 4})
+    other = {"settings": {"width": 8}}
+    with pytest.raises(RunDirectoryError, match="width: 4 -> 8"):
+        RunDirectory(tmp_path / "r", "location", other).open()
+    # The refusal let go of the lock: --overwrite in the same process is not "in use".
+    with RunDirectory(tmp_path / "r", "location", other, overwrite=True) as replaced:
+        assert (tmp_path / "r" / ".previous" / "fingerprint.json").exists()
+        assert not replaced.finished
+
+
+def test_an_overwrite_killed_while_moving_files_aside_is_put_back(tmp_path):
+    settings = {"settings": {"width": 4}}
+    run = tmp_path / "r"
+    with RunDirectory(run, "location", settings) as first:
+        first.write_start({"width": 4})
+    (run / "run.json").write_text("{}")
+    (run / "model.keras").write_bytes(b"model")
+    # A kill after two of the files went to the staging folder.
+    staging = run / ".previous.partial"
+    staging.mkdir()
+    os.replace(run / "model.keras", staging / "model.keras")
+    os.replace(run / "fingerprint.json", staging / "fingerprint.json")
+    with RunDirectory(run, "location", settings) as again:
+        assert again.finished  # the finished run is whole again, not refused or retrained
+    assert (run / "model.keras").read_bytes() == b"model" and not staging.exists()
+
+
+def test_a_torn_best_model_and_sidecar_pair_is_not_trusted(tmp_path):
+    from keras_gpos.training.callbacks import BestModelCheckpoint
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    path = tmp_path / "best.keras"
+    checkpoint = BestModelCheckpoint(path, monitor="val_loss", mode="min")
+    checkpoint.set_model(model)
+    checkpoint.on_epoch_end(0, {"val_loss": 0.5})
+    assert BestModelCheckpoint(path, monitor="val_loss", mode="min").best == 0.5
+    # A kill between saving a better model and its sidecar: the model is new, the sidecar old.
+    model.layers[0].kernel.assign(np.ones((3, 2), "float32"))
+    model.save(path)
+    resumed = BestModelCheckpoint(path, monitor="val_loss", mode="min")
+    assert resumed.best is None and resumed.best_epoch is None

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 from absl import logging
 
-from keras_gpos.files import read_json, save_keras_model, save_weights, write_json
+from keras_gpos.files import file_digest, read_json, save_keras_model, save_weights, write_json
 
 
 class BestModelCheckpoint(keras.callbacks.Callback):
@@ -38,7 +38,14 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         self.best_epoch = None
         if self.sidecar.exists() and self.filepath.exists():
             record = read_json(self.sidecar)
-            self.best, self.best_epoch = record["value"], record["epoch"]
+            recorded = record.get("model_sha256")
+            if recorded is not None and recorded != file_digest(self.filepath):
+                # A kill fell between saving the model and its sidecar: the pair is torn.
+                # Forget it; the next epoch's score decides the best model again.
+                logging.warning("%s and %s do not belong together (interrupted save); the best "
+                                "model is chosen again from the next epoch", self.filepath, self.sidecar)
+            else:
+                self.best, self.best_epoch = record["value"], record["epoch"]
 
     def _better(self, value):
         if self.best is None:
@@ -57,7 +64,8 @@ class BestModelCheckpoint(keras.callbacks.Callback):
             return
         if self._better(value):
             save_keras_model(self.model, self.filepath)
-            write_json(self.sidecar, {"epoch": epoch, "value": value, "monitor": self.monitor})
+            write_json(self.sidecar, {"epoch": epoch, "value": value, "monitor": self.monitor,
+                                      "model_sha256": file_digest(self.filepath)})
             self.best, self.best_epoch = value, epoch
 
 
@@ -98,14 +106,16 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             never forces a retrain.
     """
 
-    def __init__(self, backup_dir, delete_checkpoint=True):
+    def __init__(self, backup_dir, delete_checkpoint=True, restore_dir=None):
         super().__init__(backup_dir, save_freq="epoch", double_checkpoint=False,
                          delete_checkpoint=delete_checkpoint)
+        # Where to resume from (another replica's backup for a multi-worker worker).
+        self.restore_dir = pathlib.Path(restore_dir or backup_dir)
         self.resumed_from_epoch = 0
         self._announce_first_step = False
 
     def _metadata(self):
-        path = pathlib.Path(self._training_metadata_path)
+        path = self.restore_dir / "training_metadata.json"
         return read_json(path) if path.exists() else None
 
     def _load_model(self):
@@ -115,11 +125,11 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         if metadata is None:
             return
         # Backups written by plain BackupAndRestore name no file.
-        weights = pathlib.Path(self.backup_dir) / metadata.get("weights", "latest.weights.h5")
+        weights = self.restore_dir / metadata.get("weights", "latest.weights.h5")
         if not weights.exists():
             raise ValueError(
-                f"Backup metadata {self._training_metadata_path} names {weights}, which is "
-                f"missing; delete {self.backup_dir} to restart this run from epoch 1."
+                f"Backup metadata {self.restore_dir / 'training_metadata.json'} names {weights}, which "
+                f"is missing; delete {self.restore_dir} to restart this run from epoch 1."
             )
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
@@ -127,7 +137,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.model._initial_epoch = metadata["epoch"]
         self.resumed_from_epoch = metadata["epoch"]
         self._announce_first_step = True
-        logging.info("resuming from the backup of epoch %d in %s", metadata["epoch"], self.backup_dir)
+        logging.info("resuming from the backup of epoch %d in %s", metadata["epoch"], self.restore_dir)
 
     def on_train_batch_end(self, batch, logs=None):
         super().on_train_batch_end(batch, logs)

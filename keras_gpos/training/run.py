@@ -168,19 +168,27 @@ def fit_run(run_dir, plan, setup):
     seed_everything(setup.seed, setup.deterministic)
     work = run_dir.work
     backup = work / "backup"
-    initial_epoch = min(check_backup(backup), setup.epochs)
+    restore = backup
+    chief_backup = run_dir.path / "backup"
+    if not run_dir.chief and chief_backup.exists():
+        # Replicas must resume at the same epoch: a worker restores from the chief's backup
+        # (the same weights, in lock-step) when it can see it, and keeps writing its own.
+        restore = chief_backup
+    initial_epoch = min(check_backup(restore), setup.epochs)
     _trim_history(work / "history.csv", initial_epoch)
     with strategy.scope():
         model = plan.build_model(strategy.num_replicas_in_sync)
     best_path = work / "best.keras"
+    # The backup commits an epoch, so it runs last: a kill before it re-runs the epoch
+    # (the best checkpoint and the history of that epoch are then rewritten), never skips it.
     callbacks = [
         *plan.callbacks,
         EpochSeeds(setup.seed),
-        AtomicBackupAndRestore(str(backup), delete_checkpoint=False),
         BestModelCheckpoint(best_path, monitor=plan.monitor, mode=plan.mode),
         StopOnNonFiniteLoss(),
         keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(work / "logs"), write_graph=False),
+        AtomicBackupAndRestore(str(backup), delete_checkpoint=False, restore_dir=str(restore)),
     ]
     logging.info("training %s%s for %d epochs -> %s%s", model.name,
                  f" ({plan.description})" if plan.description else "", setup.epochs, run_dir.path,
@@ -193,8 +201,8 @@ def fit_run(run_dir, plan, setup):
             verbose=setup.verbose, shuffle=False,
         )
     elif not best_path.exists():
-        metadata = read_json(backup / "training_metadata.json")
-        model.load_weights(str(backup / metadata.get("weights", "latest.weights.h5")))
+        metadata = read_json(restore / "training_metadata.json")
+        model.load_weights(str(restore / metadata.get("weights", "latest.weights.h5")))
     seconds = time.time() - start
     best = read_json(best_path.with_suffix(".json")) if best_path.exists() else None
     if best_path.exists():

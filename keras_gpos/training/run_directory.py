@@ -140,11 +140,25 @@ class RunDirectory:
         check_output_path(self.work)
         self.work.mkdir(parents=True, exist_ok=True)
         self._lock()
+        try:
+            return self._open_locked()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_locked(self):
         remove_temporaries(self.work)
         if not self.chief:
-            # Workers skip what the chief finished (a shared or the same file system).
-            self.finished = (self.path / "run.json").exists()
+            if self.overwrite:
+                # A worker's folder is private scratch: --overwrite starts it afresh too.
+                for entry in list(self.work.iterdir()):
+                    if entry.name != LOCK_FILE:
+                        _remove(entry)
+            # Workers skip what the chief finished (a shared or the same file system);
+            # under --overwrite the chief retrains, so they do too.
+            self.finished = (self.path / "run.json").exists() and not self.overwrite
             return self
+        self._roll_back_partial_move()
         previous = self.path / PREVIOUS_DIR
         stored = self._stored_fingerprint()
         has_run = stored is not None or any((self.path / name).exists() for name in TRAINING_ARTIFACTS)
@@ -214,6 +228,18 @@ class RunDirectory:
                 "to replace it, or pick another --output_dir."
             )
 
+    def _roll_back_partial_move(self):
+        """Puts back the files of an `--overwrite` that was killed while moving them aside."""
+        staging = self.path / (PREVIOUS_DIR + ".partial")
+        if not staging.exists():
+            return
+        for entry in list(staging.iterdir()):
+            target = self.path / entry.name
+            if not target.exists():
+                os.replace(entry, target)
+        _remove(staging)
+        logging.info("put back the files of an interrupted --overwrite in %s", self.path)
+
     def _move_aside(self):
         previous = self.path / PREVIOUS_DIR
         if previous.exists():
@@ -224,7 +250,6 @@ class RunDirectory:
                     _remove(entry)
         else:
             staging = self.path / (PREVIOUS_DIR + ".partial")
-            _remove(staging)
             staging.mkdir()
             for entry in list(self.path.iterdir()):
                 if entry.name not in (LOCK_FILE, staging.name):
@@ -279,6 +304,10 @@ class RunDirectory:
         if self.chief:
             _remove(self.path / PREVIOUS_DIR)
         else:
+            # Delete the folder's contents while still holding its lock, then the lock itself.
+            for entry in list(self.work.iterdir()):
+                if entry.name != LOCK_FILE:
+                    _remove(entry)
             self.close()
             _remove(self.work)
 
