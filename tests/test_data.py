@@ -225,6 +225,25 @@ def test_grid_dataset_evaluation_is_exhaustive_and_deterministic():
         np.testing.assert_array_equal(x1, x2)
 
 
+def test_grid_dataset_noise_background_is_the_same_on_every_pass_and_after_a_resume():
+    s = data.make_shapes_dataset(12)
+    evaluation = data.grid_dataset(s, 2, "location", batch_size=8, background="noise", seed=3)
+    first, second = ([x.numpy() for x, _ in evaluation] for _ in range(2))
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0][0], first[1][0])  # noise, not one repeated fill
+
+    def epoch(dataset, number):
+        return [x.numpy() for x, _ in dataset.skip(number * 3).take(3)]
+
+    full = data.grid_dataset(s, 2, "location", batch_size=4, training=True, background="noise",
+                             seed=3, epochs=2)
+    resumed = data.grid_dataset(s, 2, "location", batch_size=4, training=True, background="noise",
+                                seed=3, epochs=2, initial_epoch=1)
+    for a, b in zip(epoch(full, 1), epoch(resumed, 0)):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_grid_dataset_rejects_empty_set_and_bad_target():
     s = data.make_shapes_dataset(4)
     with pytest.raises(ValueError, match="Unknown target 'cell'"):

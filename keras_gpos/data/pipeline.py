@@ -156,7 +156,7 @@ def grid_dataset(
         background: see `keras_gpos.data.place_on_grid`.
         flip: bool. Random horizontal flip of the image (never the canvas:
             that would move it to another cell). Training only.
-        seed: int. Seed of shuffling, flips and cells.
+        seed: int. Seed of shuffling, flips, cells and the `"noise"` background.
         epochs, initial_epoch: training only. With `epochs`, one stream of
             the batches of epochs `initial_epoch .. epochs - 1`, reproducible
             in any process (fit it with `steps_per_epoch`); None (default)
@@ -176,9 +176,11 @@ def grid_dataset(
     cells_per_image = grid_size * grid_size
     arrays = (image_set.images, image_set.labels.astype(np.int64))
 
-    def place(images, labels, cells):
+    def place(images, labels, cells, key):
+        # A stateless key for the "noise" background: the same canvases in every
+        # process and after a resume (a stateful draw would differ).
         canvas = grid.place_on_grid(
-            images, cells, grid_size, background, pixel_mean=mean, pixel_std=std
+            images, cells, grid_size, background, pixel_mean=mean, pixel_std=std, seed=key
         )
         return canvas, _target(target, cells, labels)
 
@@ -190,15 +192,18 @@ def grid_dataset(
             cells = tf.random.stateless_uniform(
                 (tf.shape(images)[0],), tf.random.experimental.stateless_fold_in(key, 2),
                 0, cells_per_image, dtype=tf.int32)
-            return place(images, labels, cells)
+            return place(images, labels, cells, tf.random.experimental.stateless_fold_in(key, 3))
 
         dataset = keyed_epochs(arrays, batch_size, training_batch, seed, epochs, initial_epoch)
         return dataset.prefetch(AUTOTUNE)
 
-    def evaluation_batch(images, labels):
+    def evaluation_batch(index, batch):
+        images, labels = batch
         images, labels, cells = grid.exhaustive_placement(normalize(images, mean, std), labels, grid_size)
-        return place(images, labels, cells)
+        # Evaluation noise is keyed by (seed, batch index): every pass sees the same canvases.
+        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(index, tf.int64)])
+        return place(images, labels, cells, key)
 
     dataset = tf.data.Dataset.from_tensor_slices(arrays).batch(max(1, batch_size // cells_per_image))
-    dataset = dataset.map(evaluation_batch, num_parallel_calls=AUTOTUNE, deterministic=True)
+    dataset = dataset.enumerate().map(evaluation_batch, num_parallel_calls=AUTOTUNE, deterministic=True)
     return dataset.prefetch(AUTOTUNE)
