@@ -195,3 +195,8 @@ def test_the_region_contrast_finds_side_specific_channels_and_random_pairs_do_no
     left_row = next(r for r in comparison.regions if r["ranking"] == "left")
     assert left_row["hurts_more"] == "left" and left_row["drops"]["right"] == pytest.approx(0.0, abs=1e-6)
     assert len(contrast["random_values"]) == 20
+    # With 20 or fewer draws the 95th percentile is the largest random value, not an interpolation
+    # below it: a claim cannot hold while a random set did as well.
+    assert contrast["random"]["p95"] == max(contrast["random_values"])
+    row = comparison.rows[0]
+    assert row["random"]["p95"] == max(row["random_values"])
