@@ -155,3 +155,28 @@ def test_impact_compares_top_n_with_random_channels():
     assert 0.0 <= impact["clean_accuracy"] <= 1.0
     row = impact["rows"][0]
     assert row["n"] == 4 and row["random_std"] is not None and 0.0 < row["p_value"] <= 1.0
+
+
+def test_impact_on_segmentation_masks_smaller_than_the_input():
+    # Left half bright = class 1. The model's input is 48x48; images and masks are 16x16:
+    # the images are resized bilinearly, the masks by nearest neighbour, and scored together.
+    images = np.zeros((8, CELL, CELL, 1), "float32")
+    images[:, :, : CELL // 2] = 1.0
+    masks = (images[..., 0] > 0.5).astype("int32")
+    inputs = keras.Input((SIDE, SIDE, 1))
+    features = keras.layers.Lambda(lambda x: x * keras.ops.ones((1, 1, 1, 4)), name="feat")(inputs)
+    level = keras.layers.Lambda(lambda f: keras.ops.mean(f, axis=-1, keepdims=True))(features)
+    logits = keras.layers.Lambda(lambda s: keras.ops.concatenate([0.5 - s, s - 0.5], -1))(level)
+    model = keras.Model(inputs, logits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit = position_audit(model, (images, masks), layers=["feat"], grid_size=GRID, impact_n=(2,),
+                               random_draws=2, num_classes=2, verbose=0)
+    impact = audit.layers[0]["impact"]
+    assert impact["clean"]["all"] > 0.9 and audit.labels == "segmentation"
+
+
+def test_impact_without_a_flip_to_rank_by_is_refused():
+    model = keras_gpos.models.build_classifier(2, (48, 48, 1), depth=10, width=4, head="fc")
+    with pytest.raises(ValueError, match=r"impact_n .* flips=\(\)"):
+        position_audit(model, (IMAGES, LABELS), layers=["stage4_out"], impact_n=(4,), flips=(), verbose=0)

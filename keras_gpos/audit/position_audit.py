@@ -107,6 +107,15 @@ def _resize(images, height, width):
     return np.asarray(keras.ops.convert_to_numpy(out), images.dtype)
 
 
+def _resize_masks(masks, height, width):
+    """Nearest-neighbour resize of `(N, h, w)` label masks (labels are never blended)."""
+    if masks.shape[1:3] == (height, width):
+        return masks
+    rows = np.minimum((np.arange(height) + 0.5) * masks.shape[1] / height, masks.shape[1] - 1).astype(int)
+    cols = np.minimum((np.arange(width) + 0.5) * masks.shape[2] / width, masks.shape[2] - 1).astype(int)
+    return masks[:, rows][:, :, cols]
+
+
 def make_canvases(images, input_shape, grid_size, background=0.0):
     """Every image in every cell of a `grid_size x grid_size` canvas of `input_shape`.
 
@@ -210,8 +219,8 @@ def _check_data(first_images, labels_kind):
 
 def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_shape=None,
                    train_fraction=0.5, probe_images=512, flips=("horizontal", "vertical"),
-                   impact_n=None, random_draws=10, num_classes=None, ignore_label=None, batch_size=16,
-                   max_layers=DEFAULT_MAX_LAYERS, seed=0, verbose=1):
+                   impact_n=None, impact_images=256, random_draws=10, num_classes=None, ignore_label=None,
+                   batch_size=16, max_layers=DEFAULT_MAX_LAYERS, seed=0, verbose=1):
     """Measures where `model` keeps position, and whether it is in channel order.
 
     Args:
@@ -231,7 +240,11 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
             are fitted on (split by image).
         probe_images: int. Images whose canvases feed the probes (at least 4).
         flips: flips whose channel rankings are reported.
-        impact_n: optional channel counts for the ablation (needs labels).
+        impact_n: optional channel counts for the ablation (needs labels,
+            and `flips`: the first flip's ranking is the one ablated).
+        impact_images: int. The ablation is scored on the first
+            `impact_images` images (resized to the input, masks by nearest
+            neighbour), so its memory stays bounded.
         random_draws: int >= 2. Random channel sets per N for the ablation.
         num_classes, ignore_label: of the labels or masks (default: inferred).
         batch_size: int. Images per forward pass.
@@ -262,6 +275,13 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
     if not 0.0 < train_fraction < 1.0:
         raise ValueError(f"train_fraction must be in (0, 1); got {train_fraction!r}.")
     check_positive_int(probe_images, "probe_images")
+    if impact_n:
+        if not flips:
+            raise ValueError("impact_n ablates the channels ranked by a flip; pass flips=('horizontal',) "
+                             "(or both), not flips=().")
+        for n in impact_n:
+            check_positive_int(n, "impact_n entries")
+        check_positive_int(impact_images, "impact_images")
     graph = functional_view(model)
     shape = tuple(graph.inputs[0].shape[1:])
     stream = batches(data, batch_size, name="position_audit data")
@@ -324,8 +344,12 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
             all_cells.append(cells)
             if labels is not None:
                 labels_seen.append(np.asarray(labels)[:keep])
-        if labels is not None and impact_n:
-            impact_data.append((full, np.asarray(labels)))
+        room = impact_images - sum(len(d[0]) for d in impact_data)
+        if labels is not None and impact_n and room > 0:
+            labels = np.asarray(labels)
+            if labels.ndim == 3:
+                labels = _resize_masks(labels, shape[0], shape[1])
+            impact_data.append((full[:room], labels[:room]))
         kept += keep
         total += count
         if progbar is not None:
@@ -412,7 +436,7 @@ def _add_impact(graph, names, results, impact_data, impact_n, random_draws, labe
 
     images = np.concatenate([d[0] for d in impact_data])
     labels = np.concatenate([d[1] for d in impact_data])
-    flip = flips[0] if flips else "horizontal"
+    flip = flips[0]
     for name, entry in zip(names, results):
         attacked = insert_channel_mask(graph, name)
         ranking = _ranking_of(entry, flip)
@@ -446,7 +470,7 @@ def _add_impact(graph, names, results, impact_data, impact_n, random_draws, labe
                                                                     seed=seed * 1_000_003 + n)]
             rows.append({"n": n, "top_drop": top, "random_mean": float(np.mean(drops)),
                          "random_std": float(np.std(drops, ddof=1)) if len(drops) > 1 else None,
-                         "random_p95": float(np.percentile(drops, 95)),
+                         "random_p95": float(np.percentile(drops, 95, method="higher")),
                          "p_value": float((1 + np.sum(np.asarray(drops) >= top)) / (1 + len(drops)))})
         mask.set_channels([])
         entry["impact"] = {"clean_accuracy": clean, "rows": rows}
