@@ -155,6 +155,7 @@ def test_impact_compares_top_n_with_random_channels():
     assert 0.0 <= impact["clean_accuracy"] <= 1.0
     row = impact["rows"][0]
     assert row["n"] == 4 and row["random_std"] is not None and 0.0 < row["p_value"] <= 1.0
+    assert "Accuracy drop (points, clean" in audit.to_markdown()
 
 
 def test_impact_on_segmentation_masks_smaller_than_the_input():
@@ -174,9 +175,27 @@ def test_impact_on_segmentation_masks_smaller_than_the_input():
                                random_draws=2, num_classes=2, verbose=0)
     impact = audit.layers[0]["impact"]
     assert impact["clean"]["all"] > 0.9 and audit.labels == "segmentation"
+    assert "mIoU drop (clean " in audit.to_markdown()
 
 
 def test_impact_without_a_flip_to_rank_by_is_refused():
     model = keras_gpos.models.build_classifier(2, (48, 48, 1), depth=10, width=4, head="fc")
     with pytest.raises(ValueError, match=r"impact_n .* flips=\(\)"):
         position_audit(model, (IMAGES, LABELS), layers=["stage4_out"], impact_n=(4,), flips=(), verbose=0)
+
+
+@pytest.mark.parametrize("class_gap, location_gap, expected", [
+    (0.05, 0.60, "as the paper predicts"),
+    (0.40, 0.10, "against what the paper predicts"),
+    (0.03, 0.01, "no clear difference"),  # two small gaps: probe noise, not a finding
+])
+def test_the_audit_verdict_on_the_papers_prediction(class_gap, location_gap, expected):
+    from keras_gpos.reporting.audit import verdict
+
+    def probes(ordered, gap):
+        return {"ordered": {"accuracy": ordered, "chance": 0.111}, "sorted": {"accuracy": ordered - gap}}
+
+    layer = {"location": probes(0.9, location_gap), "class": probes(0.7, class_gap),
+             "gaps": {"class": {"ordered_minus_sorted": class_gap},
+                      "location": {"ordered_minus_sorted": location_gap}}}
+    assert verdict(layer).endswith(f"({expected})")

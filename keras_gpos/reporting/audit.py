@@ -39,9 +39,14 @@ def verdict(layer):
     if layer.get("class"):
         class_gap = layer["gaps"]["class"]["ordered_minus_sorted"]
         location_gap = layer["gaps"]["location"]["ordered_minus_sorted"]
-        agrees = class_gap < location_gap
-        text += (f"; the class loses {100 * class_gap:.0f} points without order vs {100 * location_gap:.0f} "
-                 f"for location ({'as' if agrees else 'against what'} the paper predicts)")
+        if abs(class_gap - location_gap) < 0.05:
+            verdict = "no clear difference"  # within a few points: probe noise, not a finding
+        elif class_gap < location_gap:
+            verdict = "as the paper predicts"
+        else:
+            verdict = "against what the paper predicts"
+        text += (f"; the class loses {100 * class_gap:.0f} pt without order vs {100 * location_gap:.0f} pt "
+                 f"for location ({verdict})")
     return text
 
 
@@ -71,15 +76,15 @@ def audit_markdown(audits, title=None):
         for layer in audit["layers"]:
             lines.append(f"- `{layer['name']}`: {verdict(layer)}.")
             impact = layer.get("impact")
-            if impact and "rows" in impact:
+            if impact and "clean_accuracy" in impact:  # class labels
                 parts = [f"N={r['n']}: top {100 * r['top_drop']:.1f} vs random {100 * r['random_mean']:.1f} "
                          f"(p {r['p_value']:.2f})" for r in impact["rows"]]
                 lines.append(f"  Accuracy drop (points, clean {100 * impact['clean_accuracy']:.1f}%): "
                              + "; ".join(parts) + ".")
-            elif impact and "rows" not in impact:
+            elif impact:  # segmentation masks: an AttackComparison
                 parts = [f"N={r['n']}: top {r['top_drop']:.3f} vs random {r['random']['mean']:.3f} "
-                         f"(holds: {'yes' if r['holds'] else 'no'})" for r in impact["rows"]] if "rows" in impact else []
-                lines.append("  mIoU drop: " + "; ".join(parts))
+                         f"(p {r['p_value']:.2f}, holds: {'yes' if r['holds'] else 'no'})" for r in impact["rows"]]
+                lines.append(f"  mIoU drop (clean {impact['clean']['all']:.3f}): " + "; ".join(parts) + ".")
         lines += ["", f"Forward passes {audit['timing']['forward_seconds']:.1f} s, probe fitting "
                       f"{audit['timing']['probe_seconds']:.1f} s ({audit['timing']['backend']}).", ""]
     lines.append(
