@@ -54,18 +54,21 @@ def _bench_model(label, model, images, layers, repeats):
         canvases, _ = make_canvases(chunk, shape, GRID)
         batches.append(np.concatenate([full, full[:, :, ::-1], full[:, ::-1], canvases]))
     audit_run, timing = _audit_run(model, images, layers)
-    forward_times = []
+    probe_times = []
 
     def audit_forward():
         audit_run()
-        forward_times.append(timing["forward_seconds"])
+        probe_times.append(timing["probe_seconds"])
 
-    wall, _ = interleaved_samples({"audit": audit_forward, "bare": _bare_forward(pooled, batches)},
-                                  max(2, repeats - 2))
-    audit_total = float(np.median(wall["audit"]))
+    rounds = max(2, repeats - 2)
+    wall, _ = interleaved_samples({"audit": audit_forward, "bare": _bare_forward(pooled, batches)}, rounds)
+    # Per round: that round's wall time minus that round's probe fitting (the
+    # first call was the warm-up). Subtracting one round's probe time from the
+    # median of all rounds could go negative on a loaded machine.
+    probe_times = probe_times[-rounds:]
+    forward_part = float(np.median([w - p for w, p in zip(wall["audit"], probe_times)]))
     bare = float(np.median(wall["bare"]))
-    probe = timing["probe_seconds"]
-    forward_part = audit_total - probe
+    probe = float(np.median(probe_times))
     ratio = forward_part / bare
     count = sum(len(b) for b in batches)
     return [
