@@ -123,6 +123,8 @@ def plot(summary, path):
     width = 0.38
     for offset, task, color in ((-width / 2, "location", "#1f77b4"), (width / 2, "class", "#ff7f0e")):
         present = [(i, e) for i, e in enumerate(summary) if e[task]["runs"]]
+        if not present:  # e.g. a location-only sweep: no empty bars, no legend entry
+            continue
         xs = [i + offset for i, _ in present]
         ax.bar(xs, [100 * e[task]["mean"] for _, e in present], width,
                yerr=[100 * (e[task]["std"] or 0.0) for _, e in present], capsize=3,
