@@ -21,6 +21,13 @@ import zipfile
 TEMPORARY_MARKER = ".tmp"
 
 
+def _plain_file_mode():
+    """The mode `open(path, "w")` would give a new file: 0o666 less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _named(error, path):
     """An `OSError` that names `path` (the bare one may name only a temp file)."""
     if isinstance(error, OSError) and error.filename != str(path):
@@ -35,6 +42,9 @@ def write_bytes(path, payload):
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_MARKER, dir=path.parent)
+        # mkstemp makes the file owner-only (0600); a results file must be as
+        # readable as any other file the user writes (shared results folders).
+        os.chmod(tmp, _plain_file_mode())
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()

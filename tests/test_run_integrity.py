@@ -564,3 +564,19 @@ def test_a_torn_best_model_and_sidecar_pair_is_not_trusted(tmp_path):
     model.save(path)
     resumed = BestModelCheckpoint(path, monitor="val_loss", mode="min")
     assert resumed.best is None and resumed.best_epoch is None
+
+
+def test_atomic_files_get_the_permissions_of_a_plain_file(tmp_path):
+    from keras_gpos.files import write_json
+
+    previous = os.umask(0o022)
+    try:
+        (tmp_path / "plain_022.txt").write_text("x")
+        write_json(tmp_path / "results.json", {"a": 1})
+        assert (tmp_path / "results.json").stat().st_mode & 0o777 == \
+            (tmp_path / "plain_022.txt").stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        write_json(tmp_path / "private.json", {"a": 1})
+        assert (tmp_path / "private.json").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(previous)
