@@ -23,8 +23,12 @@ TEMPORARY_MARKER = ".tmp"
 
 def _plain_file_mode():
     """The mode `open(path, "w")` would give a new file: 0o666 less the umask."""
-    umask = os.umask(0)
-    os.umask(umask)
+    try:  # Linux: read the umask without changing it (os.umask is process-wide, racy in threads)
+        with open("/proc/self/status") as status:
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0)
+        os.umask(umask)
     return 0o666 & ~umask
 
 
