@@ -39,12 +39,14 @@ def random_channel_sets(num_channels, n, draws, seed=0):
     return [np.sort(rng.choice(num_channels, size=n, replace=False)) for _ in range(draws)]
 
 
-def _p_value(measured, baseline):
+def empirical_p_value(measured, baseline):
+    """`(1 + #{baseline >= measured}) / (1 + len(baseline))`: never 0, one-sided."""
     baseline = np.asarray(baseline, np.float64)
     return float((1 + np.sum(baseline >= measured)) / (1 + baseline.size))
 
 
-def _summary(values):
+def baseline_summary(values):
+    """Mean, sample std and 95th percentile (no interpolation) of a random baseline."""
     values = np.asarray(values, np.float64)
     return {
         "mean": float(values.mean()),
@@ -225,11 +227,11 @@ def compare(evaluator, ranking, n_values, random_draws=10, region_n=None, contra
     for n in n_values:
         top_drop = _drops(clean, evaluate(ranking.top(n, "overall")))["all"]
         baseline = [d["all"] for d in random_drops[n]]
-        stats = _summary(baseline)
+        stats = baseline_summary(baseline)
         rows.append({
             "n": n, "top_drop": top_drop, "random": stats, "random_values": baseline,
             "ratio": top_drop / stats["mean"] if stats["mean"] > 0 else None,
-            "p_value": _p_value(top_drop, baseline), "holds": bool(top_drop > stats["p95"]),
+            "p_value": empirical_p_value(top_drop, baseline), "holds": bool(top_drop > stats["p95"]),
             "draws": len(baseline),
         })
     regions, contrasts = [], []
@@ -245,8 +247,8 @@ def compare(evaluator, ranking, n_values, random_draws=10, region_n=None, contra
             measured = contrast(side_drops[first], side_drops[second])
             pool = random_drops[n]
             baseline = [contrast(pool[2 * i], pool[2 * i + 1]) for i in range(contrast_pairs)]
-            stats = _summary(baseline)
+            stats = baseline_summary(baseline)
             contrasts.append({"n": n, "contrast": measured, "random": stats, "random_values": baseline,
-                              "p_value": _p_value(measured, baseline), "holds": bool(measured > stats["p95"])})
+                              "p_value": empirical_p_value(measured, baseline), "holds": bool(measured > stats["p95"])})
     return AttackComparison(clean, ranking.metadata.get("layer", ""), ranking.flip, ranking.num_channels,
                             rows, regions, contrasts, random_draws, contrast_pairs)

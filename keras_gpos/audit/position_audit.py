@@ -432,7 +432,7 @@ def _ranking_of(entry, flip):
 def _add_impact(graph, names, results, impact_data, impact_n, random_draws, labels_kind, num_classes,
                 ignore_label, seed, flips):
     from keras_gpos.attacks import AttackEvaluator, get_channel_mask, insert_channel_mask
-    from keras_gpos.attacks.comparison import random_channel_sets
+    from keras_gpos.attacks.comparison import baseline_summary, empirical_p_value, random_channel_sets
 
     images = np.concatenate([d[0] for d in impact_data])
     labels = np.concatenate([d[1] for d in impact_data])
@@ -468,9 +468,8 @@ def _add_impact(graph, names, results, impact_data, impact_n, random_draws, labe
             top = clean - accuracy(ranking.top(n))
             drops = [clean - accuracy(c) for c in random_channel_sets(entry["channels"], n, random_draws,
                                                                     seed=seed * 1_000_003 + n)]
-            rows.append({"n": n, "top_drop": top, "random_mean": float(np.mean(drops)),
-                         "random_std": float(np.std(drops, ddof=1)) if len(drops) > 1 else None,
-                         "random_p95": float(np.percentile(drops, 95, method="higher")),
-                         "p_value": float((1 + np.sum(np.asarray(drops) >= top)) / (1 + len(drops)))})
+            stats = baseline_summary(drops)
+            rows.append({"n": n, "top_drop": top, "random_mean": stats["mean"], "random_std": stats["std"],
+                         "random_p95": stats["p95"], "p_value": empirical_p_value(top, drops)})
         mask.set_channels([])
         entry["impact"] = {"clean_accuracy": clean, "rows": rows}
