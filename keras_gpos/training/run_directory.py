@@ -35,6 +35,8 @@ from keras_gpos.training.distribution import is_chief, task
 
 FINGERPRINT_FILE = "fingerprint.json"
 PREVIOUS_DIR = ".previous"
+# Where an --overwrite moves the old files one by one before renaming it to PREVIOUS_DIR.
+STAGING_DIR = PREVIOUS_DIR + ".partial"
 LOCK_FILE = ".lock"
 # Files that only a finished (`run.json`) or started training leaves.
 TRAINING_ARTIFACTS = ("best.keras", "best.json", "backup", "history.csv", "model.keras")
@@ -151,9 +153,7 @@ class RunDirectory:
         if not self.chief:
             if self.overwrite:
                 # A worker's folder is private scratch: --overwrite starts it afresh too.
-                for entry in list(self.work.iterdir()):
-                    if entry.name != LOCK_FILE:
-                        _remove(entry)
+                self._clear_work()
             # Workers skip what the chief finished (a shared or the same file system);
             # under --overwrite the chief retrains, so they do too.
             self.finished = (self.path / "run.json").exists() and not self.overwrite
@@ -228,9 +228,15 @@ class RunDirectory:
                 "to replace it, or pick another --output_dir."
             )
 
+    def _clear_work(self):
+        """Empties a worker's folder, all but its lock (held by this process)."""
+        for entry in list(self.work.iterdir()):
+            if entry.name != LOCK_FILE:
+                _remove(entry)
+
     def _roll_back_partial_move(self):
         """Puts back the files of an `--overwrite` that was killed while moving them aside."""
-        staging = self.path / (PREVIOUS_DIR + ".partial")
+        staging = self.path / STAGING_DIR
         if not staging.exists():
             return
         for entry in list(staging.iterdir()):
@@ -249,7 +255,7 @@ class RunDirectory:
                 if entry.name not in (PREVIOUS_DIR, LOCK_FILE):
                     _remove(entry)
         else:
-            staging = self.path / (PREVIOUS_DIR + ".partial")
+            staging = self.path / STAGING_DIR
             staging.mkdir()
             for entry in list(self.path.iterdir()):
                 if entry.name not in (LOCK_FILE, staging.name):
@@ -305,9 +311,7 @@ class RunDirectory:
             _remove(self.path / PREVIOUS_DIR)
         else:
             # Delete the folder's contents while still holding its lock, then the lock itself.
-            for entry in list(self.work.iterdir()):
-                if entry.name != LOCK_FILE:
-                    _remove(entry)
+            self._clear_work()
             self.close()
             _remove(self.work)
 
