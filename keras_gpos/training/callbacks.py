@@ -85,6 +85,24 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             )
 
 
+def read_backup(backup_dir):
+    """`(metadata, weights path)` of an `AtomicBackupAndRestore` backup; None without one.
+
+    A metadata file naming missing weights is an error that says what to delete.
+    """
+    backup_dir = pathlib.Path(backup_dir)
+    path = backup_dir / "training_metadata.json"
+    if not path.exists():
+        return None
+    metadata = read_json(path)
+    # Backups written by plain BackupAndRestore name no file.
+    weights = backup_dir / metadata.get("weights", "latest.weights.h5")
+    if not weights.exists():
+        raise ValueError(f"Backup metadata {path} names {weights}, which is missing; delete {backup_dir} "
+                         "to restart this run from epoch 1.")
+    return metadata, weights
+
+
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """`keras.callbacks.BackupAndRestore` that a kill at any moment cannot corrupt.
 
@@ -114,23 +132,13 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.resumed_from_epoch = 0
         self._announce_first_step = False
 
-    def _metadata(self):
-        path = self.restore_dir / "training_metadata.json"
-        return read_json(path) if path.exists() else None
-
     def _load_model(self):
         if not self.model.built:
             raise ValueError("AtomicBackupAndRestore needs a built model before fit().")
-        metadata = self._metadata()
-        if metadata is None:
+        backup = read_backup(self.restore_dir)
+        if backup is None:
             return
-        # Backups written by plain BackupAndRestore name no file.
-        weights = self.restore_dir / metadata.get("weights", "latest.weights.h5")
-        if not weights.exists():
-            raise ValueError(
-                f"Backup metadata {self.restore_dir / 'training_metadata.json'} names {weights}, which "
-                f"is missing; delete {self.restore_dir} to restart this run from epoch 1."
-            )
+        metadata, weights = backup
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(str(weights))

@@ -35,6 +35,7 @@ from keras_gpos.training.callbacks import (
     BestModelCheckpoint,
     EpochSeeds,
     StopOnNonFiniteLoss,
+    read_backup,
 )
 
 # Version of the layout of run.json and results.json files: 1 (keras_gpos
@@ -201,8 +202,7 @@ def fit_run(run_dir, plan, setup):
             verbose=setup.verbose, shuffle=False,
         )
     elif not best_path.exists():
-        metadata = read_json(restore / "training_metadata.json")
-        model.load_weights(str(restore / metadata.get("weights", "latest.weights.h5")))
+        model.load_weights(str(read_backup(restore)[1]))
     seconds = time.time() - start
     best = read_json(best_path.with_suffix(".json")) if best_path.exists() else None
     if best_path.exists():
