@@ -42,7 +42,7 @@ def _audit_run(model, images, layers, probe_images=512):
 
 
 def _bench_model(label, model, images, layers, repeats):
-    from keras_gpos.audit.position_audit import _resize, make_canvases
+    from keras_gpos.audit.canvases import make_canvases, resize_images
     from keras_gpos.ranking.position_ranking import pooled_feature_model
 
     shape = tuple(model.inputs[0].shape[1:])
@@ -50,7 +50,7 @@ def _bench_model(label, model, images, layers, repeats):
     batches = []
     for start in range(0, len(images), 16):
         chunk = images[start:start + 16]
-        full = _resize(chunk, shape[0], shape[1])
+        full = resize_images(chunk, shape[0], shape[1])
         canvases, _ = make_canvases(chunk, shape, GRID)
         batches.append(np.concatenate([full, full[:, :, ::-1], full[:, ::-1], canvases]))
     audit_run, timing = _audit_run(model, images, layers)

@@ -2,7 +2,7 @@
 
 from keras_gpos.audit.callback import PositionAuditCallback
 from keras_gpos.audit.position_audit import PositionAudit
-from keras_gpos.audit.position_audit import candidate_layers
-from keras_gpos.audit.position_audit import default_layers
-from keras_gpos.audit.position_audit import make_canvases
+from keras_gpos.audit.canvases import make_canvases
+from keras_gpos.audit.layers import candidate_layers
+from keras_gpos.audit.layers import default_layers
 from keras_gpos.audit.position_audit import position_audit

@@ -41,11 +41,13 @@ runs on every backend.
 
 import dataclasses
 import time
-import warnings
 
 import keras
 import numpy as np
 
+from keras_gpos.audit.canvases import make_canvases, resize_images, resize_masks
+from keras_gpos.audit.impact import add_impact
+from keras_gpos.audit.layers import DEFAULT_MAX_LAYERS, default_layers
 from keras_gpos.compiled import compiled_forward
 from keras_gpos.data.inputs import batches, iterate
 from keras_gpos.graph import functional_view, layer_output
@@ -53,94 +55,7 @@ from keras_gpos.metrics.probe import VIEWS, linear_probe, order_free_view
 from keras_gpos.ranking.position_ranking import pooled_feature_model
 from keras_gpos.validation import check_finite_array, check_labels, check_positive_int
 
-DEFAULT_MAX_LAYERS = 4
 TOP_SHARE = 0.10
-
-
-def candidate_layers(model):
-    """4-D layers at the end of each spatial resolution, in graph order.
-
-    The documented default rule: walk the layers (nested models included) in
-    graph order, keep those with a single `(batch, h, w, c)` output, and take
-    the *last* one at each spatial size (the end of each stage, just before a
-    downsampling), plus the very last 4-D layer. Returns layer paths.
-    """
-    graph = functional_view(model)
-    found = []
-
-    def walk(current, prefix):
-        for layer in getattr(current, "layers", []):
-            if isinstance(layer, keras.Model) and layer.layers:
-                walk(functional_view(layer), prefix + layer.name + "/")
-                continue
-            try:
-                shape = layer.output.shape
-            except (AttributeError, ValueError):
-                continue
-            if len(shape) == 4 and shape[1] and shape[2] and not isinstance(layer, keras.layers.InputLayer):
-                found.append((prefix + layer.name, (shape[1], shape[2])))
-
-    walk(graph, "")
-    stage_ends = []
-    for index, (name, size) in enumerate(found):
-        following = found[index + 1][1] if index + 1 < len(found) else None
-        if following != size:
-            stage_ends.append(name)
-    return stage_ends
-
-
-def default_layers(model, max_layers=DEFAULT_MAX_LAYERS):
-    """`max_layers` stage ends spread over the depth (always keeping the deepest)."""
-    stages = candidate_layers(model)
-    if not stages:
-        raise ValueError(f"model {model.name!r} has no 4-D (batch, h, w, c) layer to audit.")
-    if len(stages) <= max_layers:
-        return stages
-    picks = np.linspace(0, len(stages) - 1, max_layers).round().astype(int)
-    return [stages[i] for i in sorted(set(picks.tolist()))]
-
-
-def _resize(images, height, width):
-    if images.shape[1:3] == (height, width):
-        return images
-    out = keras.ops.image.resize(images, (height, width), interpolation="bilinear")
-    return np.asarray(keras.ops.convert_to_numpy(out), images.dtype)
-
-
-def _resize_masks(masks, height, width):
-    """Nearest-neighbour resize of `(N, h, w)` label masks (labels are never blended)."""
-    if masks.shape[1:3] == (height, width):
-        return masks
-    rows = np.minimum((np.arange(height) + 0.5) * masks.shape[1] / height, masks.shape[1] - 1).astype(int)
-    cols = np.minimum((np.arange(width) + 0.5) * masks.shape[2] / width, masks.shape[2] - 1).astype(int)
-    return masks[:, rows][:, :, cols]
-
-
-def make_canvases(images, input_shape, grid_size, background=0.0):
-    """Every image in every cell of a `grid_size x grid_size` canvas of `input_shape`.
-
-    Returns:
-        `(canvases, cells)`: `(N * grid**2, h, w, c)` and the cell (row-major)
-        of each canvas; canvases `i * grid**2 ...` hold image `i`.
-    """
-    height, width = int(input_shape[0]), int(input_shape[1])
-    cell_h, cell_w = height // grid_size, width // grid_size
-    if cell_h < 1 or cell_w < 1:
-        raise ValueError(f"a {grid_size}x{grid_size} grid does not fit a {height}x{width} input.")
-    tiles = _resize(images.astype("float32"), cell_h, cell_w)
-    count, cells = len(images), grid_size * grid_size
-    if isinstance(background, str):
-        if background != "mean":
-            raise ValueError(f"background must be a number or 'mean'; got {background!r}.")
-        fill = tiles.mean(axis=(1, 2), keepdims=True)
-    else:
-        fill = np.full((count, 1, 1, tiles.shape[-1]), float(background), "float32")
-    canvases = np.empty((count, cells, height, width, tiles.shape[-1]), "float32")
-    canvases[:] = fill[:, None]
-    for cell in range(cells):
-        row, column = divmod(cell, grid_size)
-        canvases[:, cell, row * cell_h:(row + 1) * cell_h, column * cell_w:(column + 1) * cell_w] = tiles
-    return canvases.reshape((count * cells, height, width, tiles.shape[-1])), np.tile(np.arange(cells), count)
 
 
 @dataclasses.dataclass
@@ -317,7 +232,7 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
     for index, images, labels in chunks():
         check_finite_array(images, f"position_audit: batch {index}")
         images = images.astype("float32")
-        full = _resize(images, shape[0], shape[1])
+        full = resize_images(images, shape[0], shape[1])
         parts = [full]
         for flip in flips:
             parts.append(np.flip(full, axis=2 if flip == "horizontal" else 1))
@@ -348,7 +263,7 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
         if labels is not None and impact_n and room > 0:
             labels = np.asarray(labels)
             if labels.ndim == 3:
-                labels = _resize_masks(labels, shape[0], shape[1])
+                labels = resize_masks(labels, shape[0], shape[1])
             impact_data.append((full[:room], labels[:room]))
         kept += keep
         total += count
@@ -405,7 +320,7 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
     if impact_n:
         if not impact_data:
             raise ValueError("impact_n needs labels or masks with the images.")
-        _add_impact(graph, names, results, impact_data, impact_n, random_draws, labels_kind,
+        add_impact(graph, names, results, impact_data, impact_n, random_draws, labels_kind,
                     num_classes, ignore_label, seed, flips)
     return PositionAudit(
         model=model.name, input_shape=tuple(int(v) for v in shape), grid_size=grid_size,
@@ -418,58 +333,3 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
                 "backend": keras.config.backend()},
         labels=labels_kind or "none",
     )
-
-
-def _ranking_of(entry, flip):
-    from keras_gpos.ranking.position_ranking import PositionRanking
-
-    record = entry["rankings"][flip]
-    overall, signed = np.asarray(record["overall"]), np.asarray(record["signed"])
-    return PositionRanking(overall, signed, np.zeros_like(overall), flip, record["images"],
-                           {"layer": entry["name"]})
-
-
-def _add_impact(graph, names, results, impact_data, impact_n, random_draws, labels_kind, num_classes,
-                ignore_label, seed, flips):
-    from keras_gpos.attacks import AttackEvaluator, get_channel_mask, insert_channel_mask
-    from keras_gpos.attacks.comparison import baseline_summary, empirical_p_value, random_channel_sets
-
-    images = np.concatenate([d[0] for d in impact_data])
-    labels = np.concatenate([d[1] for d in impact_data])
-    flip = flips[0]
-    for name, entry in zip(names, results):
-        attacked = insert_channel_mask(graph, name)
-        ranking = _ranking_of(entry, flip)
-        ns = [n for n in impact_n if n <= entry["channels"]]
-        if labels_kind == "segmentation":
-            from keras_gpos.ranking.position_ranking import SIDES
-
-            classes = num_classes or int(labels[labels != (ignore_label if ignore_label is not None else -1)].max()) + 1
-            halves = SIDES[flip]
-            evaluator = AttackEvaluator(attacked, (images, labels), classes, ignore_label,
-                                        regions={"all": "all", halves[0]: halves[0], halves[1]: halves[1]})
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                entry["impact"] = evaluator.compare(ranking, ns, random_draws=random_draws,
-                                                    contrast_pairs=random_draws, seed=seed, verbose=0).to_dict()
-            continue
-        mask = get_channel_mask(attacked)
-        forward = compiled_forward(attacked)
-
-        def accuracy(channels):
-            mask.set_channels(list(channels))
-            predictions = np.concatenate([np.asarray(forward(images[i:i + 32])).argmax(-1)
-                                          for i in range(0, len(images), 32)])
-            return float(np.mean(predictions == labels))
-
-        clean = accuracy(())
-        rows = []
-        for n in ns:
-            top = clean - accuracy(ranking.top(n))
-            drops = [clean - accuracy(c) for c in random_channel_sets(entry["channels"], n, random_draws,
-                                                                    seed=seed * 1_000_003 + n)]
-            stats = baseline_summary(drops)
-            rows.append({"n": n, "top_drop": top, "random_mean": stats["mean"], "random_std": stats["std"],
-                         "random_p95": stats["p95"], "p_value": empirical_p_value(top, drops)})
-        mask.set_channels([])
-        entry["impact"] = {"clean_accuracy": clean, "rows": rows}
