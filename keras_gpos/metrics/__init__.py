@@ -1,6 +1,6 @@
 """Metrics: region IoU, shift consistency and linear probes (NumPy and keras.ops only)."""
 
-from keras_gpos.metrics.consistency import ShiftConsistency
+from keras_gpos.metrics.agreement import ShiftConsistency
 from keras_gpos.metrics.consistency import accuracy_vs_shift
 from keras_gpos.metrics.consistency import consistency_and_accuracy
 from keras_gpos.metrics.consistency import consistency_by_protocol

@@ -32,7 +32,7 @@ from keras.src.backend.common.symbolic_scope import in_symbolic_scope  # Keras' 
 from keras.src.losses.loss import unscale_loss_for_distribution
 
 from keras_gpos.losses.shift_consistency import ShiftConsistencyLoss
-from keras_gpos.metrics.consistency import ShiftConsistency
+from keras_gpos.metrics.agreement import ShiftConsistency
 from keras_gpos.registry import register
 
 
