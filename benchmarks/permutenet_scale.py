@@ -219,6 +219,9 @@ def write_plot(out, rows):
 
 def main(argv):
     del argv
+    unknown = sorted(set(FLAGS.only) - {spec[0] for spec in PLANS[FLAGS.plan]})
+    if unknown:
+        raise app.UsageError(f"--only names runs that plan {FLAGS.plan!r} does not have: {', '.join(unknown)}.")
     from keras_gpos.data import load_image_splits
 
     start = time.perf_counter()
