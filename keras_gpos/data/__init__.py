@@ -37,7 +37,7 @@ _LAZY = {
     "keyed_epochs": "pipeline",
     "steps_per_epoch": "pipeline",
     "canvas_views": "shift_views",
-    "shift_view_dataset": "shift_views",
+    "shift_view_dataset": "view_pipeline",
     "shifted_views": "shift_views",
     "translate": "shift_views",
     "CAMVID_CLASSES": "segmentation",

@@ -14,13 +14,11 @@ the views must differ *only* in where the content sits:
   the views, so the views would differ by more than a translation.
 
 Everything is TensorFlow graph code, vectorised over the batch, meant for
-`tf.data.Dataset.map` on batches.
+`tf.data.Dataset.map` on batches; the training pipeline built from it is
+`keras_gpos.data.view_pipeline.shift_view_dataset`.
 """
 
-import numpy as np
 import tensorflow as tf
-
-AUTOTUNE = tf.data.AUTOTUNE
 
 
 def _shift_matrix(offsets, out_size, in_size, dtype):
@@ -255,104 +253,3 @@ def make_views(images, protocol, seed=None):
     if protocol.mode == "shift":
         return shifted_views(images, protocol.max_shift, protocol.fill, seed)
     return one_view(images, protocol, seed), one_view(images, protocol, _next_seed(seed, 7))
-
-
-def _as_images_and_labels(data):
-    """`(uint8 or float images, int labels)` from an ImageSet or an `(images, labels)` pair."""
-    from keras_gpos.data.image_set import ImageSet
-
-    if isinstance(data, ImageSet):
-        return data.images, data.labels
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        images, labels = (np.asarray(v) for v in data)
-        if images.ndim != 4:
-            raise ValueError(f"images must be (N, height, width, channels); got shape {images.shape}.")
-        if labels.shape != (len(images),):
-            raise ValueError(f"{labels.shape} labels do not match {len(images)} images.")
-        return images, labels
-    raise ValueError(
-        "shift_view_dataset takes a keras_gpos.data.ImageSet or an (images, labels) pair of "
-        f"arrays; got {type(data).__name__}."
-    )
-
-
-def shift_view_dataset(
-    data,
-    mean,
-    std,
-    batch_size,
-    protocol=None,
-    two_views=True,
-    flip=True,
-    seed=0,
-    epochs=None,
-    initial_epoch=0,
-):
-    """Training batches for AugShift (two views) or a baseline (one view).
-
-    Each epoch shuffles afresh, flips each image with probability 1/2 (the
-    flip is shared by both views, so they still differ only by a
-    translation), normalises, and draws fresh positions; with `epochs`, all
-    of it is drawn from `(seed, epoch)` (see `keyed_epochs`).
-
-    Args:
-        data: a `keras_gpos.data.ImageSet`, or an `(images, labels)` pair of
-            arrays (uint8 pixels, or floats already normalised: then pass
-            `mean=None, std=None`).
-        mean, std: per-channel pixel normalisation of uint8 images, or None.
-        batch_size: int. Global batch size (images; a batch holds
-            `batch_size` images in each view).
-        protocol: a `keras_gpos.data.ViewProtocol` (default: canvas 48).
-        two_views: bool. `((view_a, view_b), label)` batches when True,
-            `(view, label)` (the baseline with the same random placement)
-            when False.
-        flip: bool. Random horizontal flip.
-        seed: int. Seed of shuffling, flips and positions.
-        epochs, initial_epoch: see `keras_gpos.data.grid_dataset`.
-
-    Returns:
-        A `tf.data.Dataset`.
-
-    Example:
-
-    >>> train = keras_gpos.data.make_shapes_dataset(64)
-    >>> mean, std = keras_gpos.data.normalization_stats(train)
-    >>> protocol = keras_gpos.data.ViewProtocol("canvas", canvas_size=40)
-    >>> views = keras_gpos.data.shift_view_dataset(train, mean, std, 16, protocol)
-    >>> (view_a, view_b), labels = next(iter(views))
-    >>> tuple(view_a.shape)
-    (16, 40, 40, 3)
-    """
-    from keras_gpos.data.pipeline import keyed_epochs, normalize, random_flip_left_right
-    from keras_gpos.data.view_protocol import ViewProtocol
-
-    protocol = ViewProtocol() if protocol is None else protocol
-    if not isinstance(protocol, ViewProtocol):
-        raise ValueError(f"protocol must be a keras_gpos.data.ViewProtocol; got {protocol!r}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
-    images, labels = _as_images_and_labels(data)
-    if len(images) == 0:
-        raise ValueError("shift_view_dataset got no images.")
-    protocol.check(images.shape[1:])
-    if images.dtype == np.uint8:
-        if mean is None or std is None:
-            raise ValueError("uint8 images need mean and std (keras_gpos.data.normalization_stats).")
-    elif mean is not None or std is not None:
-        raise ValueError("float images are taken as already normalised; pass mean=None, std=None.")
-    else:
-        images = images.astype(np.float32)
-    arrays = (images, labels.astype(np.int64))
-
-    def to_views(batch, batch_labels, key):
-        if flip:
-            batch = random_flip_left_right(batch, seed=tf.random.experimental.stateless_fold_in(key, 1))
-        if mean is not None:
-            batch = normalize(batch, mean, std)
-        view_seed = tf.cast(tf.random.experimental.stateless_fold_in(key, 2), tf.int32)
-        if two_views:
-            return make_views(batch, protocol, view_seed), batch_labels
-        return one_view(batch, protocol, view_seed), batch_labels
-
-    dataset = keyed_epochs(arrays, batch_size, to_views, seed, epochs, initial_epoch)
-    return dataset.prefetch(AUTOTUNE)
