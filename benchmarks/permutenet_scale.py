@@ -110,7 +110,8 @@ def run_one(spec, splits):
     def norm(image_set):  # as keras_gpos.data.normalize, in NumPy (that one is tf)
         return ((image_set.images.astype(np.float32) / 255.0 - mean) / std).astype(np.float32)
 
-    x_train, x_val, x_test = norm(train), norm(val.head(FLAGS.val_images)), norm(test)
+    val = val.head(FLAGS.val_images)
+    x_train, x_val, x_test = norm(train), norm(val), norm(test)
     outputs = GRID * GRID if task == "location" else train.num_classes
     keras.utils.set_random_seed(seed)
     model = build_classifier(
@@ -120,7 +121,7 @@ def run_one(spec, splits):
     model.compile(optimizer=keras.optimizers.Adam(lr, beta_1=0.5, beta_2=0.999),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
-    val_x, val_y = every_cell(x_val, val.head(FLAGS.val_images).labels, task)
+    val_x, val_y = every_cell(x_val, val.labels, task)
     test_x, test_y = every_cell(x_test, test.labels, task)
     eval_batch = 10 * GRID * GRID
     best = (-1.0, None, 0)
