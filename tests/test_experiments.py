@@ -38,7 +38,7 @@ def test_flagfile_becomes_a_frozen_config(tmp_path):
 @pytest.mark.parametrize("flagfile", sorted((REPO / "flags").glob("*.cfg")), ids=lambda p: p.name)
 def test_every_shipped_flagfile_parses_and_is_documented(flagfile):
     # A renamed or retired flag must break here, not hours into a user's sweep.
-    name, config = parse_train_flags([f"--flagfile={flagfile}"])
+    _, config = parse_train_flags([f"--flagfile={flagfile}"])
     if hasattr(config, "run_configs"):
         assert config.run_configs(), f"{flagfile.name} plans no runs"
     text = flagfile.read_text()
