@@ -61,7 +61,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     from keras_gpos.experiments import evaluate_runs
-    from keras_gpos.training.run_directory import check_output_path
+    from keras_gpos.runs.directory import check_output_path
 
     try:
         if FLAGS.repeats < 1:

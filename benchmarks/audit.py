@@ -19,7 +19,7 @@ GRID = 3
 
 
 def _bare_forward(pooled, batches):
-    from keras_gpos.compiled import compiled_forward
+    from keras_gpos.base.backend import compiled_forward
 
     forward = compiled_forward(pooled)
 

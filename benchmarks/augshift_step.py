@@ -55,11 +55,8 @@ def main(argv):
     import numpy as np
 
     from keras_gpos.data import ImageSet, shift_view_dataset
-    from keras_gpos.experiments.augshift import (
-        AugShiftConfig,
-        build_variant,
-        compile_variant,
-    )
+    from keras_gpos.experiments.augshift import AugShiftConfig, build_variant
+    from keras_gpos.training.recipe import compile_classifier
 
     rng = np.random.default_rng(0)
     images = ImageSet(
@@ -77,7 +74,7 @@ def main(argv):
     ):
         keras.utils.set_random_seed(0)
         model, _, _ = build_variant(config, variant, 1.0, 10, (32, 32, 3))
-        compile_variant(model, config)
+        compile_classifier(model, config.learning_rate, config.beta_1)
         dataset = shift_view_dataset(images, (0.5,) * 3, (0.25,) * 3, FLAGS.batch_size,
                                      config.protocol, two_views=two_views)
         dataset = dataset.cache()  # time the step, not the input pipeline
@@ -102,7 +99,7 @@ def main(argv):
         import json
         import pathlib
 
-        from keras_gpos.files import write_json
+        from keras_gpos.base.files import write_json
 
         path = pathlib.Path(FLAGS.output_json)
         record = json.loads(path.read_text()) if path.exists() else {"runs": []}

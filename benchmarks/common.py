@@ -4,12 +4,8 @@ import statistics
 import threading
 import time
 import tracemalloc
-import types
 
 import numpy as np
-
-# The optimizer settings compile_model reads (the paper's Adam).
-TRAIN_SETTINGS = types.SimpleNamespace(learning_rate=1e-3, beta_1=0.5)
 
 
 def median_time(fn, repeats, warmup=1):

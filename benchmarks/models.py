@@ -1,6 +1,6 @@
-"""The models the benchmarks time, and their compiled train steps."""
+"""The models the benchmarks time, compiled with the experiments' own recipe."""
 
-from benchmarks.common import TRAIN_SETTINGS
+from keras_gpos.training.recipe import compile_classifier
 
 
 def train_step(model):
@@ -11,12 +11,11 @@ def train_step(model):
 def classifier(num_classes, size, depth, width, permute_at=None, **kwargs):
     """A compiled ResNet classifier with the fc head (the AugShift encoder's head); `kwargs`
     go to `build_classifier` (e.g. `blur_kernel_size=4`, `downsample="aps"`)."""
-    from keras_gpos.experiments.location import compile_model
     from keras_gpos.models import build_classifier
 
     model = build_classifier(num_classes, (size, size, 3), depth=depth, width=width, head="fc",
                              permute_at=permute_at, seed=0, **kwargs)
-    compile_model(model, TRAIN_SETTINGS)
+    compile_classifier(model)
     return model
 
 
@@ -24,13 +23,12 @@ def augshift(num_classes, size, depth, width):
     """A compiled AugShiftModel on the same ResNet as `classifier` (as the experiment builds it)."""
     import keras
 
-    from keras_gpos.experiments.location import compile_model
     from keras_gpos.training.augshift import AugShiftModel
 
     base = classifier(num_classes, size, depth, width)
     encoder = keras.Model(base.input, base.get_layer("pooled").output)
     model = AugShiftModel(encoder, base.get_layer("logits"))
-    compile_model(model, TRAIN_SETTINGS)
+    compile_classifier(model)
     return model
 
 

@@ -145,7 +145,7 @@ def _jax_sections(smoke, repeats, only):
 
 def main(argv):
     del argv
-    from keras_gpos.files import write_json, write_text
+    from keras_gpos.base.files import write_json, write_text
 
     repeats = 1 if FLAGS.smoke else FLAGS.repeats
     start = time.time()

@@ -87,7 +87,7 @@ def bench_ranking(setup, repeats):
     import tensorflow as tf
 
     from keras_gpos.ranking import rank_position_channels
-    from keras_gpos.graph import feature_model
+    from keras_gpos.base.graph import feature_model
 
     model, pool = setup.model, setup.pool
     features = feature_model(model, LAYER)

@@ -1,10 +1,6 @@
-"""One decorator that makes a keras_gpos class serializable.
+"""Deprecated: moved to `keras_gpos.base.serialization` in keras_gpos 0.3 (this path goes in 0.4)."""
 
-Every public layer, loss, metric and model is registered under the
-`keras_gpos` package, so a `.keras` file written by one process loads in
-another without `custom_objects`, and nobody can forget the package name.
-"""
+from keras_gpos.base import serialization as _moved
+from keras_gpos.base.deprecation import moved_module
 
-import keras
-
-register = keras.saving.register_keras_serializable(package="keras_gpos")
+__getattr__, __dir__ = moved_module(__name__, _moved)

@@ -136,9 +136,9 @@ def test_subclassed_models_take_a_feature_callable_and_masking_says_what_to_do()
 
 def test_a_nested_layer_name_is_found_and_unknown_names_list_close_matches():
     model, _, _ = _nested_sequential()
-    assert keras_gpos.graph.find_layer(model, "c2") is keras_gpos.graph.find_layer(model, "inner/c2")
+    assert keras_gpos.base.graph.find_layer(model, "c2") is keras_gpos.base.graph.find_layer(model, "inner/c2")
     with pytest.raises(ValueError, match=r"no layer named 'inner/c3'.*close matches"):
-        keras_gpos.graph.find_layer(model, "inner/c3")
+        keras_gpos.base.graph.find_layer(model, "inner/c3")
 
 
 # --- input kinds ---------------------------------------------------------------

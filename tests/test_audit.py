@@ -190,7 +190,7 @@ def test_impact_without_a_flip_to_rank_by_is_refused():
     (0.03, 0.01, "no clear difference"),  # two small gaps: probe noise, not a finding
 ])
 def test_the_audit_verdict_on_the_papers_prediction(class_gap, location_gap, expected):
-    from keras_gpos.reporting.audit import verdict
+    from keras_gpos.audit.rendering import verdict
 
     def probes(ordered, gap):
         return {"ordered": {"accuracy": ordered, "chance": 0.111}, "sorted": {"accuracy": ordered - gap}}

@@ -59,9 +59,9 @@ def test_flags_use_the_experiments_own_defaults():
     "argv, message",
     [
         (["--experiment=location", "--seeds=0,1"], "does not take --seeds"),
-        (["--experiment=location", "--padding=mirror"], "Unknown padding 'mirror'"),
+        (["--experiment=location", "--padding=mirror"], "Unknown padding mode 'mirror'"),
         (["--experiment=location", "--grid_size=0"], "grid_size must be a positive int"),
-        (["--experiment=location", "--permute_at=pooled"], "permute_at=pooled needs head=fc"),
+        (["--experiment=location", "--permute_at=pooled"], "permute_at='pooled' needs head='fc'"),
         (["--experiment=location", "--arch=vgg", "--depth=11", "--permute_at=stage9"], "out of range for arch 'vgg'"),
         (["--experiment=location", "--depth=11"], "depth 11 is not a resnet depth"),
         (["--experiment=location", "--seed=-1"], r"seed must be an int in \[0, 2147483647\]; got -1"),

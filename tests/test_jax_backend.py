@@ -91,7 +91,7 @@ print("NO_TENSORFLOW_OK", max(abs(g - w).max() for g, w in zip(two_weights, one_
 def test_backend_agnostic_tests_pass_on_jax():
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_layers.py",
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_layers.py", "tests/base/test_backend.py",
          "tests/test_backends.py", "tests/test_audit.py", "-k", "not mirrored"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=1200,
     )

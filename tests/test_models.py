@@ -18,9 +18,9 @@ def test_every_padding_gives_the_papers_6x6_map_on_96px(padding):
 def test_vgg_backbone_and_depths():
     model = build_classifier(10, arch="vgg", depth=11, width=8, head="fc")
     assert tuple(model.get_layer("features").output.shape[1:]) == (6, 6, 64)
-    with pytest.raises(ValueError, match="Unknown VGG depth 12"):
+    with pytest.raises(ValueError, match="depth 12 is not a vgg depth"):
         build_classifier(10, arch="vgg", depth=12)
-    with pytest.raises(ValueError, match="Unknown ResNet depth 50"):
+    with pytest.raises(ValueError, match="depth 50 is not a resnet depth"):
         build_classifier(10, depth=50)
 
 

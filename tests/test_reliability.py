@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from keras_gpos import data
 from keras_gpos.layers import ChannelPermutation
-from keras_gpos.files import read_json
+from keras_gpos.base.files import read_json
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -111,7 +111,7 @@ def test_grid_dataset_runs_in_graph_over_all_backgrounds():
 
 def test_corrupt_backup_is_an_error_naming_the_file_not_a_fresh_start(tmp_path):
     from keras_gpos.experiments.location import LocationConfig, train_location
-    from keras_gpos.training.run import check_backup
+    from keras_gpos.runs.lifecycle import check_backup
 
     backup = tmp_path / "run" / "backup"
     backup.mkdir(parents=True)
@@ -122,7 +122,7 @@ def test_corrupt_backup_is_an_error_naming_the_file_not_a_fresh_start(tmp_path):
                             embedded_test_size=4, grid_size=2, depth=10, width=4, epochs=1,
                             batch_size=16, verbose=0)
     from keras_gpos.experiments import location
-    from keras_gpos.files import write_json
+    from keras_gpos.base.files import write_json
 
     # The run that left the backup recorded its settings (same as the rerun's).
     write_json(tmp_path / "run" / "fingerprint.json",
@@ -137,7 +137,7 @@ def test_corrupt_backup_is_an_error_naming_the_file_not_a_fresh_start(tmp_path):
 
 
 def test_corrupt_model_file_is_an_error_naming_it(tmp_path):
-    from keras_gpos.files import load_keras_model
+    from keras_gpos.base.files import load_keras_model
 
     path = tmp_path / "model.keras"
     path.write_bytes(b"PK\x03\x04 truncated zip")

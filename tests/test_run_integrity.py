@@ -20,8 +20,8 @@ import tensorflow as tf
 
 import keras_gpos
 from keras_gpos.experiments.location import LocationConfig, train_location
-from keras_gpos.files import read_json
-from keras_gpos.training.run_directory import RunDirectory, RunDirectoryError
+from keras_gpos.base.files import read_json
+from keras_gpos.runs.directory import RunDirectory, RunDirectoryError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # The shorthand T: a tiny location run.
@@ -129,7 +129,7 @@ class _Interrupt(keras.callbacks.Callback):
 
 
 def test_an_interrupted_run_resumes_only_with_its_own_settings(tmp_path, monkeypatch):
-    import keras_gpos.training.run as run_module
+    import keras_gpos.runs.lifecycle as run_module
 
     config = _tiny(tmp_path, epochs=3)
     original = run_module.StopOnNonFiniteLoss
@@ -168,7 +168,7 @@ def test_export_killed_midway_does_not_retrain(tmp_path, monkeypatch):
 
 
 def test_a_corrupt_best_model_is_found_before_any_training(tmp_path, monkeypatch):
-    import keras_gpos.training.run as run_module
+    import keras_gpos.runs.lifecycle as run_module
 
     config = _tiny(tmp_path, epochs=2)
     monkeypatch.setattr(run_module, "StopOnNonFiniteLoss", lambda: _Interrupt())
@@ -185,7 +185,7 @@ def test_a_corrupt_best_model_is_found_before_any_training(tmp_path, monkeypatch
 
 
 def test_overwrite_puts_the_previous_run_back_when_the_new_one_fails_first(tmp_path, monkeypatch):
-    import keras_gpos.training.run as run_module
+    import keras_gpos.runs.lifecycle as run_module
 
     config = _tiny(tmp_path)
     first = train_location(config)
@@ -353,7 +353,7 @@ def test_sixteen_bit_label_images_keep_their_values_or_are_refused(tmp_path):
     (None, "is a directory"),
 ])
 def test_unusable_model_files_say_why(tmp_path, payload, message):
-    from keras_gpos.files import load_keras_model
+    from keras_gpos.base.files import load_keras_model
 
     path = tmp_path / "model.keras"
     if payload is None:
@@ -551,7 +551,7 @@ def test_an_overwrite_killed_while_moving_files_aside_is_put_back(tmp_path):
 
 
 def test_a_torn_best_model_and_sidecar_pair_is_not_trusted(tmp_path):
-    from keras_gpos.training.callbacks import BestModelCheckpoint
+    from keras_gpos.runs.callbacks import BestModelCheckpoint
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     path = tmp_path / "best.keras"
@@ -567,7 +567,7 @@ def test_a_torn_best_model_and_sidecar_pair_is_not_trusted(tmp_path):
 
 
 def test_atomic_files_get_the_permissions_of_a_plain_file(tmp_path):
-    from keras_gpos.files import write_json
+    from keras_gpos.base.files import write_json
 
     previous = os.umask(0o022)
     try:

@@ -1,5 +1,6 @@
-"""The experiment layer's structure: per-experiment flags, the registry, the
-package's import graph, logging, and reading runs of older schema versions."""
+"""The experiment layer's structure: per-experiment flags, the registry,
+logging, and reading runs of older schema versions (the import floors are
+tests/test_architecture.py)."""
 
 import ast
 import json
@@ -57,48 +58,6 @@ def test_every_experiment_is_a_config_a_run_and_an_optional_evaluator():
         evaluator_for("audit")
 
 
-def _module_name(path):
-    return ".".join(("keras_gpos",) + path.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__")
-
-
-def _top_level_imports(path):
-    """keras_gpos modules imported at module level (not inside functions)."""
-    tree = ast.parse(path.read_text())
-    found = set()
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names if alias.name.startswith("keras_gpos")}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("keras_gpos"):
-            found.add(node.module)
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}
-    return found
-
-
-def test_the_package_has_no_import_cycle():
-    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
-    graph = {name: {m for m in _top_level_imports(path) if m in modules and m != name}
-             for name, path in modules.items()}
-    # A package __init__ importing its own submodules is how packages work, not a cycle.
-    for name in graph:
-        graph[name] = {m for m in graph[name] if not (name.endswith(m) or m.startswith(name + "."))}
-    state, stack = {}, []
-
-    def visit(node):
-        state[node] = "open"
-        stack.append(node)
-        for nxt in sorted(graph[node]):
-            if state.get(nxt) == "open":
-                pytest.fail("import cycle: " + " -> ".join(stack[stack.index(nxt):] + [nxt]))
-            if nxt not in state:
-                visit(nxt)
-        stack.pop()
-        state[node] = "done"
-
-    for node in sorted(graph):
-        if node not in state:
-            visit(node)
-
-
 def test_the_library_logs_instead_of_printing():
     offenders = []
     for path in PACKAGE.rglob("*.py"):
@@ -154,7 +113,7 @@ def test_a_run_of_keras_gpos_0_1_is_reused_when_its_settings_match(tmp_path):
     again = train_location(config)
     assert again["test_accuracy"] == pytest.approx(summary["test_accuracy"])
     assert again["chance_accuracy"] == pytest.approx(0.25) and again["upgraded_from_schema"] == 1
-    from keras_gpos.training.run_directory import RunDirectoryError
+    from keras_gpos.runs.directory import RunDirectoryError
 
     with pytest.raises(RunDirectoryError, match="width: 4 -> 6"):
         train_location(config.replace(width=6))

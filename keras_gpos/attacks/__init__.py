@@ -6,4 +6,4 @@ from keras_gpos.attacks.channel_attack import insert_channel_mask
 from keras_gpos.attacks.comparison import AttackComparison
 from keras_gpos.attacks.comparison import compare
 from keras_gpos.attacks.comparison import random_channel_sets
-from keras_gpos.graph import find_layer
+from keras_gpos.base.graph import find_layer

@@ -1,9 +1,9 @@
 """Insert a channel mask into a trained model and score it under many channel sets.
 
 The evaluation of one batch (forward pass, arg-max and the region confusion
-matrices) is compiled once per backend: a `tf.function` with a free batch
-axis on TensorFlow, and on JAX a `jax.jit` of the model's `stateless_call`
-that takes the variables as arguments. The channel set lives in the
+matrices) is compiled once per backend by `keras_gpos.base.backend.ModelFunction`
+(a `tf.function` with a free batch axis, or a `jax.jit` of the model's
+`stateless_call` that takes the variables as arguments). The channel set lives in the
 `ChannelMask` layer's variable, so sweeping N or swapping the set changes
 only that variable and never retraces (`AttackEvaluator.trace_count` proves
 it, on both backends). Batches are padded to one size with unlabelled
@@ -13,11 +13,13 @@ pixels, so a smaller last batch reuses the same compiled function.
 import keras
 import numpy as np
 
-from keras_gpos.data.inputs import batches, check_model_input, check_value_range, iterate
-from keras_gpos.graph import feature_model, functional_view, layer_path
+from keras_gpos.base.backend import ModelFunction
+from keras_gpos.base.graph import feature_model, functional_view, layer_path, subclassed_model_error
+from keras_gpos.base.inputs import batches, check_model_input, check_value_range, iterate
+from keras_gpos.base.validation import check_finite_array, check_integer_indices, check_labels, check_positive_int
+from keras_gpos.base.vocabulary import check_region
 from keras_gpos.layers.channel_mask import ChannelMask, channel_indicator
-from keras_gpos.metrics.region_iou import check_region, confusion_matrix, iou_from_confusion
-from keras_gpos.validation import check_finite_array, check_integer_indices, check_labels, check_positive_int
+from keras_gpos.metrics.region_iou import confusion_matrix, iou_from_confusion
 
 
 def mask_layer_name(layer_name):
@@ -56,8 +58,6 @@ def insert_channel_mask(model, layer, channels=(), mode="zero", fill_values=None
     >>> keras_gpos.attacks.get_channel_mask(attacked).set_channels([0, 5])
     """
     if not isinstance(model, keras.Sequential) and not hasattr(model, "_nodes_by_depth"):
-        from keras_gpos.graph import subclassed_model_error
-
         raise subclassed_model_error(model, "insert a mask into its graph")
     graph = functional_view(model, input_shape)
     features = feature_model(graph, layer)  # validates the name and the 4-D output
@@ -112,19 +112,12 @@ def get_channel_mask(model):
     raise ValueError(f"model {model.name!r} has no ChannelMask; use insert_channel_mask first.")
 
 
-def random_channel_sets(num_channels, n, draws, seed=0):
-    """`draws` sets of `n` distinct channels, drawn uniformly."""
-    from keras_gpos.attacks.comparison import random_channel_sets as draw
-
-    return draw(num_channels, n, draws, seed)
-
-
 class AttackEvaluator:
     """Region mIoU of an attacked model under any channel set, compiled once.
 
     Args:
         attacked_model: a model holding one `ChannelMask` (`insert_channel_mask`).
-        data: labelled images in any form `keras_gpos.data.inputs.batches`
+        data: labelled images in any form `keras_gpos.base.inputs.batches`
             takes: `(images, masks)` arrays, a `tf.data.Dataset` (batched or
             not), a generator of batches, or a `SegmentationSet`. Read once,
             checked (finite pixels, labels in range) and kept in memory, so
@@ -162,7 +155,6 @@ class AttackEvaluator:
         regions = regions or {"all": "all", "left": "left", "right": "right"}
         self.regions = {name: check_region(region) for name, region in regions.items()}
         self.batch_size = check_positive_int(batch_size, "batch_size")
-        self.trace_count = 0
         self._batches = self._read(data, input_range)
         self._compiled = self._compile()
 
@@ -213,45 +205,15 @@ class AttackEvaluator:
         ])
 
     def _compile(self):
-        backend = keras.config.backend()
-        if backend == "tensorflow":
-            import tensorflow as tf
+        images, labels = self._batches[0]
+        return ModelFunction(
+            self.model, lambda call, x, y: self._confusion_matrices(call(x), y),
+            [(images.shape[1:], "float32"), (labels.shape[1:], "int32")])
 
-            images, labels = self._batches[0]
-
-            def step(x, y):
-                self.trace_count += 1  # Python side effect: runs only while tracing
-                return self._confusion_matrices(self.model(x, training=False), y)
-
-            compiled = tf.function(step, input_signature=[
-                tf.TensorSpec((None,) + images.shape[1:], tf.float32),
-                tf.TensorSpec((None,) + labels.shape[1:], tf.int32),
-            ])
-            return lambda x, y: compiled(x, y).numpy()
-        if backend == "jax":
-            import jax
-
-            model = self.model
-
-            def step(trainable, non_trainable, x, y):
-                self.trace_count += 1  # runs only while jax traces
-                logits, _ = model.stateless_call(trainable, non_trainable, x, training=False)
-                return self._confusion_matrices(logits, y)
-
-            compiled = jax.jit(step)
-
-            def run(x, y):
-                trainable = [v.value for v in model.trainable_variables]
-                non_trainable = [v.value for v in model.non_trainable_variables]
-                return np.asarray(compiled(trainable, non_trainable, x, y))
-
-            return run
-
-        def eager(x, y):
-            self.trace_count = max(self.trace_count, 1)
-            return keras.ops.convert_to_numpy(self._confusion_matrices(self.model(x, training=False), y))
-
-        return eager
+    @property
+    def trace_count(self):
+        """How often the evaluation was traced (never again after the first batch shape)."""
+        return self._compiled.traces
 
     def confusion(self, channels=()):
         """`{region: (classes, classes) confusion matrix}` with `channels` masked."""
@@ -266,7 +228,7 @@ class AttackEvaluator:
         self.mask.set_mask(channel_indicator(channels, self.mask.num_channels))
         total = np.zeros((len(self.regions), self.num_classes, self.num_classes), np.float64)
         for images, labels in self._batches:
-            total += self._compiled(images, labels)
+            total += np.asarray(keras.ops.convert_to_numpy(self._compiled(images, labels)))
         return dict(zip(self.regions, total))
 
     def evaluate(self, channels=()):

@@ -29,30 +29,17 @@ import dataclasses
 
 import numpy as np
 
-from keras_gpos.ranking.position_ranking import SIDES, check_count
+from keras_gpos.attacks.rendering import comparison_markdown, comparison_plot
+from keras_gpos.base.stats import baseline_summary, empirical_p_value
+from keras_gpos.base.validation import check_channel_count
+from keras_gpos.base.vocabulary import SIDES
 
 
 def random_channel_sets(num_channels, n, draws, seed=0):
     """`draws` sets of `n` distinct channels, drawn uniformly (reproducible for a seed)."""
-    check_count(n, num_channels)
+    check_channel_count(n, num_channels)
     rng = np.random.default_rng(seed)
     return [np.sort(rng.choice(num_channels, size=n, replace=False)) for _ in range(draws)]
-
-
-def empirical_p_value(measured, baseline):
-    """`(1 + #{baseline >= measured}) / (1 + len(baseline))`: never 0, one-sided."""
-    baseline = np.asarray(baseline, np.float64)
-    return float((1 + np.sum(baseline >= measured)) / (1 + baseline.size))
-
-
-def baseline_summary(values):
-    """Mean, sample std and 95th percentile (no interpolation) of a random baseline."""
-    values = np.asarray(values, np.float64)
-    return {
-        "mean": float(values.mean()),
-        "std": float(values.std(ddof=1)) if values.size > 1 else None,
-        "p95": float(np.percentile(values, 95, method="higher")),
-    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,87 +67,12 @@ class AttackComparison:
         return dataclasses.asdict(self)
 
     def to_markdown(self):
-        from keras_gpos.reporting.tables import markdown_table
-
-        first, second = self.halves
-
-        def spread(entry):
-            return f"{entry['mean']:.3f}" + ("" if entry["std"] is None else f" ± {entry['std']:.3f}")
-
-        lines = [
-            f"Clean mIoU: all {self.clean['all']:.3f}, {first} half {self.clean[first]:.3f}, "
-            f"{second} half {self.clean[second]:.3f}.",
-            "",
-            "### Top-N overall position channels vs N random channels (mIoU drop, whole image)",
-            "",
-            markdown_table(
-                ["N", "N / channels", "top-N drop", "random drop (mean ± std)", "random draws",
-                 "random p95", "top / random", "p-value", "holds"],
-                [[r["n"], f"{r['n'] / self.num_channels:.3f}", f"{r['top_drop']:.3f}", spread(r["random"]),
-                  r["draws"], f"{r['random']['p95']:.3f}", "n/a" if r["ratio"] is None else f"{r['ratio']:.1f}",
-                  f"{r['p_value']:.3f}", "yes" if r["holds"] else "no"] for r in self.rows]),
-            "### Region attacks (signed rankings; mIoU drop per half)",
-            "",
-            markdown_table(
-                ["signed ranking", "N", f"{first}-half drop", f"{second}-half drop", "hurts more"],
-                [[r["ranking"], r["n"], f"{r['drops'][first]:.3f}", f"{r['drops'][second]:.3f}",
-                  r["hurts_more"]] for r in self.regions]),
-            f"### Region contrast ({first}-ranked vs {second}-ranked; {self.contrast_pairs} random pairs per N)",
-            "",
-            markdown_table(
-                ["N", "contrast", "random contrast (mean ± std)", "random p95", "p-value", "holds"],
-                [[c["n"], f"{c['contrast']:.3f}", spread(c["random"]), f"{c['random']['p95']:.3f}",
-                  f"{c['p_value']:.3f}", "yes" if c["holds"] else "no"] for c in self.contrasts]),
-            f"Contrast = ({first}-ranked drop on {first} - on {second}) - ({second}-ranked drop on {first} "
-            f"- on {second}); a half that is weaker for any perturbation cancels out. Holds = above the "
-            "95th percentile of its random baseline.",
-            "",
-        ]
-        return "\n".join(lines)
+        """The comparison's tables (see `keras_gpos.attacks.rendering.comparison_markdown`)."""
+        return comparison_markdown(self.to_dict())
 
     def plot(self, path, title=""):
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from keras_gpos.files import save_figure
-
-        first, second = self.halves
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-        ns = [r["n"] for r in self.rows]
-        axes[0].axhline(0, color="k", lw=0.8, ls=":")
-        axes[0].plot(ns, [r["top_drop"] for r in self.rows], "o-", color="tab:red", label="top-N channels")
-        axes[0].errorbar(ns, [r["random"]["mean"] for r in self.rows],
-                         yerr=[r["random"]["std"] or 0.0 for r in self.rows], fmt="s--", color="tab:gray",
-                         capsize=3, label="N random channels (mean ± std)")
-        axes[0].plot(ns, [r["random"]["p95"] for r in self.rows], "v:", color="tab:gray", label="random p95")
-        axes[0].set_xlabel("N channels zeroed")
-        axes[0].set_ylabel("mIoU drop")
-        axes[0].set_title("Overall attack")
-        axes[0].legend(fontsize=8)
-        labels = [f"{r['ranking']}\nN={r['n']}" for r in self.regions]
-        x = np.arange(len(labels))
-        for offset, half in zip((-0.19, 0.19), (first, second)):
-            axes[1].bar(x + offset, [r["drops"][half] for r in self.regions], 0.38, label=f"{half}-half drop")
-        axes[1].set_xticks(x, labels, fontsize=8)
-        axes[1].set_ylabel("mIoU drop")
-        axes[1].set_title("Region attacks")
-        axes[1].legend(fontsize=8)
-        cn = [c["n"] for c in self.contrasts]
-        for c in self.contrasts:
-            axes[2].scatter([c["n"]] * len(c["random_values"]), c["random_values"], s=8, color="tab:gray",
-                            alpha=0.5)
-        axes[2].plot(cn, [c["contrast"] for c in self.contrasts], "o-", color="tab:red", label="measured")
-        axes[2].plot(cn, [c["random"]["p95"] for c in self.contrasts], "v:", color="tab:gray", label="random p95")
-        axes[2].axhline(0, color="k", lw=0.8, ls=":")
-        axes[2].set_xlabel("N")
-        axes[2].set_ylabel("region contrast")
-        axes[2].set_title(f"{first} vs {second} contrast (grey: random pairs)")
-        axes[2].legend(fontsize=8)
-        fig.suptitle(title or f"{self.layer}: {self.flip} flip", fontsize=9)
-        fig.tight_layout()
-        return save_figure(fig, path)
+        """Saves the comparison's figure as a PNG (`comparison_plot`)."""
+        return comparison_plot(self.to_dict(), path, title)
 
 
 def _drops(clean, scores):
@@ -203,7 +115,7 @@ def compare(evaluator, ranking, n_values, random_draws=10, region_n=None, contra
     n_values = tuple(n_values)
     region_n = n_values if region_n is None else tuple(region_n)
     for n in n_values + region_n:
-        check_count(n, ranking.num_channels, ranking.metadata.get("layer", "the layer"))
+        check_channel_count(n, ranking.num_channels, ranking.metadata.get("layer", "the layer"))
     draws_per_n = {n: random_draws for n in n_values}
     for n in region_n:
         draws_per_n[n] = max(draws_per_n.get(n, 0), 2 * contrast_pairs)

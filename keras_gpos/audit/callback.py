@@ -17,7 +17,7 @@ class PositionAuditCallback(keras.callbacks.Callback):
     Markdown, PNG). The light audit skips the flip rankings.
 
     Args:
-        images: a fixed probe set (any form `keras_gpos.data.inputs.batches`
+        images: a fixed probe set (any form `keras_gpos.base.inputs.batches`
             takes), in the model's input range; labels (classes) optional.
         layers: layers to audit (default: `keras_gpos.audit.default_layers`).
         every: int. Audit every `every` epochs (and after the last one).

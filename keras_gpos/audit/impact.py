@@ -4,7 +4,9 @@ import warnings
 
 import numpy as np
 
-from keras_gpos.compiled import compiled_forward
+from keras_gpos.base.backend import compiled_forward
+from keras_gpos.base.stats import baseline_summary, empirical_p_value
+from keras_gpos.base.vocabulary import SIDES
 
 
 def _ranking_of(entry, flip):
@@ -19,7 +21,7 @@ def _ranking_of(entry, flip):
 def add_impact(graph, names, results, impact_data, impact_n, random_draws, labels_kind, num_classes,
                 ignore_label, seed, flips):
     from keras_gpos.attacks import AttackEvaluator, get_channel_mask, insert_channel_mask
-    from keras_gpos.attacks.comparison import baseline_summary, empirical_p_value, random_channel_sets
+    from keras_gpos.attacks.comparison import random_channel_sets
 
     images = np.concatenate([d[0] for d in impact_data])
     labels = np.concatenate([d[1] for d in impact_data])
@@ -29,8 +31,6 @@ def add_impact(graph, names, results, impact_data, impact_n, random_draws, label
         ranking = _ranking_of(entry, flip)
         ns = [n for n in impact_n if n <= entry["channels"]]
         if labels_kind == "segmentation":
-            from keras_gpos.ranking.position_ranking import SIDES
-
             classes = num_classes or int(labels[labels != (ignore_label if ignore_label is not None else -1)].max()) + 1
             halves = SIDES[flip]
             evaluator = AttackEvaluator(attacked, (images, labels), classes, ignore_label,

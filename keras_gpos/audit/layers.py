@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_gpos.graph import functional_view
+from keras_gpos.base.graph import functional_view
 
 DEFAULT_MAX_LAYERS = 4
 

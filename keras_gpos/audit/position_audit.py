@@ -48,12 +48,15 @@ import numpy as np
 from keras_gpos.audit.canvases import make_canvases, resize_images, resize_masks
 from keras_gpos.audit.impact import add_impact
 from keras_gpos.audit.layers import DEFAULT_MAX_LAYERS, default_layers
-from keras_gpos.compiled import compiled_forward
-from keras_gpos.data.inputs import batches, iterate
-from keras_gpos.graph import functional_view, layer_output
+from keras_gpos.audit.rendering import audit_markdown, audit_plot, save_audit_files
+from keras_gpos.base.backend import compiled_forward
+from keras_gpos.base.graph import functional_view, layer_output
+from keras_gpos.base.inputs import batches, iterate
+from keras_gpos.base.validation import check_finite_array, check_labels, check_positive_int
+from keras_gpos.base.vocabulary import flip_axis
 from keras_gpos.metrics.probe import VIEWS, linear_probe, order_free_view
+from keras_gpos.ranking.accumulator import FlipAccumulator
 from keras_gpos.ranking.position_ranking import pooled_feature_model
-from keras_gpos.validation import check_finite_array, check_labels, check_positive_int
 
 TOP_SHARE = 0.10
 
@@ -62,14 +65,10 @@ TOP_SHARE = 0.10
 class _LayerSums:
     channels: int
     features: list = dataclasses.field(default_factory=list)
-    sums: dict = dataclasses.field(default_factory=dict)
+    flips: dict = dataclasses.field(default_factory=dict)
 
     def add_flip(self, flip, z, z_flip):
-        difference = z - z_flip
-        entry = self.sums.setdefault(flip, [np.zeros(self.channels), np.zeros(self.channels), 0])
-        entry[0] += np.abs(difference).sum(0)
-        entry[1] += difference.sum(0)
-        entry[2] += len(z)
+        self.flips.setdefault(flip, FlipAccumulator()).add(z, z_flip)
 
 
 def _probe_views(features, targets, train_mask, num_classes):
@@ -112,24 +111,16 @@ class PositionAudit:
         return dataclasses.asdict(self)
 
     def to_markdown(self, title=None):
-        from keras_gpos.reporting.audit import audit_markdown
-
+        """The audit's tables (see `keras_gpos.audit.rendering.audit_markdown`)."""
         return audit_markdown([self.to_dict()], title)
 
     def plot(self, path):
-        from keras_gpos.reporting.audit import audit_plot
-
+        """Saves the audit's figure as a PNG (`keras_gpos.audit.rendering.audit_plot`)."""
         return audit_plot([self.to_dict()], path)
 
     def save(self, directory):
-        from keras_gpos.reporting.audit import write_report
-
-        return write_report(directory, [self.to_dict()])
-
-
-def _check_data(first_images, labels_kind):
-    if first_images.ndim != 4:
-        raise ValueError(f"position_audit takes images (N, h, w, c); got shape {first_images.shape}.")
+        """Writes results.json, results.md and results.png into `directory`; returns their paths."""
+        return save_audit_files(directory, [self.to_dict()])
 
 
 def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_shape=None,
@@ -142,7 +133,7 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
         model: a functional or Sequential Keras model (nested models and
             KerasHub/keras-cv/keras.applications models included).
         data: images, or `(images, labels)` / `(images, masks)`, in any form
-            `keras_gpos.data.inputs.batches` takes, in the value range the
+            `keras_gpos.base.inputs.batches` takes, in the value range the
             model takes (normalise them first if it expects that).
         layers: layer names or `"outer/inner"` paths; default: up to
             `max_layers` stage ends spread over the depth (`default_layers`).
@@ -235,7 +226,7 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
         full = resize_images(images, shape[0], shape[1])
         parts = [full]
         for flip in flips:
-            parts.append(np.flip(full, axis=2 if flip == "horizontal" else 1))
+            parts.append(np.flip(full, axis=flip_axis(flip)))
         keep = max(0, min(len(images), probe_images - kept))
         if keep:
             canvases, cells = make_canvases(images[:keep], shape, grid_size, background)
@@ -308,13 +299,13 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
             } for task in ("location", "class")
         }
         entry["rankings"] = {}
-        for flip, (abs_sum, signed_sum, n) in layer_sums.sums.items():
-            overall = abs_sum / n
+        for flip, accumulator in layer_sums.flips.items():
+            overall = accumulator.overall
             concentration, ranked = _concentration(overall)
             entry["rankings"][flip] = {"top_10pct_share": concentration,
                                        "top_channels": ranked[: min(10, channels)].tolist(),
-                                       "overall": overall.tolist(), "signed": (signed_sum / n).tolist(),
-                                       "images": int(n)}
+                                       "overall": overall.tolist(), "signed": accumulator.signed.tolist(),
+                                       "images": int(accumulator.count)}
         results.append(entry)
     probe_seconds = time.perf_counter() - probe_start
     if impact_n:

@@ -6,12 +6,11 @@ without TensorFlow: the in-memory sets, the view protocol and the input
 normaliser are NumPy only.
 """
 
-import importlib
-
+from keras_gpos.base.backend import requires_tensorflow
+from keras_gpos.base.inputs import batches
 from keras_gpos.data.image_set import ImageSet
 from keras_gpos.data.image_set import normalization_stats
 from keras_gpos.data.image_set import split_validation
-from keras_gpos.data.inputs import batches
 from keras_gpos.data.segmentation_set import SegmentationSet
 from keras_gpos.data.sources import DATASETS
 from keras_gpos.data.sources import ImageSplits
@@ -48,24 +47,17 @@ _LAZY = {
 }
 
 
-def requires_tensorflow(what):
-    """Imports TensorFlow for a TensorFlow-only entry point, or says plainly that it is one."""
-    try:
-        import tensorflow as tf
-    except ImportError as error:
-        raise ImportError(
-            f"{what} needs TensorFlow (tf.data, tf.distribute or SavedModel), which is not "
-            "installed; pip install tensorflow. The rest of keras_gpos (layers, models, losses, "
-            "metrics, ranking, attacks, audit, AugShiftModel) runs without it on JAX."
-        ) from error
-    return tf
+def _tensorflow_modules():
+    from keras_gpos.data import cifar, grid, pipeline, segmentation, shift_views, view_pipeline
+
+    return {"cifar": cifar, "grid": grid, "pipeline": pipeline, "segmentation": segmentation,
+            "shift_views": shift_views, "view_pipeline": view_pipeline}
 
 
 def __getattr__(name):
     if name in _LAZY:
         requires_tensorflow(f"keras_gpos.data.{name}")
-        module = importlib.import_module(f"keras_gpos.data.{_LAZY[name]}")
-        value = getattr(module, name)
+        value = getattr(_tensorflow_modules()[_LAZY[name]], name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'keras_gpos.data' has no attribute {name!r}")

@@ -42,6 +42,10 @@ class ImageSet:
                 f"[{self.labels.min()}, {self.labels.max()}] in {self.source}."
             )
 
+    def as_arrays(self):
+        """`(images, labels)`: how every keras_gpos function that takes data reads this set."""
+        return self.images, self.labels
+
     def __len__(self):
         return int(self.images.shape[0])
 

@@ -54,6 +54,10 @@ class SegmentationSet:
                 f"ignore label {self.ignore_label}; pass the right class_names/ignore_label."
             )
 
+    def as_arrays(self):
+        """`(images, masks)`: how every keras_gpos function that takes data reads this set."""
+        return self.images, self.masks
+
     def __len__(self):
         return int(self.images.shape[0])
 

@@ -121,18 +121,6 @@ def random_offsets(batch_size, low, high, seed):
     return tf.random.stateless_uniform(shape, seed, low, high + 1, dtype=tf.int32)
 
 
-def place_on_canvas(images, canvas_size, offsets_y, offsets_x, fill=0.0):
-    """Pastes each image with its top-left corner at `(offsets_y, offsets_x)`
-    on a square canvas of `canvas_size` filled with `fill`.
-
-    Raises:
-        ValueError: an image larger than the canvas.
-    """
-    images, height, width = _static_square(images)
-    check_canvas_size(canvas_size, max(height, width))
-    return translate(images, offsets_y, offsets_x, (canvas_size, canvas_size), fill)
-
-
 def random_canvas_placement(images, canvas_size, fill=0.0, seed=None):
     """One view: every image at its own uniform random position on the canvas.
 

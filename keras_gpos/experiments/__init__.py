@@ -1,7 +1,7 @@
 """Experiments: each a config class, a run function and an evaluate function, registered together.
 
 `train.py` and `evaluate.py` are thin wrappers around `EXPERIMENTS`; the run
-lifecycle they share is `keras_gpos.training.run`. The experiments use
+lifecycle they share is `keras_gpos.runs.lifecycle`. The experiments use
 `tf.data` and `tf.distribute`, so this package needs TensorFlow.
 """
 
@@ -61,7 +61,7 @@ def _run_kind(run_dir, read_run_summary):
 
     results = os.path.join(run_dir, "results.json")
     if not os.path.exists(os.path.join(run_dir, "run.json")) and os.path.exists(results):
-        from keras_gpos.files import read_json
+        from keras_gpos.base.files import read_json
 
         record = read_json(results)
         if record.get("experiment"):

@@ -16,7 +16,7 @@ import numpy as np
 from absl import logging
 
 from keras_gpos.experiments.config import option
-from keras_gpos.validation import check_non_negative_int, check_one_of, check_positive_int, check_seed
+from keras_gpos.base.validation import check_non_negative_int, check_one_of, check_positive_int, check_seed
 
 APPLICATIONS = {
     "resnet50": ("ResNet50", "resnet50"),
@@ -140,7 +140,7 @@ def _recomputed_normalization(summary):
 
 def _model_and_preprocessing(config, path):
     """`(model, normalise function, background, name)` for one `--models` entry."""
-    from keras_gpos.files import load_keras_model
+    from keras_gpos.base.files import load_keras_model
 
     run_json = path / "run.json" if path.is_dir() else None
     model = load_keras_model(path / "model.keras" if path.is_dir() else path)
@@ -202,7 +202,7 @@ def run_audit(config):
     """
     from keras_gpos.audit import position_audit
     from keras_gpos.reporting.audit import write_report
-    from keras_gpos.training.run_directory import check_output_path
+    from keras_gpos.runs.directory import check_output_path
 
     check_output_path(config.output_dir)
     entries = [_model_and_preprocessing(config, path) for path in expand_models(config.models, config.skip_missing)]

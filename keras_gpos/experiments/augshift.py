@@ -38,7 +38,7 @@ from keras_gpos import data as gdata
 from keras_gpos.data.view_protocol import VIEW_MODES, ViewProtocol
 from keras_gpos.experiments.config import ImageDataConfig, option, result_settings, upgrade_record
 from keras_gpos.layers.blur_pool import BLUR_KERNEL_SIZES
-from keras_gpos.layers.padding import PADDING_MODES
+from keras_gpos.layers.padding import PADDING_MODES, check_padding_mode
 from keras_gpos.losses import DISTANCES, ShiftConsistencyLoss
 from keras_gpos.metrics.consistency import (
     accuracy_vs_shift, consistency_and_accuracy, consistency_by_protocol, view_latent_distance,
@@ -47,12 +47,13 @@ from keras_gpos.metrics.probe import position_probe
 from keras_gpos.models import build_classifier
 from keras_gpos.models.resnet import RESNET_BLOCKS
 from keras_gpos.training.augshift import AugShiftModel, ConsistencyWarmup
+from keras_gpos.training.recipe import compile_classifier
 from keras_gpos.training.consistency_callback import ShiftConsistencyCallback
 from keras_gpos.training.distribution import is_chief
-from keras_gpos.training.resources import MemoryPlan
-from keras_gpos.training.run import FitPlan, TrainingSetup, finish_run, fit_run
-from keras_gpos.training.run_directory import RunDirectory
-from keras_gpos.validation import check_non_negative_int, check_one_of, check_positive_int
+from keras_gpos.runs.resources import MemoryPlan
+from keras_gpos.runs.lifecycle import FitPlan, TrainingSetup, finish_run, fit_run
+from keras_gpos.runs.directory import RunDirectory
+from keras_gpos.base.validation import check_non_negative_int, check_one_of, check_positive_int
 
 VARIANTS = ("baseline", "augshift", "blurpool", "augshift_blurpool", "aps", "augshift_aps")
 PROBE_GRID = 3
@@ -102,9 +103,9 @@ class AugShiftConfig(ImageDataConfig):
         super().__post_init__()
         check_one_of(self.view_mode, "view_mode", VIEW_MODES)
         check_one_of(self.distance, "distance", DISTANCES)
-        check_one_of(self.padding, "padding", PADDING_MODES)
+        check_padding_mode(self.padding, name="padding")
         check_one_of(self.blur_kernel_size, "blur_kernel_size", BLUR_KERNEL_SIZES)
-        check_one_of(self.aps_padding, "aps_padding", PADDING_MODES)
+        check_padding_mode(self.aps_padding, name="aps_padding")
         for mode in self.eval_protocols:
             check_one_of(mode, "eval_protocols", VIEW_MODES)
         check_one_of(self.depth, "depth", tuple(RESNET_BLOCKS))
@@ -119,9 +120,9 @@ class AugShiftConfig(ImageDataConfig):
             raise ValueError("seeds must hold at least one seed.")
         if not self.consistency_weights:
             raise ValueError("consistency_weights must hold at least one lambda.")
-        for weight in self.consistency_weights:
-            if not weight >= 0:
-                raise ValueError(f"consistency weight (lambda) must be >= 0; got {weight}.")
+        for consistency_weight in self.consistency_weights:
+            if not consistency_weight >= 0:
+                raise ValueError(f"consistency weight (lambda) must be >= 0; got {consistency_weight}.")
         check_non_negative_int(self.warmup_epochs, "warmup_epochs")
         self.protocol  # noqa: B018 - validates canvas_size, max_shift and fill
 
@@ -130,16 +131,16 @@ class AugShiftConfig(ImageDataConfig):
         return ViewProtocol(self.view_mode, self.canvas_size, self.max_shift, self.fill)
 
     def leaves(self):
-        """`(variant, lambda, seed)` of every run of the suite."""
-        return [(variant, weight, seed) for seed in self.seeds for variant in self.variants
-                for weight in (self.consistency_weights if variant.startswith("augshift") else (0.0,))]
+        """`(variant, consistency_weight, seed)` of every run of the suite."""
+        return [(variant, consistency_weight, seed) for seed in self.seeds for variant in self.variants
+                for consistency_weight in (self.consistency_weights if variant.startswith("augshift") else (0.0,))]
 
 
-def run_name(variant, weight, config, seed):
+def run_name(variant, consistency_weight, config, seed):
     """Directory name of one run; it encodes every setting the table groups by."""
     name = variant
     if variant.startswith("augshift"):
-        name += f"_lam{weight:g}_{config.distance}"
+        name += f"_lam{consistency_weight:g}_{config.distance}"
         if config.normalize_latents:
             name += "_norm"
         if config.warmup_epochs:
@@ -147,7 +148,7 @@ def run_name(variant, weight, config, seed):
     return f"{name}_seed{seed}"
 
 
-def leaf_settings(config, variant, weight, seed):
+def leaf_settings(config, variant, consistency_weight, seed):
     """The settings that change one run's result: suite lists dropped, and the
     AugShift/BlurPool fields only where the variant uses them."""
     drop = set(SUITE_FIELDS) | {"seed"}
@@ -159,14 +160,15 @@ def leaf_settings(config, variant, weight, seed):
         drop.add("aps_padding")
     drop.add("eval_protocols")
     settings = result_settings(config, exclude=tuple(drop))
-    return {**settings, "variant": variant, "consistency_weight": float(weight), "seed": int(seed)}
+    return {**settings, "variant": variant, "consistency_weight": float(consistency_weight), "seed": int(seed)}
 
 
 def legacy_settings(record):
     """Leaf settings of a run written before fingerprints, from its config.json."""
     record = dict(record)
-    variant, weight, seed = record.pop("variant"), record.pop("consistency_weight"), record.pop("seed")
-    return leaf_settings(upgrade_record(AugShiftConfig, record), variant, weight, seed)
+    variant, consistency_weight, seed = (record.pop("variant"), record.pop("consistency_weight"),
+                                         record.pop("seed"))
+    return leaf_settings(upgrade_record(AugShiftConfig, record), variant, consistency_weight, seed)
 
 
 def memory_plan(config):
@@ -190,7 +192,7 @@ def prepare_data(config):
     return splits
 
 
-def build_variant(config, variant, weight, num_classes, image_shape):
+def build_variant(config, variant, consistency_weight, num_classes, image_shape):
     """`(trainable model, inference classifier, encoder)` of one variant."""
     aps = variant.endswith("aps")
     classifier = build_classifier(
@@ -204,17 +206,9 @@ def build_variant(config, variant, weight, num_classes, image_shape):
                           name=f"{classifier.name}_encoder")
     if not variant.startswith("augshift"):
         return classifier, classifier, encoder
-    loss = ShiftConsistencyLoss(weight, distance=config.distance, normalize=config.normalize_latents)
+    loss = ShiftConsistencyLoss(consistency_weight, distance=config.distance, normalize=config.normalize_latents)
     model = AugShiftModel(encoder, classifier.get_layer("logits"), loss, name=f"augshift_{classifier.name}")
     return model, classifier, encoder
-
-
-def compile_variant(model, config):
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, beta_2=0.999),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
 
 
 def unpack_trained(model):
@@ -232,18 +226,18 @@ def _normalised(image_set, splits):
     return keras.ops.convert_to_numpy(gdata.normalize(image_set.images, splits.mean, splits.std))
 
 
-def train_one(config, variant, weight, seed, splits):
+def train_one(config, variant, consistency_weight, seed, splits):
     """Trains and scores one leaf run; returns its `run.json` summary."""
     from keras_gpos.reporting.schema import upgrade_summary
 
     protocol = config.protocol
-    run_dir = pathlib.Path(config.output_dir) / "runs" / run_name(variant, weight, config, seed)
-    settings = leaf_settings(config, variant, weight, seed)
+    run_dir = pathlib.Path(config.output_dir) / "runs" / run_name(variant, consistency_weight, config, seed)
+    settings = leaf_settings(config, variant, consistency_weight, seed)
     with RunDirectory(run_dir, "augshift", {"settings": settings, "data": splits.identity()},
                       config.overwrite, legacy_settings) as run:
         if run.finished:
             return upgrade_summary(run.summary(), run_dir / "run.json")
-        record = {**config.to_dict(), "variant": variant, "consistency_weight": weight, "seed": seed}
+        record = {**config.to_dict(), "variant": variant, "consistency_weight": consistency_weight, "seed": seed}
         run.write_start(record)
         train, val, test = splits.train, splits.val, splits.test
         two_views = variant.startswith("augshift")
@@ -252,8 +246,8 @@ def train_one(config, variant, weight, seed, splits):
         val_views = protocol.place(val_images, *protocol.random_offsets(rng, len(val_images), val_images.shape[1:]))
 
         def build(num_replicas):
-            model, _, _ = build_variant(config, variant, weight, train.num_classes, train.image_shape)
-            compile_variant(model, config)
+            model, _, _ = build_variant(config, variant, consistency_weight, train.num_classes, train.image_shape)
+            compile_classifier(model, config.learning_rate, config.beta_1)
             return model
 
         callbacks = [ShiftConsistencyCallback(val_images, protocol, repeats=1, seed=config.eval_seed)]
@@ -283,8 +277,8 @@ def train_one(config, variant, weight, seed, splits):
             [ViewProtocol(mode, config.canvas_size, config.max_shift, config.fill) for mode in config.eval_protocols],
             repeats=config.eval_repeats, seed=config.eval_seed)
         summary = {
-            "variant": variant, "consistency_weight": weight, "seed": seed,
-            "group": run_name(variant, weight, config, seed).rsplit("_seed", 1)[0],
+            "variant": variant, "consistency_weight": consistency_weight, "seed": seed,
+            "group": run_name(variant, consistency_weight, config, seed).rsplit("_seed", 1)[0],
             "distance": config.distance if two_views else None,
             "normalize_latents": config.normalize_latents if two_views else None,
             "warmup_epochs": config.warmup_epochs if two_views else None,
@@ -332,8 +326,8 @@ def run_augshift(config):
         logging.warning("--probe_epochs is unused since keras_gpos 0.2: the probe is fitted to "
                         "convergence (keras_gpos.metrics.probe).")
     splits = prepare_data(config)
-    for variant, weight, seed in config.leaves():
-        train_one(config, variant, weight, seed, splits)
+    for variant, consistency_weight, seed in config.leaves():
+        train_one(config, variant, consistency_weight, seed, splits)
     if not is_chief():
         return {}  # other workers train; only the chief writes the report
     return write_report(config.output_dir).payload

@@ -18,9 +18,10 @@ from absl import logging
 
 from keras_gpos.experiments.config import option
 from keras_gpos.experiments.location import LocationConfig, evaluate_run, memory_plan, prepare_data, train_location
-from keras_gpos.layers.padding import PADDING_MODES
+from keras_gpos.layers.padding import check_padding_mode
+from keras_gpos.models.classifier import permute_positions
 from keras_gpos.reporting.location import write_report
-from keras_gpos.validation import check_one_of, check_positive_int
+from keras_gpos.base.validation import check_one_of, check_positive_int
 
 # (name, head, permute_at, task)
 VARIANTS = {
@@ -62,13 +63,12 @@ class ChannelPositionConfig(LocationConfig):
                 )
         if not self.variants:
             raise ValueError("variants must not be empty.")
-        for name, allowed in (("variants", VARIANTS), ("paddings", PADDING_MODES)):
-            for value in getattr(self, name):
-                check_one_of(value, name[:-1], allowed)
+        for variant in self.variants:
+            check_one_of(variant, "variant", VARIANTS)
+        for padding in self.paddings:
+            check_padding_mode(padding, name="padding")
         for size in self.grid_sizes:
             check_positive_int(size, "grid_sizes")
-        from keras_gpos.models.classifier import permute_positions
-
         for position in self.permute_ats:
             if position not in permute_positions(self.arch):
                 raise ValueError(

@@ -9,7 +9,7 @@ The library never reads absl flags.
 import dataclasses
 import typing
 
-from keras_gpos.validation import (
+from keras_gpos.base.validation import (
     check_finite,
     check_fraction,
     check_non_negative_int,

@@ -4,7 +4,7 @@
 the grid cell (`task="location"`) or the object class (`task="class"`),
 selects the best epoch on a validation split carved from training data,
 then scores the test set with every image in every cell. The run lifecycle
-(`keras_gpos.training.run`) owns the directory:
+(`keras_gpos.runs.lifecycle`) owns the directory:
 
     config.json  fingerprint.json  run.json  model.keras  saved_model/
     best.keras  best.json  history.csv  logs/  (backup/ while training)
@@ -19,17 +19,16 @@ import keras
 from absl import logging
 
 from keras_gpos import data as gdata
+from keras_gpos.base.files import load_keras_model
+from keras_gpos.base.validation import check_non_negative_int, check_one_of, check_positive_int
 from keras_gpos.experiments.config import ImageDataConfig, option, result_settings, upgrade_record
-from keras_gpos.files import load_keras_model
 from keras_gpos.layers.padding import PADDING_MODES
-from keras_gpos.models import ARCHITECTURES, HEADS, build_classifier
-from keras_gpos.models.classifier import permute_positions
-from keras_gpos.models.resnet import RESNET_BLOCKS
-from keras_gpos.models.vgg import VGG_STAGES
-from keras_gpos.training.resources import MemoryPlan, warn_known_onednn_crash
-from keras_gpos.training.run import FitPlan, TrainingSetup, finish_run, fit_run
-from keras_gpos.training.run_directory import RunDirectory
-from keras_gpos.validation import check_one_of, check_positive_int
+from keras_gpos.models import build_classifier
+from keras_gpos.models.classifier import check_classifier_args
+from keras_gpos.runs.directory import RunDirectory
+from keras_gpos.runs.lifecycle import FitPlan, TrainingSetup, finish_run, fit_run
+from keras_gpos.runs.resources import MemoryPlan, warn_known_onednn_crash
+from keras_gpos.training.recipe import compile_classifier
 
 TASKS = ("location", "class")
 # Activation bytes per canvas pixel per first-stage channel, forward and
@@ -64,26 +63,17 @@ class LocationConfig(ImageDataConfig):
     def __post_init__(self):
         super().__post_init__()
         check_one_of(self.task, "task", TASKS)
-        check_one_of(self.arch, "arch", ARCHITECTURES)
-        check_one_of(self.head, "head", HEADS)
-        check_one_of(self.padding, "padding", PADDING_MODES)
         check_one_of(self.background, "background", gdata.BACKGROUNDS)
-        if isinstance(self.audit_every, bool) or not isinstance(self.audit_every, int) or self.audit_every < 0:
-            raise ValueError(f"audit_every must be an int >= 0; got {self.audit_every!r}.")
+        check_non_negative_int(self.audit_every, "audit_every")
         for name in ("grid_size", "depth", "width"):
             check_positive_int(getattr(self, name), name)
-        depths = RESNET_BLOCKS if self.arch == "resnet" else VGG_STAGES
-        if self.depth not in depths:
-            raise ValueError(f"depth {self.depth} is not a {self.arch} depth; expected one of {sorted(depths)}.")
-        if self.permute_at and self.permute_at not in permute_positions(self.arch):
-            raise ValueError(
-                f"permute_at={self.permute_at!r} is out of range for arch {self.arch!r}; "
-                f"expected '' or one of {list(permute_positions(self.arch))}."
-            )
-        if self.pooled_batchnorm and self.head != "fc":
-            raise ValueError("pooled_batchnorm needs head=fc (the gapnet head has no pooled vector).")
-        if self.permute_at == "pooled" and self.head != "fc":
-            raise ValueError("permute_at=pooled needs head=fc (the gapnet head pools the logits).")
+        check_classifier_args(self.arch, self.head, self.padding, self.depth, self.permutation,
+                              self.pooled_batchnorm)
+
+    @property
+    def permutation(self):
+        """Where the `ChannelPermutation` goes, as `build_classifier` takes it (None: nowhere)."""
+        return self.permute_at or None
 
     @property
     def variant(self):
@@ -140,19 +130,11 @@ def build_model(config, image_set, num_replicas=1):
         num_outputs(config, image_set),
         input_shape=(config.grid_size * height, config.grid_size * width, channels),
         arch=config.arch, depth=config.depth, width=config.width, padding=config.padding,
-        head=config.head, permute_at=config.permute_at or None,
+        head=config.head, permute_at=config.permutation,
         permute_per_sample=config.permute_per_sample, pooled_batchnorm=config.pooled_batchnorm,
         seed=config.seed,
         # Global-batch statistics, so a distributed run matches one device.
         sync_batchnorm=num_replicas > 1,
-    )
-
-
-def compile_model(model, config):
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, beta_2=0.999),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
 
 
@@ -192,7 +174,7 @@ def train_location(config):
 
         def build(num_replicas):
             model = build_model(config, train, num_replicas)
-            compile_model(model, config)
+            compile_classifier(model, config.learning_rate, config.beta_1)
             return model
 
         callbacks = ()

@@ -26,17 +26,24 @@ from absl import logging
 from keras_gpos.data.pipeline import steps_per_epoch
 from keras_gpos.data.segmentation import SEGMENTATION_DATASETS, load_segmentation_dataset, segmentation_dataset
 from keras_gpos.experiments.config import CommonConfig, option, result_settings, upgrade_record
-from keras_gpos.files import load_keras_model
-from keras_gpos.graph import feature_model
-from keras_gpos.layers.padding import PADDING_MODES
+from keras_gpos.base.files import load_keras_model
+from keras_gpos.base.graph import feature_model
+from keras_gpos.layers.padding import PADDING_MODES, check_padding_mode
 from keras_gpos.metrics.region_iou import RegionMeanIoU
 from keras_gpos.models.resnet import RESNET_BLOCKS
 from keras_gpos.models.segmentation import MODEL_OUTPUTS_LOGITS, SEGMENTATION_MODELS, build_segmentation_model
 from keras_gpos.ranking.position_ranking import FLIPS, SIDES
-from keras_gpos.training.resources import MemoryPlan
-from keras_gpos.training.run import FitPlan, TrainingSetup, finish_run, fit_run
-from keras_gpos.training.run_directory import RunDirectory
-from keras_gpos.validation import check_non_negative_int, check_one_of, check_positive_int, check_positive_ints
+from keras_gpos.runs.resources import MemoryPlan
+from keras_gpos.training.recipe import paper_adam
+from keras_gpos.runs.lifecycle import FitPlan, TrainingSetup, finish_run, fit_run
+from keras_gpos.runs.directory import RunDirectory
+from keras_gpos.base.validation import (
+    check_channel_count,
+    check_non_negative_int,
+    check_one_of,
+    check_positive_int,
+    check_positive_ints,
+)
 
 # Settings that change the trained model; the rest only changes the analysis.
 TRAINING_FIELDS = (
@@ -101,7 +108,7 @@ class PositionAttackConfig(CommonConfig):
         super().__post_init__()
         check_one_of(self.dataset, "dataset", SEGMENTATION_DATASETS)
         check_one_of(self.segmentation_model, "segmentation_model", SEGMENTATION_MODELS)
-        check_one_of(self.padding, "padding", PADDING_MODES)
+        check_padding_mode(self.padding, name="padding")
         check_one_of(self.mask_mode, "mask_mode", ("zero", "mean"))
         check_one_of(self.output_stride, "output_stride", (8, 16))
         check_one_of(self.rank_flip, "rank_flip", FLIPS)
@@ -177,9 +184,8 @@ def build_model(config, data):
 def compile_model(model, config, train):
     steps = config.epochs * steps_per_epoch(len(train), config.batch_size)
     model.compile(
-        optimizer=keras.optimizers.Adam(
-            keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.05),
-            beta_1=config.beta_1),
+        optimizer=paper_adam(keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.05),
+                             config.beta_1),
         loss=keras.losses.SparseCategoricalCrossentropy(
             from_logits=MODEL_OUTPUTS_LOGITS[config.segmentation_model], ignore_class=train.ignore_label),
         metrics=[RegionMeanIoU(train.num_classes, ignore_label=train.ignore_label, name="miou")],
@@ -190,12 +196,8 @@ def check_layer(model, config):
     """The layer exists, is 4-D, and holds at least max(N) channels: checked before training."""
     features = feature_model(model, config.layer_name)
     channels = int(features.output.shape[-1])
-    largest = max(config.attack_n + config.region_n)
-    if largest > channels:
-        raise ValueError(
-            f"N={largest} (from --attack_n/--region_n) is larger than the {channels} channels of "
-            f"{config.layer_name}."
-        )
+    check_channel_count(max(config.attack_n + config.region_n), channels, config.layer_name,
+                        source=" (from --attack_n/--region_n)")
     return channels
 
 
@@ -232,7 +234,7 @@ def train_model(config, run, train, val):
 
 def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1):
     """Judges the claims of several seeds' attacks (same layer and flip) over seeds."""
-    from keras_gpos.files import read_json
+    from keras_gpos.base.files import read_json
     from keras_gpos.reporting.position_attack import write_seed_report
 
     del data_dir, repeats  # the attacks were scored when they ran

@@ -3,7 +3,7 @@
 import pathlib
 import shutil
 
-from keras_gpos.files import replace_dir
+from keras_gpos.base.files import replace_dir
 
 
 def export_saved_model(model, path):

@@ -8,7 +8,7 @@ import numpy as np
 from keras import ops
 
 from keras_gpos.layers.padding import pad_spatial
-from keras_gpos.registry import register
+from keras_gpos.base.serialization import register
 
 BLUR_KERNEL_SIZES = (1, 2, 3, 4, 5, 6, 7)
 

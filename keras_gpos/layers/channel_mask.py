@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_gpos.registry import register
+from keras_gpos.base.serialization import register
 
 MASK_MODES = ("zero", "mean")
 

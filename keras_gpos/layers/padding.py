@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_gpos.registry import register
+from keras_gpos.base.serialization import register
 
 # `none` is valid convolution (no padding); `partial` is zero padding whose
 # border outputs are re-weighted by the fraction of real pixels (Liu et al.
@@ -19,10 +19,11 @@ PADDING_MODES = ("zero", "reflect", "replicate", "circular", "none", "partial")
 _PAD_ONLY_MODES = ("zero", "reflect", "replicate", "circular")
 
 
-def check_padding_mode(mode, allowed=PADDING_MODES):
+def check_padding_mode(mode, allowed=PADDING_MODES, name="padding mode"):
+    """The one check of a border mode, for the layers, the models and the experiments' configs."""
     if mode not in allowed:
         raise ValueError(
-            f"Unknown padding mode {mode!r}; expected one of {list(allowed)}."
+            f"Unknown {name} {mode!r}; expected one of {list(allowed)}."
         )
     return mode
 

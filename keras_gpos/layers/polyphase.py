@@ -28,7 +28,7 @@ from keras import ops
 
 from keras_gpos.layers.blur_pool import BLUR_KERNEL_SIZES, binomial_filter
 from keras_gpos.layers.padding import pad_spatial
-from keras_gpos.registry import register
+from keras_gpos.base.serialization import register
 
 NORMS = ("l2", "l1", "max")
 

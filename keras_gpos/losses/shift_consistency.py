@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_gpos.registry import register
+from keras_gpos.base.serialization import register
 
 DISTANCES = ("mse", "cosine")
 

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_gpos.registry import register
+from keras_gpos.base.serialization import register
 
 
 def _not_a_compile_metric():

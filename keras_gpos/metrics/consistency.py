@@ -21,9 +21,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_gpos.data.inputs import batches, check_model_input, check_value_range, iterate
+from keras_gpos.base.inputs import batches, check_model_input, check_value_range, iterate
 from keras_gpos.data.view_protocol import ViewProtocol
-from keras_gpos.validation import check_finite_array, check_labels, check_positive_int
+from keras_gpos.base.validation import check_finite_array, check_labels, check_positive_int
 
 
 def _protocol(protocol):
@@ -75,7 +75,7 @@ def consistency_and_accuracy(
     Args:
         model: maps a batch of views to logits (`keras_gpos.training.
             AugShiftModel`, its inference model, or any classifier).
-        data: normalised images, in any form `keras_gpos.data.inputs.batches`
+        data: normalised images, in any form `keras_gpos.base.inputs.batches`
             takes (array, `(images, labels)`, `tf.data`, generator, ...).
         labels: optional int array `(N,)` when `data` is an array of images.
         protocol: a `keras_gpos.data.ViewProtocol` (default: canvas 48).
@@ -267,7 +267,7 @@ def consistency_by_protocol(model, images, labels, protocols, repeats=5, seed=12
     """Consistency and accuracy of one model under several view protocols.
 
     Each protocol's views go through the same weights at that protocol's
-    input size (`keras_gpos.graph.with_input_shape`), so a fully
+    input size (`keras_gpos.base.graph.with_input_shape`), so a fully
     convolutional classifier trained on canvases is also scored on crops.
 
     Args:
@@ -278,7 +278,7 @@ def consistency_by_protocol(model, images, labels, protocols, repeats=5, seed=12
     Returns:
         `{mode: {"consistency", "accuracy", "input_shape", "protocol"}}`.
     """
-    from keras_gpos.graph import with_input_shape
+    from keras_gpos.base.graph import with_input_shape
 
     scores = {}
     images = np.asarray(images)

@@ -23,7 +23,7 @@ import dataclasses
 
 import numpy as np
 
-from keras_gpos.validation import check_labels
+from keras_gpos.base.validation import check_labels
 
 VIEWS = ("ordered", "sorted", "sum")
 DEFAULT_L2 = 1e-3

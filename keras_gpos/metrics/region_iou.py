@@ -10,59 +10,15 @@ import numpy as np
 import keras
 from keras import ops
 
-from keras_gpos.registry import register
-
-REGIONS = ("all", "left", "right", "top", "bottom", "centre")
-
-# Boxes as (top, left, bottom, right) fractions of the image; a pixel belongs
-# to a box when its centre lies in [top, bottom) x [left, right), so with an
-# odd width the middle column belongs to the right half.
-_NAMED_BOXES = {
-    "all": (0.0, 0.0, 1.0, 1.0),
-    "left": (0.0, 0.0, 1.0, 0.5),
-    "right": (0.0, 0.5, 1.0, 1.0),
-    "top": (0.0, 0.0, 0.5, 1.0),
-    "bottom": (0.5, 0.0, 1.0, 1.0),
-    "centre": (0.25, 0.25, 0.75, 0.75),
-}
-
-
-def check_region(region):
-    """Validates a region; returns it as a str, a box tuple or a bool array."""
-    if isinstance(region, str):
-        if region == "center":
-            region = "centre"
-        if region not in _NAMED_BOXES:
-            raise ValueError(
-                f"Unknown region {region!r}; expected one of {list(REGIONS)}, a box "
-                "(top, left, bottom, right) in [0, 1], or a boolean (height, width) mask."
-            )
-        return region
-    array = np.asarray(region)
-    if array.ndim == 1 and array.shape == (4,) and array.dtype != bool:
-        top, left, bottom, right = (float(v) for v in array)
-        if not (0.0 <= top < bottom <= 1.0 and 0.0 <= left < right <= 1.0):
-            raise ValueError(
-                "a box region is (top, left, bottom, right) with 0 <= top < bottom <= 1 "
-                f"and 0 <= left < right <= 1; got {tuple(region)!r}."
-            )
-        return (top, left, bottom, right)
-    if array.ndim == 2 and array.dtype == bool:
-        if not array.any():
-            raise ValueError("a mask region must select at least one pixel; got an all-False mask.")
-        return array
-    raise ValueError(
-        f"region must be one of {list(REGIONS)}, a box (top, left, bottom, right) or a 2-D "
-        f"boolean mask; got {type(region).__name__} with shape {array.shape}."
-    )
-
+from keras_gpos.base.serialization import register
+from keras_gpos.base.vocabulary import NAMED_BOXES, REGIONS, check_region  # noqa: F401 - re-exported
 
 def region_mask(region, height, width):
     """Boolean `(height, width)` tensor of the pixels inside `region`."""
     region = check_region(region)
     if isinstance(region, np.ndarray):
         return ops.convert_to_tensor(region)
-    top, left, bottom, right = _NAMED_BOXES[region] if isinstance(region, str) else region
+    top, left, bottom, right = NAMED_BOXES[region] if isinstance(region, str) else region
     ys = (ops.cast(ops.arange(height), "float32") + 0.5) / ops.cast(height, "float32")
     xs = (ops.cast(ops.arange(width), "float32") + 0.5) / ops.cast(width, "float32")
     rows = ops.logical_and(ys >= top, ys < bottom)

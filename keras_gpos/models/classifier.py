@@ -23,6 +23,38 @@ def permute_positions(arch):
     return stages + ("head", "pooled")
 
 
+def check_classifier_args(arch="resnet", head="gapnet", padding="zero", depth=18, permute_at=None,
+                          pooled_batchnorm=False):
+    """Checks the settings that shape a classifier, for `build_classifier` and the experiments' configs.
+
+    Raises:
+        ValueError: an unknown arch, head, padding mode or depth; a
+            `permute_at` the arch does not have; a pooled permutation or
+            pooled BatchNorm without the fc head.
+    """
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"Unknown arch {arch!r}; expected one of {list(ARCHITECTURES)}.")
+    if head not in HEADS:
+        raise ValueError(f"Unknown head {head!r}; expected one of {list(HEADS)}.")
+    check_padding_mode(padding)
+    depths = resnet.RESNET_BLOCKS if arch == "resnet" else vgg.VGG_STAGES
+    if depth not in depths:
+        raise ValueError(f"depth {depth!r} is not a {arch} depth; expected one of {sorted(depths)}.")
+    positions = permute_positions(arch)
+    if permute_at is not None and permute_at not in positions:
+        raise ValueError(
+            f"permute_at={permute_at!r} is out of range for arch {arch!r}; "
+            f"expected None or one of {list(positions)}."
+        )
+    if permute_at == "pooled" and head != "fc":
+        raise ValueError(
+            "permute_at='pooled' needs head='fc': the gapnet head's pooled "
+            "vector is the logits, so permuting it would scramble the classes."
+        )
+    if pooled_batchnorm and head != "fc":
+        raise ValueError("pooled_batchnorm needs head='fc' (the gapnet head has no pooled vector).")
+
+
 def _valid_input_size(size, arch, depth, output_stride):
     """Smallest input size whose valid-convolution map is as large as the
     zero-padded network's map for `size` (the paper's 'no padding' setup:
@@ -102,27 +134,12 @@ def build_classifier(
         A `keras.Model` mapping canvases to logits. The last backbone map is
         the layer `features`, the pooled vector (fc head) the layer `pooled`.
     """
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"Unknown arch {arch!r}; expected one of {list(ARCHITECTURES)}.")
-    if head not in HEADS:
-        raise ValueError(f"Unknown head {head!r}; expected one of {list(HEADS)}.")
-    check_padding_mode(padding)
+    check_classifier_args(arch, head, padding, depth, permute_at, pooled_batchnorm)
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int; got {num_classes!r}.")
     if len(input_shape) != 3:
         raise ValueError(
             f"input_shape must be (height, width, channels); got {input_shape!r}."
-        )
-    positions = permute_positions(arch)
-    if permute_at is not None and permute_at not in positions:
-        raise ValueError(
-            f"permute_at={permute_at!r} is out of range for arch {arch!r}; "
-            f"expected None or one of {list(positions)}."
-        )
-    if permute_at == "pooled" and head != "fc":
-        raise ValueError(
-            "permute_at='pooled' needs head='fc': the gapnet head's pooled "
-            "vector is the logits, so permuting it would scramble the classes."
         )
     if arch == "vgg" and output_stride != 16:
         raise ValueError("output_stride applies to arch='resnet' only.")
@@ -131,8 +148,6 @@ def build_classifier(
     if arch == "vgg" and downsample != "stride":
         raise ValueError("downsample='aps' applies to arch='resnet' only.")
     resnet.check_blur_kernel_size(blur_kernel_size, padding)
-    if pooled_batchnorm and head != "fc":
-        raise ValueError("pooled_batchnorm needs head='fc' (the gapnet head has no pooled vector).")
 
     inputs = keras.Input(shape=tuple(input_shape), name="canvas")
     x = inputs

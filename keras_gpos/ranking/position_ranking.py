@@ -22,11 +22,14 @@ import weakref
 
 import numpy as np
 
-from keras_gpos.files import read_json, save_figure, write_json
-from keras_gpos.graph import feature_model
-
-FLIPS = ("horizontal", "vertical")
-SIDES = {"horizontal": ("left", "right"), "vertical": ("top", "bottom")}
+from keras_gpos.base.backend import compiled_forward
+from keras_gpos.base.files import read_json, write_json
+from keras_gpos.base.graph import feature_model, functional_view
+from keras_gpos.base.inputs import batches, check_model_input, iterate
+from keras_gpos.base.rendering import pyplot, save_figure
+from keras_gpos.base.validation import check_channel_count
+from keras_gpos.base.vocabulary import FLIPS, SIDES, flip_axis  # noqa: F401 - FLIPS re-exported
+from keras_gpos.ranking.accumulator import FlipAccumulator
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +83,7 @@ class PositionRanking:
         Raises:
             ValueError: `n` is not in `[0, channels]`.
         """
-        check_count(n, self.num_channels, self.metadata.get("layer", "the layer"))
+        check_channel_count(n, self.num_channels, self.metadata.get("layer", "the layer"))
         return self.order(kind)[:n]
 
     def to_dict(self):
@@ -111,11 +114,7 @@ class PositionRanking:
 
     def plot(self, path, top=32):
         """Saves a PNG: sorted overall scores, and the signed scores."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()
         first, second = SIDES[self.flip]
         fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
         order = self.order("overall")
@@ -132,13 +131,6 @@ class PositionRanking:
         fig.suptitle(f"{self.metadata.get('model', '')} / {layer}: {self.num_images} images, {self.flip} flip")
         fig.tight_layout()
         return save_figure(fig, path)
-
-
-def check_count(n, num_channels, layer="the layer"):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"N must be a non-negative int; got {n!r}.")
-    if n > num_channels:
-        raise ValueError(f"N={n} is larger than the {num_channels} channels of {layer}.")
 
 
 _POOLED_MODELS = weakref.WeakKeyDictionary()
@@ -214,7 +206,7 @@ def rank_position_channels(model, layer_name, data, flip="horizontal", batch_siz
             or a *feature callable* `images -> (batch, h, w, channels)` (the
             supported way for subclassed models, e.g.
             `lambda x: model.backbone(x)`).
-        data: images in any form `keras_gpos.data.inputs.batches` takes
+        data: images in any form `keras_gpos.base.inputs.batches` takes
             (array, `(images, labels)`, `tf.data`, generator, ImageSet, ...),
             in the form `model` takes.
         flip: str. `"horizontal"` (left/right channels) or `"vertical"`
@@ -245,12 +237,7 @@ def rank_position_channels(model, layer_name, data, flip="horizontal", batch_siz
     """
     import keras
 
-    from keras_gpos.compiled import compiled_forward
-    from keras_gpos.data.inputs import batches, check_model_input, iterate
-
-    if flip not in FLIPS:
-        raise ValueError(f"Unknown flip {flip!r}; expected one of {list(FLIPS)}.")
-    axis = 2 if flip == "horizontal" else 1
+    axis = flip_axis(flip)
     callable_layer = callable(layer_name) and not isinstance(layer_name, keras.layers.Layer)
     if callable_layer:
         forward, pooled_model = _callable_features(layer_name), None
@@ -263,15 +250,12 @@ def rank_position_channels(model, layer_name, data, flip="horizontal", batch_siz
             first = next(iter(iterate(batches(data, batch_size, name="rank_position_channels data"))), None)
             if first is not None:
                 stream_shape = first[1].shape[1:]
-                from keras_gpos.graph import functional_view
-
                 functional_view(model, stream_shape)
         pooled_model = pooled_feature_model(model, layer_name)
         forward = compiled_forward(pooled_model)
         layer_label = layer_name if isinstance(layer_name, str) else layer_name.name
     stream = batches(data, batch_size, name="rank_position_channels data")
-    sums = None
-    count = 0
+    accumulator = FlipAccumulator()
     progbar = keras.utils.Progbar(None, verbose=1, unit_name="image") if verbose else None
     for index, images, _ in iterate(stream, max_batches):
         if np.issubdtype(images.dtype, np.floating) and not np.all(np.isfinite(images)):
@@ -279,7 +263,7 @@ def rank_position_channels(model, layer_name, data, flip="horizontal", batch_siz
                 f"rank_position_channels: batch {index} holds NaN or Inf pixels; a ranking "
                 "from them would be meaningless. Clean or drop those images."
             )
-        if pooled_model is not None and count == 0:
+        if pooled_model is not None and accumulator.count == 0:
             check_model_input(pooled_model, images, "rank_position_channels")
         images = images.astype("float32")
         both = np.concatenate([images, np.flip(images, axis=axis)], axis=0)
@@ -290,16 +274,10 @@ def rank_position_channels(model, layer_name, data, flip="horizontal", batch_siz
                 f"rank_position_channels: layer {layer_label!r} produced NaN or Inf on batch "
                 f"{index} (finite inputs); the model's weights or inputs overflow."
             )
-        difference = z - z_flip
-        if sums is None:
-            sums = [np.zeros(z.shape[1]) for _ in range(3)]
-        sums[0] += np.abs(difference).sum(0)
-        sums[1] += difference.sum(0)
-        sums[2] += z.sum(0)
-        count += z.shape[0]
+        accumulator.add(z, z_flip)
         if progbar is not None:
-            progbar.update(count)
-    if count == 0:
+            progbar.update(accumulator.count)
+    if accumulator.count == 0:
         raise ValueError("rank_position_channels got no images.")
     metadata = {
         "model": getattr(model, "name", "feature callable"),
@@ -308,6 +286,7 @@ def rank_position_channels(model, layer_name, data, flip="horizontal", batch_siz
         "data": data_description or {},
         "keras_backend": keras.config.backend(),
     }
-    ranking = PositionRanking(sums[0] / count, sums[1] / count, sums[2] / count, flip, count, metadata)
+    ranking = PositionRanking(accumulator.overall, accumulator.signed, accumulator.channel_mean, flip,
+                              accumulator.count, metadata)
     warn_if_uninformative(ranking, layer_label)
     return ranking

@@ -1,11 +1,12 @@
 """Reports: each experiment's results as JSON, a Markdown table and a PNG.
 
-One module per experiment (`location`, `augshift`, `position_attack`), each
-with `write_report(output_dir, runs, extra=None) -> Report`. The atomic file
-layer they write through is `keras_gpos.files`.
+One module per experiment (`location`, `augshift`, `position_attack`,
+`audit`), each with `write_report(output_dir, runs, extra=None) -> Report`,
+composed from the library results' dicts and the base floor's rendering
+primitives (`keras_gpos.base.rendering`); `schema` reads older result files.
 """
 
-from keras_gpos.reporting.report import Report
-from keras_gpos.reporting.tables import format_mean_spread
-from keras_gpos.reporting.tables import markdown_table
-from keras_gpos.reporting.tables import mean_and_spread
+from keras_gpos.base.rendering import Report
+from keras_gpos.base.rendering import format_mean_spread
+from keras_gpos.base.rendering import markdown_table
+from keras_gpos.base.stats import mean_and_spread

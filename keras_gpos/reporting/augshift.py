@@ -9,10 +9,10 @@ import pathlib
 
 import numpy as np
 
-from keras_gpos.files import read_json, save_figure
-from keras_gpos.reporting.report import write_files
+from keras_gpos.base.files import read_json
 from keras_gpos.reporting.schema import read_run_summary
-from keras_gpos.reporting.tables import format_mean_spread, markdown_table, mean_and_spread
+from keras_gpos.base.rendering import format_mean_spread, markdown_table, pyplot, save_figure, write_files
+from keras_gpos.base.stats import mean_and_spread
 
 GROUP_ORDER = ("baseline", "blurpool", "aps", "augshift", "augshift_blurpool", "augshift_aps")
 
@@ -125,10 +125,7 @@ def markdown(summary, rows):
 
 
 def plot(summary, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for e in summary:
@@ -155,7 +152,7 @@ def write_report(output_dir, runs=None, extra=None):
         extra: optional dict merged into results.json.
 
     Returns:
-        A `keras_gpos.reporting.report.Report`.
+        A `keras_gpos.reporting.Report`.
 
     Raises:
         ValueError: no finished run (no run.json) among them.

@@ -11,9 +11,8 @@ much.
 import collections
 import re
 
-from keras_gpos.files import save_figure
-from keras_gpos.reporting.report import write_files
-from keras_gpos.reporting.tables import format_mean_spread, markdown_table, mean_and_spread
+from keras_gpos.base.rendering import format_mean_spread, markdown_table, pyplot, save_figure, write_files
+from keras_gpos.base.stats import mean_and_spread
 
 TASKS = ("location", "class")
 
@@ -109,10 +108,7 @@ def markdown(summary, title="Location and object classification"):
 
 
 def plot(summary, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     kept = [e for e in summary if e["reference_variant"]]
     columns = 2 if kept else 1
@@ -164,7 +160,7 @@ def write_report(output_dir, runs, extra=None):
         extra: optional dict merged into results.json.
 
     Returns:
-        A `keras_gpos.reporting.report.Report`.
+        A `keras_gpos.reporting.Report`.
     """
     summary = summarize(runs)
     payload = {"summary": summary, "runs": runs, **(extra or {})}

@@ -4,14 +4,13 @@ import pathlib
 
 import numpy as np
 
-from keras_gpos.attacks.comparison import AttackComparison
-from keras_gpos.files import write_json, write_text
-from keras_gpos.reporting.report import Report
-from keras_gpos.training.run import SCHEMA_VERSION
+from keras_gpos.attacks.rendering import comparison_markdown, comparison_plot
+from keras_gpos.base.files import write_json, write_text
+from keras_gpos.base.rendering import Report, markdown_table, pyplot, save_figure, write_files
+from keras_gpos.base.schema import SCHEMA_VERSION
 
 
 def markdown(results):
-    comparison = AttackComparison(**results["comparison"])
     ranked = results["ranking"]["split"]
     scored = results["data"]["val"]
     if ranked == "val":
@@ -30,7 +29,7 @@ def markdown(results):
         "",
     ]
     footer = [f"Compiled evaluation traced {results['trace_count']} time(s).", ""]
-    return "\n".join(header) + comparison.to_markdown() + "\n".join(footer)
+    return "\n".join(header) + comparison_markdown(results["comparison"]) + "\n".join(footer)
 
 
 def write_report(output_dir, runs, extra=None):
@@ -43,7 +42,7 @@ def write_report(output_dir, runs, extra=None):
         extra: optional dict merged into results.json.
 
     Returns:
-        A `keras_gpos.reporting.report.Report`.
+        A `keras_gpos.reporting.Report`.
     """
     if len(runs) != 1:
         raise ValueError(f"a position-attack report covers one run; got {len(runs)}.")
@@ -52,9 +51,8 @@ def write_report(output_dir, runs, extra=None):
     text = markdown(payload)
     write_json(output_dir / "results.json", payload)
     write_text(output_dir / "results.md", text)
-    comparison = AttackComparison(**payload["comparison"])
-    plot = comparison.plot(output_dir / "attack_curves.png",
-                           title=f"{payload['model']['name']} / {payload['layer']} on {payload['data']['val']['source']}")
+    title = f"{payload['model']['name']} / {payload['layer']} on {payload['data']['val']['source']}"
+    plot = comparison_plot(payload["comparison"], output_dir / "attack_curves.png", title=title)
     return Report(output_dir / "results.json", output_dir / "results.md", plot, text, payload)
 
 
@@ -73,11 +71,11 @@ def summarize_seeds(results):
     layers = {(r["layer"], r["ranking"]["flip"]) for r in results}
     if len(layers) != 1:
         raise ValueError(f"the runs attack different layers or flips: {sorted(layers)}; summarise them apart.")
-    comparisons = [AttackComparison(**r["comparison"]) for r in results]
+    comparisons = [r["comparison"] for r in results]
     seeds = [r["config"]["seed"] for r in results]
     rows = []
-    for n in [row["n"] for row in comparisons[0].rows]:
-        per_seed = [next(row for row in c.rows if row["n"] == n) for c in comparisons]
+    for n in [row["n"] for row in comparisons[0]["rows"]]:
+        per_seed = [next(row for row in c["rows"] if row["n"] == n) for c in comparisons]
         top = _mean_std([row["top_drop"] for row in per_seed])
         random = _mean_std([row["random"]["mean"] for row in per_seed])
         ratios = [row["ratio"] for row in per_seed if row["ratio"] is not None]
@@ -86,15 +84,15 @@ def summarize_seeds(results):
                      "holds_per_seed": [row["holds"] for row in per_seed],
                      "holds": all(row["holds"] for row in per_seed)})
     contrasts = []
-    for n in [c["n"] for c in comparisons[0].contrasts]:
-        per_seed = [next(c for c in comp.contrasts if c["n"] == n) for comp in comparisons]
+    for n in [c["n"] for c in comparisons[0]["contrasts"]]:
+        per_seed = [next(c for c in comp["contrasts"] if c["n"] == n) for comp in comparisons]
         contrasts.append({"n": n, "contrast": _mean_std([c["contrast"] for c in per_seed]),
                           "random_p95": _mean_std([c["random"]["p95"] for c in per_seed]),
                           "holds_per_seed": [c["holds"] for c in per_seed],
                           "holds": all(c["holds"] for c in per_seed)})
     layer, flip = layers.pop()
     return {"layer": layer, "flip": flip, "seeds": seeds, "rows": rows, "contrasts": contrasts,
-            "clean_miou": _mean_std([c.clean["all"] for c in comparisons])}
+            "clean_miou": _mean_std([c["clean"]["all"] for c in comparisons])}
 
 
 def _fmt(pair, digits=3):
@@ -105,8 +103,6 @@ def _fmt(pair, digits=3):
 
 
 def seeds_markdown(summary):
-    from keras_gpos.reporting.tables import markdown_table
-
     yes = {True: "yes", False: "no"}
     lines = [f"# Position attack over seeds {summary['seeds']}: {summary['layer']}, {summary['flip']} flip", "",
              f"Clean mIoU {_fmt(summary['clean_miou'])} (mean ± std over seeds). A claim holds when, in every "
@@ -126,17 +122,10 @@ def seeds_markdown(summary):
 
 def write_seed_report(output_dir, results, extra=None):
     """results.json/.md/.png of several seeds' attacks on one layer and flip."""
-    from keras_gpos.files import save_figure
-    from keras_gpos.reporting.report import write_files
-
     summary = summarize_seeds(results)
 
     def plot(path):
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
         ns = [r["n"] for r in summary["rows"]]
         axes[0].errorbar(ns, [r["top_drop"][0] for r in summary["rows"]],

@@ -9,8 +9,8 @@ memory; the file is never rewritten), so a report never mixes units.
 
 import os
 
-from keras_gpos.files import read_json
-from keras_gpos.training.run import SCHEMA_VERSION
+from keras_gpos.base.files import read_json
+from keras_gpos.base.schema import SCHEMA_VERSION
 
 # Percent-valued fields of schema-1 run.json files, by experiment.
 _PERCENT_FIELDS = {

@@ -33,7 +33,7 @@ from keras.src.losses.loss import unscale_loss_for_distribution
 
 from keras_gpos.losses.shift_consistency import ShiftConsistencyLoss
 from keras_gpos.metrics.agreement import ShiftConsistency
-from keras_gpos.registry import register
+from keras_gpos.base.serialization import register
 
 
 def _latent_rank_error(shape):

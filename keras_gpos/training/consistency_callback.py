@@ -15,7 +15,7 @@ class ShiftConsistencyCallback(keras.callbacks.Callback):
 
     Args:
         images: normalised validation images (an array, or anything
-            `keras_gpos.data.inputs.batches` takes and can read repeatedly).
+            `keras_gpos.base.inputs.batches` takes and can read repeatedly).
         protocol: a `keras_gpos.data.ViewProtocol`.
         repeats, seed: see `keras_gpos.metrics.consistency_and_accuracy`.
         log_name: str. Key written into the logs.

@@ -11,6 +11,10 @@ import os
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 
+# Keras releases whose private TensorFlow-trainer internals the multi-worker
+# fix below was tested against (the two-worker test); [low, high).
+PATCHED_KERAS = ((3, 15), (3, 16))
+
 # TensorFlow configures collective ops once per process, before its first
 # op runs, so a process holds at most one MultiWorkerMirroredStrategy.
 _MULTI_WORKER_STRATEGY = None
@@ -33,7 +37,7 @@ def get_strategy(name="auto", tpu_address=None):
     """
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy {name!r}; expected one of {list(STRATEGIES)}.")
-    from keras_gpos.data import requires_tensorflow
+    from keras_gpos.base.backend import requires_tensorflow
 
     tf = requires_tensorflow(f"strategy {name!r} (tf.distribute)")
 
@@ -113,13 +117,20 @@ def _fix_keras_multi_worker_build():
     and leaves every other strategy on Keras' own code; the two-worker test
     in tests/test_reliability.py fails if a Keras upgrade changes either path.
     """
+    import keras
     import tensorflow as tf
     from keras import tree
+
+    check_patched_keras(keras.__version__)
     from keras.src.backend.tensorflow import trainer as trainer_module
     from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
 
     if getattr(TensorFlowTrainer, "_keras_gpos_multi_worker_fix", False):
         return
+    if not (hasattr(TensorFlowTrainer, "_maybe_symbolic_build") and hasattr(trainer_module, "reduce_per_replica")):
+        raise ValueError(
+            f"Keras {keras.__version__} no longer has the TensorFlow-trainer internals keras_gpos patches for "
+            "multi_worker_mirrored; use another strategy or a Keras in the tested range.")
     original = TensorFlowTrainer._maybe_symbolic_build
     original_reduce = trainer_module.reduce_per_replica
 
@@ -141,6 +152,26 @@ def _fix_keras_multi_worker_build():
     TensorFlowTrainer._maybe_symbolic_build = maybe_symbolic_build
     trainer_module.reduce_per_replica = reduce_per_replica
     TensorFlowTrainer._keras_gpos_multi_worker_fix = True
+
+
+def check_patched_keras(version):
+    """Refuses a Keras outside `PATCHED_KERAS`, where the multi-worker fix was never tested.
+
+    Raises:
+        ValueError: naming the installed version and the tested range.
+    """
+    try:
+        release = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        release = None
+    (low, high) = PATCHED_KERAS
+    if release is None or not low <= release < high:
+        raise ValueError(
+            f"strategy 'multi_worker_mirrored' patches private internals of Keras' TensorFlow trainer, "
+            f"tested on Keras >={low[0]}.{low[1]},<{high[0]}.{high[1]}; this is Keras {version}. Install a "
+            f"Keras in that range (pip install 'keras>={low[0]}.{low[1]},<{high[0]}.{high[1]}') or train "
+            "with another strategy.")
+    return release
 
 
 def task():

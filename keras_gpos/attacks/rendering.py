@@ -1,0 +1,93 @@
+"""The attack comparison drawn: Markdown tables and a figure, from its dict.
+
+Both take `AttackComparison.to_dict()` (or the same dict read back from a
+results file), so a report never rebuilds the comparison object to draw it.
+"""
+
+import numpy as np
+
+from keras_gpos.base.rendering import markdown_table, pyplot, save_figure
+from keras_gpos.base.vocabulary import SIDES
+
+
+def comparison_markdown(record):
+    """Markdown tables of an `AttackComparison.to_dict()`: top-N vs random, regions, contrasts."""
+    first, second = SIDES[record["flip"]]
+    clean, rows, regions, contrasts = record["clean"], record["rows"], record["regions"], record["contrasts"]
+    num_channels, contrast_pairs = record["num_channels"], record["contrast_pairs"]
+
+    def spread(entry):
+        return f"{entry['mean']:.3f}" + ("" if entry["std"] is None else f" ± {entry['std']:.3f}")
+
+    lines = [
+        f"Clean mIoU: all {clean['all']:.3f}, {first} half {clean[first]:.3f}, "
+        f"{second} half {clean[second]:.3f}.",
+        "",
+        "### Top-N overall position channels vs N random channels (mIoU drop, whole image)",
+        "",
+        markdown_table(
+            ["N", "N / channels", "top-N drop", "random drop (mean ± std)", "random draws",
+             "random p95", "top / random", "p-value", "holds"],
+            [[r["n"], f"{r['n'] / num_channels:.3f}", f"{r['top_drop']:.3f}", spread(r["random"]),
+              r["draws"], f"{r['random']['p95']:.3f}", "n/a" if r["ratio"] is None else f"{r['ratio']:.1f}",
+              f"{r['p_value']:.3f}", "yes" if r["holds"] else "no"] for r in rows]),
+        "### Region attacks (signed rankings; mIoU drop per half)",
+        "",
+        markdown_table(
+            ["signed ranking", "N", f"{first}-half drop", f"{second}-half drop", "hurts more"],
+            [[r["ranking"], r["n"], f"{r['drops'][first]:.3f}", f"{r['drops'][second]:.3f}",
+              r["hurts_more"]] for r in regions]),
+        f"### Region contrast ({first}-ranked vs {second}-ranked; {contrast_pairs} random pairs per N)",
+        "",
+        markdown_table(
+            ["N", "contrast", "random contrast (mean ± std)", "random p95", "p-value", "holds"],
+            [[c["n"], f"{c['contrast']:.3f}", spread(c["random"]), f"{c['random']['p95']:.3f}",
+              f"{c['p_value']:.3f}", "yes" if c["holds"] else "no"] for c in contrasts]),
+        f"Contrast = ({first}-ranked drop on {first} - on {second}) - ({second}-ranked drop on {first} "
+        f"- on {second}); a half that is weaker for any perturbation cancels out. Holds = above the "
+        "95th percentile of its random baseline.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+
+def comparison_plot(record, path, title=""):
+    """Saves the figure of an `AttackComparison.to_dict()` as a PNG; returns its path."""
+    plt = pyplot()
+    first, second = SIDES[record["flip"]]
+    rows, regions, contrasts = record["rows"], record["regions"], record["contrasts"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    ns = [r["n"] for r in rows]
+    axes[0].axhline(0, color="k", lw=0.8, ls=":")
+    axes[0].plot(ns, [r["top_drop"] for r in rows], "o-", color="tab:red", label="top-N channels")
+    axes[0].errorbar(ns, [r["random"]["mean"] for r in rows],
+                     yerr=[r["random"]["std"] or 0.0 for r in rows], fmt="s--", color="tab:gray",
+                     capsize=3, label="N random channels (mean ± std)")
+    axes[0].plot(ns, [r["random"]["p95"] for r in rows], "v:", color="tab:gray", label="random p95")
+    axes[0].set_xlabel("N channels zeroed")
+    axes[0].set_ylabel("mIoU drop")
+    axes[0].set_title("Overall attack")
+    axes[0].legend(fontsize=8)
+    labels = [f"{r['ranking']}\nN={r['n']}" for r in regions]
+    x = np.arange(len(labels))
+    for offset, half in zip((-0.19, 0.19), (first, second)):
+        axes[1].bar(x + offset, [r["drops"][half] for r in regions], 0.38, label=f"{half}-half drop")
+    axes[1].set_xticks(x, labels, fontsize=8)
+    axes[1].set_ylabel("mIoU drop")
+    axes[1].set_title("Region attacks")
+    axes[1].legend(fontsize=8)
+    cn = [c["n"] for c in contrasts]
+    for c in contrasts:
+        axes[2].scatter([c["n"]] * len(c["random_values"]), c["random_values"], s=8, color="tab:gray",
+                        alpha=0.5)
+    axes[2].plot(cn, [c["contrast"] for c in contrasts], "o-", color="tab:red", label="measured")
+    axes[2].plot(cn, [c["random"]["p95"] for c in contrasts], "v:", color="tab:gray", label="random p95")
+    axes[2].axhline(0, color="k", lw=0.8, ls=":")
+    axes[2].set_xlabel("N")
+    axes[2].set_ylabel("region contrast")
+    axes[2].set_title(f"{first} vs {second} contrast (grey: random pairs)")
+    axes[2].legend(fontsize=8)
+    fig.suptitle(title or f"{record['layer']}: {record['flip']} flip", fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)

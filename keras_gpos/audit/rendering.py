@@ -1,0 +1,133 @@
+"""Position audits drawn: a table per model and one figure, from their dicts.
+
+JSON holds fractions; tables print percent. The figure shows, per model and
+layer, how well a linear probe decodes location (and class) from the pooled
+vector as it is (ordered), from its sorted values, and from the channel sum:
+where ordered >> sorted, position lives in the channel order.
+"""
+
+import numpy as np
+
+from keras_gpos.base.rendering import markdown_table, pyplot, save_figure, write_files
+
+
+VIEW_LABELS = {"ordered": "ordered", "sorted": "sorted (order-free)", "sum": "channel sum"}
+
+
+def _pct(value):
+    return "n/a" if value is None else f"{100 * value:.1f}"
+
+
+def _probe_cells(probes):
+    if probes is None:
+        return ["-", "-", "-"]
+    return [_pct(probes[view]["accuracy"]) for view in ("ordered", "sorted", "sum")]
+
+
+def verdict(layer):
+    """One sentence on where position lives at this layer, and on the paper's prediction."""
+    location = layer["location"]
+    chance = location["ordered"]["chance"]
+    ordered, sorted_ = location["ordered"]["accuracy"], location["sorted"]["accuracy"]
+    if ordered - chance < 0.1:
+        text = "location is barely decodable here"
+    elif ordered - sorted_ >= 0.1:
+        text = "location is decodable and mostly lives in the channel order"
+    else:
+        text = "location is decodable and survives the loss of order (it lives in the value distribution too)"
+    if layer.get("class"):
+        class_gap = layer["gaps"]["class"]["ordered_minus_sorted"]
+        location_gap = layer["gaps"]["location"]["ordered_minus_sorted"]
+        if abs(class_gap - location_gap) < 0.05:
+            verdict = "no clear difference"  # within a few points: probe noise, not a finding
+        elif class_gap < location_gap:
+            verdict = "as the paper predicts"
+        else:
+            verdict = "against what the paper predicts"
+        text += (f"; the class loses {100 * class_gap:.0f} pt without order vs {100 * location_gap:.0f} pt "
+                 f"for location ({verdict})")
+    return text
+
+
+def audit_markdown(audits, title=None):
+    """Markdown of one or more audits (`PositionAudit.to_dict()`): a table per model, a verdict per layer."""
+    lines = [f"# {title or 'Position audit'}", ""]
+    for audit in audits:
+        chance_loc = audit["layers"][0]["location"]["ordered"]["chance"]
+        lines += [
+            f"## {audit['model']}",
+            "",
+            f"{audit['images']} images ({audit['probe_images']['train']} probe-train / "
+            f"{audit['probe_images']['test']} held-out), {audit['grid_size']}x{audit['grid_size']} grid on a "
+            f"{audit['input_shape'][0]}x{audit['input_shape'][1]} canvas, background {audit['background']}; "
+            f"location chance {_pct(chance_loc)}%. Probe accuracies in percent.",
+            "",
+        ]
+        rows = []
+        for layer in audit["layers"]:
+            rankings = layer["rankings"]
+            rows.append([layer["name"], layer["channels"], *_probe_cells(layer["location"]),
+                         *_probe_cells(layer["class"]),
+                         _pct((rankings.get("horizontal") or {}).get("top_10pct_share")),
+                         _pct((rankings.get("vertical") or {}).get("top_10pct_share"))])
+        lines.append(markdown_table(
+            ["layer", "channels", "location ordered", "location sorted", "location sum", "class ordered",
+             "class sorted", "class sum", "h-flip top-10% share", "v-flip top-10% share"], rows))
+        for layer in audit["layers"]:
+            lines.append(f"- `{layer['name']}`: {verdict(layer)}.")
+            impact = layer.get("impact")
+            if impact and "clean_accuracy" in impact:  # class labels
+                parts = [f"N={r['n']}: top {100 * r['top_drop']:.1f} vs random {100 * r['random_mean']:.1f} "
+                         f"(p {r['p_value']:.2f})" for r in impact["rows"]]
+                lines.append(f"  Accuracy drop (points, clean {100 * impact['clean_accuracy']:.1f}%): "
+                             + "; ".join(parts) + ".")
+            elif impact:  # segmentation masks: an AttackComparison
+                parts = [f"N={r['n']}: top {r['top_drop']:.3f} vs random {r['random']['mean']:.3f} "
+                         f"(p {r['p_value']:.2f}, holds: {'yes' if r['holds'] else 'no'})" for r in impact["rows"]]
+                lines.append(f"  mIoU drop (clean {impact['clean']['all']:.3f}): " + "; ".join(parts) + ".")
+        lines += ["", f"Forward passes {audit['timing']['forward_seconds']:.1f} s, probe fitting "
+                      f"{audit['timing']['probe_seconds']:.1f} s ({audit['timing']['backend']}).", ""]
+    lines.append(
+        "Probes: softmax regression on standardised pooled features (L2 1e-3, L-BFGS), fitted on the "
+        "canvases of the probe-train images and scored on the held-out images' canvases. Sorted = each "
+        "pooled vector sorted (what a permutation cannot change); sum = the channel sum (all a dense "
+        "layer behind a fresh permutation can read).\n")
+    return "\n".join(lines)
+
+
+def audit_plot(audits, path):
+    """Saves one figure of the probe accuracies of several audits (dicts) as a PNG."""
+    plt = pyplot()
+    rows = len(audits)
+    fig, axes = plt.subplots(rows, 1, figsize=(max(7, 2.2 * max(len(a["layers"]) for a in audits) + 3),
+                                               3.2 * rows), squeeze=False)
+    colours = {"ordered": "#1f77b4", "sorted": "#ff7f0e", "sum": "#2ca02c"}
+    for ax, audit in zip(axes[:, 0], audits):
+        layers = audit["layers"]
+        tasks = ["location"] + (["class"] if layers[0]["class"] else [])
+        width = 0.8 / (3 * len(tasks))
+        for t, task in enumerate(tasks):
+            for v, view in enumerate(("ordered", "sorted", "sum")):
+                offset = (t * 3 + v) * width - 0.4 + width / 2
+                values = [100 * layer[task][view]["accuracy"] for layer in layers]
+                ax.bar(np.arange(len(layers)) + offset, values, width, color=colours[view],
+                       hatch="//" if task == "class" else None, edgecolor="white",
+                       label=f"{task}: {VIEW_LABELS[view]}")
+            chance = 100 * layers[0][task]["ordered"]["chance"]
+            ax.axhline(chance, color="black", lw=0.8, ls=":" if task == "location" else "--")
+        ax.set_xticks(range(len(layers)))
+        ax.set_xticklabels([layer["name"] for layer in layers], fontsize=8)
+        ax.set_ylim(0, 105)
+        ax.set_ylabel("probe accuracy (%)")
+        ax.set_title(f"{audit['model']}: where position lives (dotted: location chance; dashed: class chance)",
+                     fontsize=9)
+        ax.legend(fontsize=7, ncol=2, loc="upper left")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def save_audit_files(output_dir, audits, extra=None):
+    """Writes results.json, results.md and results.png for one or more audits (dicts); returns a `Report`."""
+    payload = {"experiment": "audit", "audits": audits, **(extra or {})}
+    title = (extra or {}).get("title")
+    return write_files(output_dir, payload, audit_markdown(audits, title), lambda p: audit_plot(audits, p))

@@ -1,0 +1,221 @@
+"""Atomic files: results, models and exports that a kill can never leave half written.
+
+Every writer puts its bytes under a temporary name in the target folder and
+renames it over the target only when complete, so a reader sees the old file
+or the new one, never a torn one. On any failure (a full disk, a read-only
+folder) the temporary file is removed and an `OSError` naming the target path
+propagates; nothing half written stays behind.
+
+Readers turn a corrupt or foreign file into a `ValueError` that names it.
+"""
+
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+import zipfile
+
+# Files a crashed writer may leave; cleaned up by `remove_temporaries`.
+TEMPORARY_MARKER = ".tmp"
+
+
+def _plain_file_mode():
+    """The mode `open(path, "w")` would give a new file: 0o666 less the umask."""
+    try:  # Linux: read the umask without changing it (os.umask is process-wide, racy in threads)
+        with open("/proc/self/status") as status:
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _named(error, path):
+    """An `OSError` that names `path` (the bare one may name only a temp file)."""
+    if isinstance(error, OSError) and error.filename != str(path):
+        return type(error)(error.errno, error.strerror or str(error), str(path))
+    return error
+
+
+def write_bytes(path, payload):
+    """Writes `payload` to `path` atomically (temporary file, fsync, rename)."""
+    path = pathlib.Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_MARKER, dir=path.parent)
+        # mkstemp makes the file owner-only (0600); a results file must be as
+        # readable as any other file the user writes (shared results folders).
+        os.chmod(tmp, _plain_file_mode())
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as error:
+        if tmp is not None:
+            pathlib.Path(tmp).unlink(missing_ok=True)
+        raise _named(error, path) from error
+    except BaseException:
+        if tmp is not None:
+            pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path, text):
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path, payload):
+    write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=_jsonable) + "\n")
+
+
+def _jsonable(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if isinstance(value, pathlib.Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def read_json(path):
+    """Reads a JSON file; a corrupt or unreadable file is an error naming it."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a JSON file.")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); it may be corrupted.") from error
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not a text JSON file ({error}).") from error
+
+
+def _atomic_with(path, write, tmp_name=None):
+    """Runs `write(tmp_path)` then renames tmp over `path`; cleans up on failure.
+
+    `tmp_name` overrides the temporary file's name (for writers that insist on a suffix).
+    """
+    path = pathlib.Path(path)
+    tmp = path.with_name(tmp_name or f".{path.stem}{TEMPORARY_MARKER}{path.suffix}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise _named(error, path) from error
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_keras_model(model, path):
+    """`model.save` to a temporary `.keras` file, then rename over `path`."""
+    return _atomic_with(path, lambda tmp: model.save(tmp))
+
+
+def save_weights(model, path):
+    """`model.save_weights` (a `.weights.h5` file) written atomically."""
+    path = pathlib.Path(path)
+    tmp_name = f".{path.name[:-len('.weights.h5')]}{TEMPORARY_MARKER}.weights.h5"
+    return _atomic_with(path, lambda tmp: model.save_weights(str(tmp), overwrite=True), tmp_name)
+
+
+def replace_dir(tmp_dir, final_dir):
+    """Moves a finished directory into place, replacing an older one."""
+    final_dir = pathlib.Path(final_dir)
+    if final_dir.exists():
+        old = final_dir.with_name(f".{final_dir.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final_dir, old)
+        os.replace(tmp_dir, final_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp_dir, final_dir)
+
+
+def remove_temporaries(folder):
+    """Deletes temporary files a killed writer left in `folder` (not recursive)."""
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in folder.iterdir():
+        if path.name.startswith(".") and TEMPORARY_MARKER in path.name:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def check_keras_file(path):
+    """Checks that `path` looks like a `.keras` archive, with a message that says why not.
+
+    Keras answers a truncated or foreign file with "File not found" even when
+    the path exists; this names the real problem before Keras is asked.
+
+    Raises:
+        ValueError: a missing path, a directory, an empty file, or a file that
+            is not a complete zip archive holding a Keras config.
+    """
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise ValueError(f"model file {path} does not exist.")
+    if path.is_dir():
+        raise ValueError(f"model path {path} is a directory; expected a .keras file.")
+    if path.suffix != ".keras":
+        raise ValueError(f"model file {path} does not end in .keras; expected a Keras 3 .keras file.")
+    size = path.stat().st_size
+    if size == 0:
+        raise ValueError(f"model file {path} is empty (0 bytes); it was not written completely.")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ValueError(
+            f"model file {path} ({size} bytes) is not a complete .keras archive ({error}); "
+            "it is truncated, corrupted or not a Keras model."
+        ) from error
+    if "config.json" not in names:
+        raise ValueError(f"model file {path} is a zip archive but holds no Keras config.json.")
+    return path
+
+
+def load_keras_model(path, custom_objects=None):
+    """`keras.saving.load_model` (safe mode) with errors that name the file and the cause."""
+    import keras
+
+    check_keras_file(path)
+    try:
+        return keras.saving.load_model(path, custom_objects=custom_objects)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        import re
+
+        text = " ".join(str(error).split())
+        missing = re.search(r"Could not locate (?:class|function) '([^']+)'", text)
+        if missing:
+            raise ValueError(
+                f"cannot load the model file {path}: it uses {missing.group(1)!r}, which is not "
+                "registered in this process; import the module that defines it (decorated with "
+                "keras.saving.register_keras_serializable) before loading."
+            ) from error
+        if len(text) > 400:
+            text = text[:400] + " ..."
+        raise ValueError(f"cannot load the model file {path}: {text}") from error
+
+
+def file_digest(path):
+    """The SHA-256 of a file's bytes, read in 1 MiB blocks (hex string)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
