@@ -10,6 +10,8 @@ stride 2; the projection shortcut blurs and subsamples before its 1x1
 convolution. The stem stays strided, as in Zhang's anti-aliased ResNets.
 """
 
+import dataclasses
+
 import keras
 
 from keras_gpos.layers.blur_pool import BLUR_KERNEL_SIZES, BlurPool2D
@@ -39,6 +41,75 @@ def _center_crop_to(x, reference, name):
     )(x)
 
 
+@dataclasses.dataclass(frozen=True)
+class _BlockOptions:
+    """The settings every residual block of one network shares."""
+
+    padding: str
+    bn_momentum: float
+    blur_kernel_size: int | None
+    sync_batchnorm: bool
+    downsample: str
+
+    def moves_stride(self, stride):
+        """Whether a strided convolution runs at stride 1 and a `BlurPool2D`
+        or `PolyphaseDownsample2D` after its ReLU downsamples instead."""
+        return stride > 1 and (self.blur_kernel_size is not None or self.downsample == "aps")
+
+
+def _batch_norm(x, name, options):
+    return keras.layers.BatchNormalization(
+        momentum=options.bn_momentum, synchronized=options.sync_batchnorm, name=name
+    )(x)
+
+
+def _strided_conv3x3(x, filters, stride, dilation, name, index, options):
+    """The block's strided 3x3 convolution, BatchNorm and ReLU, named
+    `{name}_conv{index}` etc.; returns the map and the APS phase (or None)."""
+    moved = options.moves_stride(stride)
+    y = PaddedConv2D(
+        filters, 3, strides=1 if moved else stride, padding_mode=options.padding,
+        dilation_rate=dilation, use_bias=False, name=f"{name}_conv{index}",
+    )(x)
+    y = _batch_norm(y, f"{name}_bn{index}", options)
+    y = keras.layers.ReLU(name=f"{name}_relu{index}")(y)
+    if moved and options.downsample == "aps":
+        return PolyphaseDownsample2D(blur_kernel_size=options.blur_kernel_size, return_phase=True,
+                                     name=f"{name}_aps")(y)
+    if moved:
+        y = BlurPool2D(options.blur_kernel_size, strides=stride, name=f"{name}_blur")(y)
+    return y, None
+
+
+def _add_shortcut(x, y, stride, phase, name, options):
+    """Adds block input `x` to residual branch `y` and applies the final ReLU.
+
+    Where the shape changes, the shortcut is a 1x1 projection; in a block
+    that moved its stride (`_BlockOptions.moves_stride`), the shortcut is
+    blurred or polyphase-sampled first (at the main branch's `phase`), then
+    projected at stride 1.
+    """
+    shortcut = x
+    filters = y.shape[-1]
+    moved = options.moves_stride(stride)
+    if stride != 1 or x.shape[-1] != filters:
+        if moved and options.downsample == "aps":
+            shortcut = PolyphaseDownsample2D(blur_kernel_size=options.blur_kernel_size,
+                                             name=f"{name}_proj_aps")([shortcut, phase])
+        elif moved:
+            shortcut = BlurPool2D(
+                options.blur_kernel_size, strides=stride, name=f"{name}_proj_blur"
+            )(shortcut)
+        shortcut = keras.layers.Conv2D(
+            filters, 1, strides=1 if moved else stride, use_bias=False,
+            kernel_initializer="he_normal", name=f"{name}_proj",
+        )(shortcut)
+        shortcut = _batch_norm(shortcut, f"{name}_proj_bn", options)
+    shortcut = _center_crop_to(shortcut, y, name=f"{name}_crop")
+    y = keras.layers.Add(name=f"{name}_add")([y, shortcut])
+    return keras.layers.ReLU(name=f"{name}_out")(y)
+
+
 def basic_block(
     x, filters, stride, dilation, padding, name, bn_momentum=0.9, blur_kernel_size=None,
     sync_batchnorm=False, downsample="stride",
@@ -51,48 +122,14 @@ def basic_block(
     projection shortcut samples the block input at the phase the main
     branch chose (so both branches keep the same pixels).
     """
-    shortcut = x
-    aps = downsample == "aps" and stride > 1
-    blur = blur_kernel_size is not None and stride > 1 and not aps
-    phase = None
-    y = PaddedConv2D(
-        filters, 3, strides=1 if (blur or aps) else stride, padding_mode=padding,
-        dilation_rate=dilation, use_bias=False, name=f"{name}_conv1",
-    )(x)
-    y = keras.layers.BatchNormalization(
-        momentum=bn_momentum, synchronized=sync_batchnorm, name=f"{name}_bn1"
-    )(y)
-    y = keras.layers.ReLU(name=f"{name}_relu1")(y)
-    if blur:
-        y = BlurPool2D(blur_kernel_size, strides=stride, name=f"{name}_blur")(y)
-    if aps:
-        y, phase = PolyphaseDownsample2D(blur_kernel_size=blur_kernel_size, return_phase=True,
-                                         name=f"{name}_aps")(y)
+    options = _BlockOptions(padding, bn_momentum, blur_kernel_size, sync_batchnorm, downsample)
+    y, phase = _strided_conv3x3(x, filters, stride, dilation, name, 1, options)
     y = PaddedConv2D(
         filters, 3, padding_mode=padding, dilation_rate=dilation,
         use_bias=False, name=f"{name}_conv2",
     )(y)
-    y = keras.layers.BatchNormalization(
-        momentum=bn_momentum, synchronized=sync_batchnorm, name=f"{name}_bn2"
-    )(y)
-    if stride != 1 or x.shape[-1] != filters:
-        if blur:
-            shortcut = BlurPool2D(
-                blur_kernel_size, strides=stride, name=f"{name}_proj_blur"
-            )(shortcut)
-        if aps:
-            shortcut = PolyphaseDownsample2D(blur_kernel_size=blur_kernel_size,
-                                             name=f"{name}_proj_aps")([shortcut, phase])
-        shortcut = keras.layers.Conv2D(
-            filters, 1, strides=1 if (blur or aps) else stride, use_bias=False,
-            kernel_initializer="he_normal", name=f"{name}_proj",
-        )(shortcut)
-        shortcut = keras.layers.BatchNormalization(
-            momentum=bn_momentum, synchronized=sync_batchnorm, name=f"{name}_proj_bn"
-        )(shortcut)
-    shortcut = _center_crop_to(shortcut, y, name=f"{name}_crop")
-    y = keras.layers.Add(name=f"{name}_add")([y, shortcut])
-    return keras.layers.ReLU(name=f"{name}_out")(y)
+    y = _batch_norm(y, f"{name}_bn2", options)
+    return _add_shortcut(x, y, stride, phase, name, options)
 
 
 def resnet_output_size(size, depth=18, output_stride=16):
