@@ -1,5 +1,6 @@
 """Flags -> config, the location experiment end to end, reports and export."""
 
+import dataclasses
 import json
 import logging
 import pathlib
@@ -12,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 import keras_gpos
+from keras_gpos.experiments.config import field_help
 from keras_gpos.experiments.location import LocationConfig, train_location
 from keras_gpos.training.distribution import get_strategy
 
@@ -53,6 +55,19 @@ def test_flags_use_the_experiments_own_defaults():
     _, classification = parse_train_flags(["--experiment=classification"])
     assert location.task == "location" and classification.task == "class"
     assert location.beta_1 == 0.5 and location.batch_size == 48 and location.depth == 18
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--experiment=location"], ["--experiment=classification"], ["--experiment=channel_position"],
+     ["--experiment=augshift", "--dataset=embedded"], ["--experiment=position_attack"]],
+    ids=lambda argv: argv[0].split("=")[1],
+)
+def test_every_resnet_experiment_takes_depth_50_and_says_so(argv):
+    _, config = parse_train_flags([*argv, "--depth=50"])
+    assert config.depth == 50
+    depth_field = next(f for f in dataclasses.fields(config) if f.name == "depth")
+    assert "50" in field_help(depth_field)
 
 
 @pytest.mark.parametrize(

@@ -80,7 +80,7 @@ class AugShiftConfig(ImageDataConfig):
     distance: str = option("mse", "Consistency distance: mse (the paper) or cosine.")
     normalize_latents: bool = option(False, "L2-normalise pooled latents before the MSE.")
     warmup_epochs: int = option(0, "Linear ramp of lambda from 0 over this many epochs.")
-    depth: int = option(18, "ResNet depth 10/18/34.")
+    depth: int = option(18, "ResNet depth " + "/".join(map(str, RESNET_BLOCKS)) + " (50: bottleneck blocks).")
     width: int = option(32, "Channels of the first ResNet stage.")
     padding: str = option("zero", "Border mode of every conv: " + "|".join(PADDING_MODES) + ".")
     blur_kernel_size: int = option(4, "Binomial filter size of the BlurPool variants (1..7).")

@@ -25,6 +25,8 @@ from keras_gpos.experiments.config import ImageDataConfig, option, result_settin
 from keras_gpos.layers.padding import PADDING_MODES
 from keras_gpos.models import build_classifier
 from keras_gpos.models.classifier import check_classifier_args
+from keras_gpos.models.resnet import RESNET_BLOCKS
+from keras_gpos.models.vgg import VGG_STAGES
 from keras_gpos.runs.directory import RunDirectory
 from keras_gpos.runs.lifecycle import FitPlan, TrainingSetup, finish_run, fit_run
 from keras_gpos.runs.resources import MemoryPlan, warn_known_onednn_crash
@@ -46,7 +48,9 @@ class LocationConfig(ImageDataConfig):
     background: str = option("zeros", "Canvas fill: zeros|black|white|mean|noise.")
     flip: bool = option(True, "Random horizontal flip of each image inside its cell.")
     arch: str = option("resnet", "Backbone: resnet or vgg.")
-    depth: int = option(18, "ResNet 10/18/34 or VGG 11/13/16.")
+    depth: int = option(
+        18, "ResNet " + "/".join(map(str, RESNET_BLOCKS)) + " or VGG " + "/".join(map(str, VGG_STAGES)) + "."
+    )
     width: int = option(64, "Channels of the first stage (64 = the paper's full width).")
     padding: str = option("zero", "Border mode of every conv: " + "|".join(PADDING_MODES) + ".")
     head: str = option("gapnet", "gapnet (conv then GAP = logits) or fc (GAP then dense).")

@@ -78,8 +78,8 @@ class PositionAttackConfig(CommonConfig):
         "mirror-symmetric and hide the position channels."
     )
     segmentation_model: str = option("deeplab_resnet", "Model: " + " | ".join(SEGMENTATION_MODELS) + ".")
-    depth: int = option(18, "ResNet depth of deeplab_resnet (10, 18, 34).")
-    width: int = option(32, "First-stage width of deeplab_resnet (the ranked map has 8x).")
+    depth: int = option(18, "ResNet depth of deeplab_resnet: " + ", ".join(map(str, RESNET_BLOCKS)) + ".")
+    width: int = option(32, "First-stage width of deeplab_resnet (the ranked map has 8x; 32x at depth 50).")
     padding: str = option("zero", "Border mode of every backbone conv: " + "|".join(PADDING_MODES) + ".")
     output_stride: int = option(8, "Backbone output stride of deeplab_resnet: 8 or 16.")
     aspp_filters: int = option(64, "Channels of each ASPP branch.")

@@ -5,6 +5,7 @@ from keras_gpos.models.classifier import HEADS
 from keras_gpos.models.classifier import build_classifier
 from keras_gpos.models.classifier import permute_positions
 from keras_gpos.models.resnet import RESNET_BLOCKS
+from keras_gpos.models.resnet import RESNET_BLOCK_TYPES
 from keras_gpos.models.resnet import resnet_features
 from keras_gpos.models.vgg import VGG_STAGES
 from keras_gpos.models.vgg import vgg_features

@@ -99,8 +99,11 @@ def build_classifier(
         input_shape: tuple. `(height, width, channels)` of the (normalised)
             canvas.
         arch: str. `"resnet"` or `"vgg"`.
-        depth: int. ResNet 10/18/34 or VGG 11/13/16.
-        width: int. Channels of the first stage (64 in the paper).
+        depth: int. ResNet 10/18/34/50 (50 stacks bottleneck blocks) or VGG
+            11/13/16.
+        width: int. Channels of the first stage (64 in the paper); at ResNet
+            depth 50 the bottleneck width, so `features` has `32 * width`
+            channels (`8 * width` for the other ResNets).
         padding: str. Border mode of every convolution, see
             `keras_gpos.layers.PADDING_MODES`. With `"none"` the input is first
             resized up so the final map keeps the zero-padded network's size.

@@ -76,8 +76,10 @@ def build_deeplab(
         num_classes: int. Output classes (logits per pixel).
         input_shape: `(height, width, 3)`. Fixed, so the ASPP image-pooling
             branch can be broadcast back.
-        depth: int. ResNet depth, 10, 18 or 34.
-        width: int. Channels of the first stage; `stage4_out` has 8x this.
+        depth: int. ResNet depth, 10, 18, 34 or 50 (bottleneck blocks, the
+            paper's DeepLabV3 backbone).
+        width: int. Channels of the first stage (the bottleneck width at
+            depth 50); `stage4_out` has 8x this, 32x at depth 50.
         padding: str. Border mode of every backbone convolution.
         output_stride: int. 8 (dilated last stage, the usual DeepLab choice
             on small images) or 16.
