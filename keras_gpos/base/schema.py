@@ -8,4 +8,4 @@ stores fractions in [0, 1], `experiment`, `keras_gpos_version` and
 SCHEMA_VERSION = 2
 
 # The package version (`keras_gpos.__version__`), recorded in every run.json.
-VERSION = "0.2.0"
+VERSION = "0.3.0"
