@@ -270,6 +270,7 @@ class PaddedConv2D(keras.layers.Layer):
             kernel_initializer=self.kernel_initializer,
             kernel_regularizer=self.kernel_regularizer,
             kernel_constraint=self.kernel_constraint,
+            dtype=self.dtype_policy,  # a per-layer policy (e.g. mixed_float16) reaches the convolution
             name="conv",
         )
         self.conv.build(self._padded_shape(input_shape))
@@ -279,6 +280,19 @@ class PaddedConv2D(keras.layers.Layer):
                 constraint=self.bias_constraint, name="bias",
             )
         self.built = True
+
+    @property
+    def weights(self):
+        """`[kernel, bias]`, in `keras.layers.Conv2D`'s order, so weights move between the two.
+
+        The kernel lives in the inner valid `Conv2D` and the bias in this layer
+        (it is added after the partial-padding rescale); Keras would list the
+        layer's own bias first. Saving is by name and path, not by this order,
+        so `.keras` files of either order load.
+        """
+        own = [id(v) for v in self._trainable_variables + self._non_trainable_variables]
+        weights = super().weights
+        return [w for w in weights if id(w) not in own] + [w for w in weights if id(w) in own]
 
     def _padded_shape(self, input_shape):
         if self.padding_mode == "none":
