@@ -30,6 +30,7 @@ import dataclasses
 import numpy as np
 
 from keras_gpos.attacks.rendering import comparison_markdown, comparison_plot
+from keras_gpos.base.progress import Progress
 from keras_gpos.base.stats import baseline_summary, empirical_p_value
 from keras_gpos.base.validation import check_channel_count
 from keras_gpos.base.vocabulary import SIDES
@@ -94,13 +95,12 @@ def compare(evaluator, ranking, n_values, random_draws=10, region_n=None, contra
         contrast_pairs: int >= 0. Independent random pairs per N for the
             contrast baseline (0 skips the contrast).
         seed: int. Seed of the random sets.
-        verbose: 0 silent, 1 progress bar.
+        verbose: 0 silent, 1 progress (a bar in a terminal, plain lines in a log),
+            2 one line at the end (`keras_gpos.base.progress`).
 
     Returns:
         An `AttackComparison`.
     """
-    import keras
-
     first, second = SIDES[ranking.flip]
     missing = [r for r in ("all", first, second) if r not in evaluator.regions]
     if missing:
@@ -120,12 +120,11 @@ def compare(evaluator, ranking, n_values, random_draws=10, region_n=None, contra
     for n in region_n:
         draws_per_n[n] = max(draws_per_n.get(n, 0), 2 * contrast_pairs)
     total = 1 + sum(draws_per_n.values()) + len(n_values) + 2 * len(region_n)
-    progbar = keras.utils.Progbar(total, verbose=1, unit_name="channel set") if verbose else None
+    progress = Progress("AttackEvaluator.compare", total, verbose, unit="channel set")
 
     def evaluate(channels):
         scores = evaluator.evaluate(channels)
-        if progbar is not None:
-            progbar.add(1)
+        progress.add(1)
         return scores
 
     clean_scores = evaluate(())
@@ -162,5 +161,6 @@ def compare(evaluator, ranking, n_values, random_draws=10, region_n=None, contra
             stats = baseline_summary(baseline)
             contrasts.append({"n": n, "contrast": measured, "random": stats, "random_values": baseline,
                               "p_value": empirical_p_value(measured, baseline), "holds": bool(measured > stats["p95"])})
+    progress.close()
     return AttackComparison(clean, ranking.metadata.get("layer", ""), ranking.flip, ranking.num_channels,
                             rows, regions, contrasts, random_draws, contrast_pairs)

@@ -52,6 +52,7 @@ from keras_gpos.audit.rendering import audit_markdown, audit_plot, save_audit_fi
 from keras_gpos.base.backend import compiled_forward
 from keras_gpos.base.graph import functional_view, layer_output
 from keras_gpos.base.inputs import batches, iterate
+from keras_gpos.base.progress import Progress
 from keras_gpos.base.validation import check_finite_array, check_labels, check_positive_int
 from keras_gpos.base.vocabulary import flip_axis
 from keras_gpos.metrics.probe import VIEWS, linear_probe, order_free_view
@@ -156,7 +157,8 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
         batch_size: int. Images per forward pass.
         max_layers: int. How many default layers.
         seed: int. Seed of the split and the random channel sets.
-        verbose: 0 silent, 1 progress bar.
+        verbose: 0 silent, 1 progress (a bar in a terminal, plain lines in a log),
+            2 one line at the end (`keras_gpos.base.progress`).
 
     Returns:
         A `PositionAudit`.
@@ -214,7 +216,7 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
     labels_seen, all_cells, kept = [], [], 0
     forward_seconds, total = 0.0, 0
     impact_data = []
-    progbar = keras.utils.Progbar(None, verbose=1, unit_name="image") if verbose else None
+    progress = Progress("position_audit", stream.count, verbose)
 
     def chunks():
         yield first
@@ -258,8 +260,8 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
             impact_data.append((full[:room], labels[:room]))
         kept += keep
         total += count
-        if progbar is not None:
-            progbar.update(total)
+        progress.update(total)
+    progress.close()
     if kept < 4:
         raise ValueError(f"position_audit needs at least 4 images for a held-out split; got {kept}.")
     rng = np.random.default_rng(seed)

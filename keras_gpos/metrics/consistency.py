@@ -22,6 +22,7 @@ import numpy as np
 from keras import ops
 
 from keras_gpos.base.inputs import batches, check_model_input, check_value_range, iterate
+from keras_gpos.base.progress import Progress
 from keras_gpos.data.view_protocol import ViewProtocol
 from keras_gpos.base.validation import check_finite_array, check_labels, check_positive_int
 
@@ -59,10 +60,6 @@ def _stream(data, labels, batch_size, what):
     return batches(data, batch_size, name=what)
 
 
-def _progbar(verbose, total):
-    if not verbose:
-        return None
-    return keras.utils.Progbar(total, verbose=1 if verbose == 1 else 2, unit_name="image")
 
 
 def consistency_and_accuracy(
@@ -82,7 +79,8 @@ def consistency_and_accuracy(
         repeats: int >= 1. Offset pairs per image.
         seed: int. Seed of the offsets.
         batch_size: int. Images per forward pass (arrays).
-        verbose: 0 silent, 1 progress bar, 2 one line at the end.
+        verbose: 0 silent, 1 progress (a bar in a terminal, plain lines in a log),
+            2 one line at the end (`keras_gpos.base.progress`).
 
     Returns:
         `{"consistency": float, "accuracy": float or None, "cases": int,
@@ -107,7 +105,7 @@ def consistency_and_accuracy(
     stream = _stream(data, labels, batch_size, what)
     agree = correct = cases = labelled = 0
     seen = 0
-    progbar = None
+    progress = Progress(what, stream.count, verbose)
     for index, images, batch_labels in iterate(stream):
         check_finite_array(images, f"{what}: batch {index}")
         check_value_range(images, what)
@@ -130,10 +128,8 @@ def consistency_and_accuracy(
                 correct += int(np.sum(top_a == truth) + np.sum(top_b == truth))
                 labelled += 2 * len(images)
         seen += len(images)
-        if verbose and progbar is None:
-            progbar = _progbar(verbose, None)
-        if progbar is not None:
-            progbar.update(seen)
+        progress.update(seen)
+    progress.close()
     if cases == 0:
         raise ValueError(f"{what} got no images.")
     return {
@@ -237,7 +233,7 @@ def accuracy_vs_shift(model, data, labels=None, protocol=None, batch_size=256, s
     check_positive_int(stride, "stride")
     stream = _stream(data, labels, batch_size, what)
     correct, total, offsets = None, 0, None
-    progbar = None
+    progress = Progress(what, stream.count, verbose)
     for index, images, batch_labels in iterate(stream):
         if batch_labels is None:
             raise ValueError(f"{what} needs labels: pass (images, labels) or labels=.")
@@ -246,7 +242,6 @@ def accuracy_vs_shift(model, data, labels=None, protocol=None, batch_size=256, s
         if offsets is None:
             offsets = protocol.diagonal_offsets(images.shape[1:], stride)
             correct = np.zeros(len(offsets))
-            progbar = _progbar(verbose, None)
         for position, offset in enumerate(offsets):
             shift = np.full(len(images), offset)
             moved = protocol.place(images, shift, shift)
@@ -256,8 +251,8 @@ def accuracy_vs_shift(model, data, labels=None, protocol=None, batch_size=256, s
             truth = check_labels(batch_labels, logits.shape[-1], f"{what}: labels of batch {index}")
             correct[position] += int(np.sum(logits.argmax(-1) == truth))
         total += len(images)
-        if progbar is not None:
-            progbar.update(total)
+        progress.update(total)
+    progress.close()
     if not total:
         raise ValueError(f"{what} got no images.")
     return list(offsets), [float(c / total) for c in correct]
