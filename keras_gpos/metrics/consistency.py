@@ -17,7 +17,6 @@ streaming two-view metric, `ShiftConsistency`, is in `keras_gpos.metrics.agreeme
 NumPy and `keras.ops` only: runs on every Keras backend.
 """
 
-import keras
 import numpy as np
 from keras import ops
 
