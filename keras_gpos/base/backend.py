@@ -59,6 +59,15 @@ def requires_extra(module, extra, what):
         ) from error
 
 
+def is_eager(tensor):
+    """True for a concrete tensor, False for a symbolic one (inside `tf.function` or `jax.jit`)."""
+    try:
+        keras.ops.convert_to_numpy(tensor)
+        return True
+    except Exception:  # noqa: BLE001 - a symbolic tensor of any backend
+        return False
+
+
 class ModelFunction:
     """`function(call, *arrays)` compiled once for `model` on the current backend.
 
