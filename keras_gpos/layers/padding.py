@@ -29,19 +29,26 @@ def check_padding_mode(mode, allowed=PADDING_MODES, name="padding mode"):
 
 
 def _pad_axis(x, axis, before, after, mode):
-    """Pads one spatial axis of an NHWC tensor with `mode`."""
+    """Pads one spatial axis of an NHWC tensor with `mode`, by any width.
+
+    Index arrays are int32 whatever their length (an empty Python list would
+    reach TensorFlow's gather as float). Circular indices wrap modulo the
+    size, so a pad wider than the map repeats it periodically, as a
+    circular convolution on a torus does.
+    """
     if before == 0 and after == 0:
         return x
     size = ops.shape(x)[axis]
     if mode == "replicate":
-        first = ops.take(x, [0] * before, axis=axis)
-        last = ops.take(x, [size - 1] * after, axis=axis) if after else None
+        first = ops.zeros((before,), "int32")
+        last = ops.full((after,), size - 1, "int32")
     elif mode == "circular":
-        first = ops.take(x, ops.arange(size - before, size), axis=axis)
-        last = ops.take(x, ops.arange(0, after), axis=axis) if after else None
+        first = ops.mod(ops.arange(-before, 0, dtype="int32"), size)
+        last = ops.mod(ops.arange(0, after, dtype="int32"), size)
     else:
         raise ValueError(f"_pad_axis does not handle mode {mode!r}.")
-    parts = ([first] if before else []) + [x] + ([last] if after else [])
+    parts = ([ops.take(x, first, axis=axis)] if before else []) + [x] + (
+        [ops.take(x, last, axis=axis)] if after else [])
     return ops.concatenate(parts, axis=axis)
 
 
@@ -116,12 +123,6 @@ class SpatialPadding2D(keras.layers.Layer):
                     f"reflect padding {self.padding} needs an input larger than "
                     f"the border; got spatial size {(height, width)}."
                 )
-        if self.mode == "circular" and height is not None and width is not None:
-            if max(top, bottom) > height or max(left, right) > width:
-                raise ValueError(
-                    f"circular padding {self.padding} cannot exceed the input "
-                    f"size {(height, width)}."
-                )
 
     def call(self, inputs):
         return pad_spatial(inputs, self.padding, self.mode)
@@ -175,7 +176,10 @@ class PaddedConv2D(keras.layers.Layer):
       outputs are not dimmed by the zeros; the bias is added after.
 
     Reflect padding needs a map larger than the pad; a smaller static map is
-    a `ValueError` naming the layer (use `"replicate"` there).
+    a `ValueError` naming the layer (use `"replicate"` there). The other
+    modes take any kernel size on any map: replicate repeats the edge pixel,
+    and circular wraps modulo the map size (a pad wider than the map tiles
+    it periodically).
 
     Args:
         filters: int. Number of output channels.
