@@ -20,10 +20,10 @@ NumPy and `keras.ops` only: runs on every Keras backend.
 import numpy as np
 from keras import ops
 
-from keras_gpos.base.inputs import batches, check_model_input, check_value_range, iterate
+from keras_gpos.base.inputs import batches, check_images, check_model_input, class_labels, iterate, single_output
 from keras_gpos.base.progress import Progress
 from keras_gpos.data.view_protocol import ViewProtocol
-from keras_gpos.base.validation import check_finite_array, check_labels, check_positive_int
+from keras_gpos.base.validation import check_positive_int
 
 
 def _protocol(protocol):
@@ -33,8 +33,13 @@ def _protocol(protocol):
     return protocol
 
 
-def _predict(model, images, what, index):
-    logits = np.asarray(ops.convert_to_numpy(model(images, training=False)), np.float32)
+def _predict(model, images, what, index, classifier=True):
+    outputs = single_output(model(images, training=False), what, model)
+    logits = np.asarray(ops.convert_to_numpy(outputs), np.float32)
+    if classifier and logits.ndim != 2:
+        name = getattr(model, "name", model)
+        raise ValueError(f"{what}: model {name!r} outputs shape {logits.shape}; a classifier's output is "
+                         "(batch, classes) logits or probabilities.")
     if not np.all(np.isfinite(logits)):
         raise ValueError(f"{what}: the model produced NaN or Inf predictions on batch {index}.")
     return logits
@@ -106,8 +111,7 @@ def consistency_and_accuracy(
     seen = 0
     progress = Progress(what, stream.count, verbose)
     for index, images, batch_labels in iterate(stream):
-        check_finite_array(images, f"{what}: batch {index}")
-        check_value_range(images, what)
+        check_images(images, f"{what}: batch {index}", model)
         protocol.check(images.shape[1:])
         images = images.astype(np.float32)
         for repeat in range(repeats):
@@ -123,7 +127,8 @@ def consistency_and_accuracy(
             agree += int(np.sum(top_a == top_b))
             cases += len(images)
             if batch_labels is not None:
-                truth = check_labels(batch_labels, logits_a.shape[-1], f"{what}: labels of batch {index}")
+                truth = class_labels(batch_labels, f"{what}: labels of batch {index}", logits_a.shape[-1],
+                                     count=len(images))
                 correct += int(np.sum(top_a == truth) + np.sum(top_b == truth))
                 labelled += 2 * len(images)
         seen += len(images)
@@ -192,12 +197,12 @@ def view_latent_distance(encoder, data, protocol=None, seed=1234, batch_size=256
     distances = []
     seen = 0
     for index, images, _ in iterate(batches(data, batch_size, name=what)):
-        check_finite_array(images, f"{what}: batch {index}")
+        check_images(images, f"{what}: batch {index}", encoder)
         images = images.astype(np.float32)
         oy_a, ox_a, oy_b, ox_b = _pair_offsets(
             protocol, _image_rngs(seed, 0, seen, len(images)), images.shape[1:])
-        z_a = _pooled(_predict(encoder, protocol.place(images, oy_a, ox_a), what, index).astype(np.float64))
-        z_b = _pooled(_predict(encoder, protocol.place(images, oy_b, ox_b), what, index).astype(np.float64))
+        z_a = _pooled(_predict(encoder, protocol.place(images, oy_a, ox_a), what, index, False).astype(np.float64))
+        z_b = _pooled(_predict(encoder, protocol.place(images, oy_b, ox_b), what, index, False).astype(np.float64))
         scale = 0.5 * (np.sum(z_a**2, axis=1) + np.sum(z_b**2, axis=1))
         distances.append(np.sum((z_a - z_b) ** 2, axis=1) / np.maximum(scale, 1e-12))
         seen += len(images)
@@ -236,7 +241,7 @@ def accuracy_vs_shift(model, data, labels=None, protocol=None, batch_size=256, s
     for index, images, batch_labels in iterate(stream):
         if batch_labels is None:
             raise ValueError(f"{what} needs labels: pass (images, labels) or labels=.")
-        check_finite_array(images, f"{what}: batch {index}")
+        check_images(images, f"{what}: batch {index}", model)
         images = images.astype(np.float32)
         if offsets is None:
             offsets = protocol.diagonal_offsets(images.shape[1:], stride)
@@ -247,7 +252,8 @@ def accuracy_vs_shift(model, data, labels=None, protocol=None, batch_size=256, s
             if index == 0 and position == 0:
                 check_model_input(model, moved, what)
             logits = _predict(model, moved, what, index)
-            truth = check_labels(batch_labels, logits.shape[-1], f"{what}: labels of batch {index}")
+            truth = class_labels(batch_labels, f"{what}: labels of batch {index}", logits.shape[-1],
+                                 count=len(images))
             correct[position] += int(np.sum(logits.argmax(-1) == truth))
         total += len(images)
         progress.update(total)
@@ -255,6 +261,27 @@ def accuracy_vs_shift(model, data, labels=None, protocol=None, batch_size=256, s
     if not total:
         raise ValueError(f"{what} got no images.")
     return list(offsets), [float(c / total) for c in correct]
+
+
+def protocol_keys(protocols):
+    """One distinct key per protocol: its mode, or for modes listed more than once the mode and
+    the settings that tell them apart (`"canvas[canvas_size=40]"`, `"canvas[canvas_size=64]"`).
+
+    Raises:
+        ValueError: the same protocol listed twice.
+    """
+    keys = []
+    for protocol in protocols:
+        same_mode = [p for p in protocols if p.mode == protocol.mode]
+        if len(same_mode) == 1:
+            keys.append(protocol.mode)
+            continue
+        fields = [f for f in ("canvas_size", "max_shift", "fill")
+                  if len({getattr(p, f) for p in same_mode}) > 1]
+        if not fields or sum(p == protocol for p in same_mode) > 1:
+            raise ValueError(f"protocols lists {protocol} twice; list each protocol once.")
+        keys.append(f"{protocol.mode}[{', '.join(f'{f}={getattr(protocol, f)}' for f in fields)}]")
+    return keys
 
 
 def consistency_by_protocol(model, images, labels, protocols, repeats=5, seed=1234):
@@ -267,20 +294,22 @@ def consistency_by_protocol(model, images, labels, protocols, repeats=5, seed=12
     Args:
         model: a functional classifier.
         images, labels: normalised images `(N, h, w, c)` and their labels.
-        protocols: `ViewProtocol`s.
+        protocols: `ViewProtocol`s; several of one mode are all kept.
 
     Returns:
-        `{mode: {"consistency", "accuracy", "input_shape", "protocol"}}`.
+        `{key: {"consistency", "accuracy", "input_shape", "protocol"}}`, keyed
+        by mode, or for a mode listed more than once by `protocol_keys`
+        (`"canvas[canvas_size=40]"`).
     """
     from keras_gpos.base.graph import with_input_shape
 
     scores = {}
     images = np.asarray(images)
-    for protocol in protocols:
-        protocol = _protocol(protocol)
+    protocols = [_protocol(protocol) for protocol in protocols]
+    for key, protocol in zip(protocol_keys(protocols), protocols):
         shape = protocol.input_shape(images.shape[1:])
         result = consistency_and_accuracy(with_input_shape(model, shape), images, labels, protocol,
                                           repeats=repeats, seed=seed)
-        scores[protocol.mode] = {"consistency": result["consistency"], "accuracy": result["accuracy"],
-                                 "input_shape": list(shape), "protocol": protocol.describe(images.shape[1:])}
+        scores[key] = {"consistency": result["consistency"], "accuracy": result["accuracy"],
+                       "input_shape": list(shape), "protocol": protocol.describe(images.shape[1:])}
     return scores
