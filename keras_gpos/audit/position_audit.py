@@ -51,9 +51,10 @@ from keras_gpos.audit.layers import DEFAULT_MAX_LAYERS, default_layers
 from keras_gpos.audit.rendering import audit_markdown, audit_plot, save_audit_files
 from keras_gpos.base.backend import compiled_forward
 from keras_gpos.base.graph import functional_view, layer_output
-from keras_gpos.base.inputs import batches, iterate
+from keras_gpos.base.inputs import (
+    batches, check_images, check_model_layout, class_labels, iterate, segmentation_masks)
 from keras_gpos.base.progress import Progress
-from keras_gpos.base.validation import check_finite_array, check_labels, check_positive_int
+from keras_gpos.base.validation import check_positive_int
 from keras_gpos.base.vocabulary import flip_axis
 from keras_gpos.metrics.probe import VIEWS, linear_probe, order_free_view
 from keras_gpos.ranking.accumulator import FlipAccumulator
@@ -70,6 +71,19 @@ class _LayerSums:
 
     def add_flip(self, flip, z, z_flip):
         self.flips.setdefault(flip, FlipAccumulator()).add(z, z_flip)
+
+
+def _read_labels(labels, images, index, num_classes, ignore_label):
+    """Class labels `(N,)` or masks `(N, h, w)` through the base contracts (None stays None)."""
+    if labels is None:
+        return None
+    labels = np.asarray(labels)
+    what = f"position_audit: labels of batch {index}"
+    if labels.ndim <= 2:
+        return class_labels(labels, what, num_classes, count=len(images))
+    if len(labels) != len(images):
+        raise ValueError(f"{what}: {len(labels)} masks for {len(images)} images.")
+    return segmentation_masks(labels, what, num_classes, ignore_label, spatial_shape=images.shape[1:3])
 
 
 def _probe_views(features, targets, train_mask, num_classes):
@@ -190,6 +204,7 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
         for n in impact_n:
             check_positive_int(n, "impact_n entries")
         check_positive_int(impact_images, "impact_images")
+    check_model_layout(model, "position_audit")
     graph = functional_view(model)
     shape = tuple(graph.inputs[0].shape[1:])
     stream = batches(data, batch_size, name="position_audit data")
@@ -203,6 +218,9 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
         shape = tuple(input_shape)
     elif input_shape is not None and tuple(input_shape) != shape:
         raise ValueError(f"model {model.name!r} takes {shape}; input_shape={tuple(input_shape)} contradicts it.")
+    if first[1].shape[-1] != shape[-1]:
+        raise ValueError(f"position_audit: images have {first[1].shape[-1]} channel(s) (shape {first[1].shape}); "
+                         f"model {model.name!r} takes {shape[-1]} (input (None, {', '.join(map(str, shape))})).")
     names = list(layers) if layers else default_layers(graph, max_layers)
     for name in names:
         out = layer_output(graph, name)
@@ -211,6 +229,9 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
     pooled = pooled_feature_model(graph, names)
     forward = compiled_forward(pooled)
     channel_counts = [int(layer_output(graph, name).shape[-1]) for name in names]
+    if impact_n and min(impact_n) > max(channel_counts):
+        raise ValueError(f"impact_n={tuple(impact_n)} is larger than the channels of every audited layer "
+                         f"({dict(zip(names, channel_counts))}); no ablation could run.")
     sums = [_LayerSums(c) for c in channel_counts]
     cells_per_image = grid_size * grid_size
     labels_seen, all_cells, kept = [], [], 0
@@ -223,8 +244,8 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
         yield from it
 
     for index, images, labels in chunks():
-        check_finite_array(images, f"position_audit: batch {index}")
-        images = images.astype("float32")
+        images = check_images(images, f"position_audit: batch {index}", graph).astype("float32")
+        labels = _read_labels(labels, images, index, num_classes, ignore_label)
         full = resize_images(images, shape[0], shape[1])
         parts = [full]
         for flip in flips:
@@ -254,7 +275,6 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
                 labels_seen.append(np.asarray(labels)[:keep])
         room = impact_images - sum(len(d[0]) for d in impact_data)
         if labels is not None and impact_n and room > 0:
-            labels = np.asarray(labels)
             if labels.ndim == 3:
                 labels = resize_masks(labels, shape[0], shape[1])
             impact_data.append((full[:room], labels[:room]))
@@ -280,12 +300,9 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
             raise ValueError(f"position_audit: {len(stacked)} labels for {kept} images.")
         if stacked.ndim == 1:
             labels_kind = "class"
-            classes = num_classes or int(stacked.max()) + 1
-            class_targets = np.repeat(check_labels(stacked, classes, "position_audit labels"), cells_per_image)
-        elif stacked.ndim == 3:
-            labels_kind = "segmentation"
+            class_targets = np.repeat(stacked, cells_per_image)
         else:
-            raise ValueError(f"position_audit: labels must be (N,) classes or (N, h, w) masks; got {stacked.shape}.")
+            labels_kind = "segmentation"
     probe_start = time.perf_counter()
     results = []
     for name, channels, layer_sums in zip(names, channel_counts, sums):

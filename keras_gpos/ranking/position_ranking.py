@@ -25,7 +25,7 @@ import numpy as np
 from keras_gpos.base.backend import compiled_forward
 from keras_gpos.base.files import read_json, write_json
 from keras_gpos.base.graph import feature_model, functional_view
-from keras_gpos.base.inputs import batches, check_model_input, iterate
+from keras_gpos.base.inputs import batches, check_images, check_model_input, check_model_layout, iterate
 from keras_gpos.base.progress import Progress
 from keras_gpos.base.rendering import pyplot, save_figure
 from keras_gpos.base.validation import check_channel_count
@@ -253,6 +253,7 @@ def rank_position_channels(model, layer_name, data, flip="horizontal", batch_siz
             if first is not None:
                 stream_shape = first[1].shape[1:]
                 functional_view(model, stream_shape)
+        check_model_layout(model, "rank_position_channels")
         pooled_model = pooled_feature_model(model, layer_name)
         forward = compiled_forward(pooled_model)
         layer_label = layer_name if isinstance(layer_name, str) else layer_name.name
@@ -266,6 +267,7 @@ def rank_position_channels(model, layer_name, data, flip="horizontal", batch_siz
                 "from them would be meaningless. Clean or drop those images."
             )
         if pooled_model is not None and accumulator.count == 0:
+            check_images(images, f"rank_position_channels: batch {index}", model)
             check_model_input(pooled_model, images, "rank_position_channels")
         images = images.astype("float32")
         both = np.concatenate([images, np.flip(images, axis=axis)], axis=0)
