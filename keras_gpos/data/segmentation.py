@@ -19,6 +19,7 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
+from keras_gpos.base.inputs import read_label_image
 from keras_gpos.data.segmentation_set import SegmentationSet
 from keras_gpos.data.street_scenes import STREET_CLASSES, make_street_scenes  # noqa: F401 - re-exported
 
@@ -64,25 +65,20 @@ def _read_image(path, channels):
 
 
 def _read_mask(path):
-    """Class indices of a label image, exactly as stored.
+    """Class indices of a label image, exactly as stored (`keras_gpos.base.inputs.read_label_image`).
 
-    8-bit masks decode as they are. A 16-bit PNG is decoded at 16 bits:
-    TensorFlow's default would scale it to 8 bits and turn labels 0..255
-    into 0. Values that do not fit a uint8 mask are refused.
+    A palette PNG gives its indices, not its colours; a 16-bit PNG gives its
+    16-bit values. Values that do not fit a uint8 mask are refused.
     """
-    data = pathlib.Path(path).read_bytes() if pathlib.Path(path).exists() else b""
-    if _png_bit_depth(data) == 16:
-        try:
-            mask = tf.io.decode_png(data, channels=1, dtype=tf.uint16).numpy()[..., 0]
-        except tf.errors.InvalidArgumentError as error:
-            raise ValueError(f"cannot decode image {path}: {error.message}") from error
-        if mask.size and int(mask.max()) > 255:
-            raise ValueError(
-                f"16-bit label image {path} holds label {int(mask.max())}; keras_gpos masks hold "
-                "class indices up to 255."
-            )
-        return mask.astype(np.uint8)
-    return _read_image(path, channels=1)[..., 0]
+    mask = read_label_image(path)
+    if mask.size and int(mask.max()) > 255:
+        with open(path, "rb") as handle:
+            depth = "16-bit " if _png_bit_depth(handle.read(25)) == 16 else ""
+        raise ValueError(
+            f"{depth}label image {path} holds label {int(mask.max())}; keras_gpos masks hold "
+            "class indices up to 255."
+        )
+    return mask.astype(np.uint8)
 
 
 def load_mask_folder(image_dir, mask_dir, class_names, ignore_label=None):
@@ -239,6 +235,38 @@ def load_segmentation_dataset(name, data_dir=None, seed=0, train_size=600, val_s
     if name == "tfds:cityscapes":
         return load_tfds_cityscapes(data_dir, image_size, download=tfds_download)
     raise ValueError(f"Unknown segmentation dataset {name!r}; expected one of {list(SEGMENTATION_DATASETS)}.")
+
+
+def labelled_pixels(data):
+    """How many pixels of a `SegmentationSet` hold a class (not the ignore label)."""
+    if data.ignore_label is None:
+        return int(data.masks.size)
+    return int(data.masks.size - np.count_nonzero(data.masks == data.ignore_label))
+
+
+def check_splits(train, val):
+    """What a training run needs of its splits, checked before any training.
+
+    Both splits hold labelled pixels (an all-ignore split trains nothing or
+    scores nothing), share one image size (the model is built for the
+    training size and scored on val) and one label set.
+
+    Raises:
+        ValueError: one line naming the split and what was found.
+    """
+    for name, split in (("train", train), ("val", val)):
+        if len(split) == 0:
+            raise ValueError(f"the {name} split ({split.source}) holds no images.")
+        if labelled_pixels(split) == 0:
+            raise ValueError(f"every pixel of the {name} split ({split.source}) is the ignore label "
+                             f"{split.ignore_label}; there is nothing to train on or score.")
+    if train.image_shape != val.image_shape:
+        raise ValueError(f"val images are {val.image_shape} but train images are {train.image_shape} "
+                         f"({val.source} vs {train.source}); resize one split to the other's size.")
+    if (train.class_names, train.ignore_label) != (val.class_names, val.ignore_label):
+        raise ValueError(f"train and val label sets differ: {train.num_classes} classes / ignore "
+                         f"{train.ignore_label} vs {val.num_classes} classes / ignore {val.ignore_label}.")
+    return train, val
 
 
 def segmentation_dataset(data, batch_size, training=False, flip=False, seed=0, epochs=None,

@@ -24,7 +24,9 @@ import keras
 from absl import logging
 
 from keras_gpos.data.pipeline import steps_per_epoch
-from keras_gpos.data.segmentation import SEGMENTATION_DATASETS, load_segmentation_dataset, segmentation_dataset
+from keras_gpos.base.inputs import check_segmentation_model
+from keras_gpos.data.segmentation import (
+    SEGMENTATION_DATASETS, check_splits, load_segmentation_dataset, segmentation_dataset)
 from keras_gpos.experiments.config import CommonConfig, option, result_settings, upgrade_record
 from keras_gpos.base.files import load_keras_model
 from keras_gpos.base.graph import feature_model
@@ -170,7 +172,7 @@ def prepare_data(config):
         train = train.head(config.train_examples)
     if config.val_examples:
         val = val.head(config.val_examples)
-    return train, val
+    return check_splits(train, val)
 
 
 def build_model(config, data):
@@ -265,7 +267,10 @@ def run_position_attack(config):
     memory_plan(config).check()
     train, val = prepare_data(config)  # data errors before anything is written
     given = load_keras_model(config.model_path) if config.model_path else None
-    check_layer(given if given is not None else build_model(config, train), config)
+    model_to_check = given if given is not None else build_model(config, train)
+    check_segmentation_model(model_to_check, f"position_attack (model {config.model_path or 'built'})",
+                             val.image_shape, val.num_classes)
+    check_layer(model_to_check, config)
     fingerprint = {"settings": training_settings(config),
                    "data": {"train": train.metadata()["images"], "val": val.metadata()["images"],
                             "source": config.dataset, "image_shape": list(train.image_shape)}}
