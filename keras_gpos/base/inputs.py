@@ -18,6 +18,20 @@ through `batches`, which accepts:
 It yields NumPy batches `(images, labels or None)`. Only NumPy and
 `keras.ops` are used; TensorFlow is imported only to recognise a `tf.data`
 object when TensorFlow is already loaded, so this module works without it.
+
+Each batch then goes through one contract per input kind, the same in every
+entry point (the ranking, the attack evaluator, the consistency functions,
+the audit, the segmentation loaders and the experiments):
+
+* images: `check_images` (rank, dtype, finite values, the model's channels);
+* class labels: `class_labels` (`(N,)`, `(N, 1)` or one-hot, as Keras' losses);
+* masks: `segmentation_masks` (`(N, h, w)`, `(N, h, w, 1)` or one-hot; size and ids);
+* label image files: `read_label_image` (the index a pixel stores, in every PIL mode that stores one);
+* models: `check_model_layout` (channels_last), `single_output` and
+  `check_segmentation_model` (one output, at the masks' size and class count).
+
+Each returns the value as the library reads it or raises a one-line
+`ValueError` naming the argument and what was expected.
 """
 
 import sys
@@ -479,17 +493,19 @@ def read_label_image(path):
         int64 array `(height, width)`.
 
     Raises:
-        ValueError: an unreadable file, a JPEG, or a mode that holds no
+        ValueError: an unreadable or truncated file, a JPEG, or a mode that holds no
             indices (naming the file and the mode).
     """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
+            image.verify()  # chunk checksums and the end marker: a truncated file is an error, not fewer rows
+        with Image.open(path) as image:
             image.load()
             mode, file_format = image.mode, image.format
             values = np.asarray(image)
-    except (OSError, UnidentifiedImageError) as error:
+    except (OSError, SyntaxError, UnidentifiedImageError) as error:
         raise ValueError(f"cannot read label image {path}: {error}") from error
     if file_format == "JPEG":
         raise ValueError(f"label image {path} is a JPEG (mode {mode}); its lossy compression changes labels, "
