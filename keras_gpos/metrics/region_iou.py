@@ -212,8 +212,8 @@ class RegionMeanIoU(keras.metrics.Metric):
 
     def confusion(self):
         """Exact int64 counts `(classes, classes + 1)` (see `confusion_matrix`), as a NumPy array."""
-        high = np.asarray(ops.convert_to_numpy(self.counts_high), np.int64)
-        return high * _WORD + np.asarray(ops.convert_to_numpy(self.counts_low), np.int64)
+        high = np.asarray(ops.convert_to_numpy(self.counts_high.value), np.int64)
+        return high * _WORD + np.asarray(ops.convert_to_numpy(self.counts_low.value), np.int64)
 
     def labelled_pixels(self):
         """How many labelled pixels of the region were scored (0: the mIoU is undefined, NaN)."""

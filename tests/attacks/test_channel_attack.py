@@ -38,18 +38,17 @@ def _one_line(error):
 def test_a_permutation_inside_the_attacked_model_stays_random_and_reproducible():
     # Finding 1: JAX's compiled evaluation must carry the seed generator's state, so every
     # evaluation draws a new channel order (as on TensorFlow), and a fresh start repeats them.
-    def evaluations():
+    def evaluations(count):
+        keras.utils.set_random_seed(0)
         inputs = keras.Input((8, 8, 3))
         features = keras.layers.Conv2D(CLASSES, 1, name="features")(inputs)
         model = keras.Model(inputs, ChannelPermutation(seed=11, name="shuffle")(features))
         evaluator = AttackEvaluator(insert_channel_mask(model, "features"), _data(), CLASSES, batch_size=4)
-        return [tuple(evaluator.evaluate()["all"]["per_class_iou"]) for _ in range(4)]
+        return [tuple(evaluator.evaluate()["all"]["per_class_iou"]) for _ in range(count)]
 
-    keras.utils.set_random_seed(0)
-    first = evaluations()
+    first = evaluations(4)
     assert len(set(first)) > 1, f"four compiled evaluations gave one result: {first[0]}"
-    keras.utils.set_random_seed(0)
-    assert evaluations() == first
+    assert evaluations(2) == first[:2]
 
 
 @pytest.mark.adversarial
