@@ -39,7 +39,7 @@ import warnings
 
 import numpy as np
 
-from keras_gpos.base.validation import check_finite_array
+from keras_gpos.base.validation import check_finite_array, check_label_range, integer_values
 
 
 def _is_tf_dataset(data):
@@ -353,22 +353,6 @@ def check_images(images, what, model=None, input_range=None):
     return images
 
 
-def _integral(values, what, kind):
-    """`values` as int64 when every entry is a whole number, else a one-line error."""
-    values = np.asarray(values)
-    if values.dtype == np.bool_ or not (np.issubdtype(values.dtype, np.integer)
-                                        or np.issubdtype(values.dtype, np.floating)):
-        raise ValueError(f"{what} must hold integer {kind}; got dtype {values.dtype}.")
-    if np.issubdtype(values.dtype, np.floating):
-        if not np.all(np.isfinite(values)):
-            raise ValueError(f"{what} holds NaN or Inf {kind}.")
-        fractional = np.mod(values, 1) != 0
-        if np.any(fractional):
-            raise ValueError(f"{what} holds non-integer {kind} such as {values[fractional][:3].tolist()}; "
-                             f"{kind} must be class indices.")
-    return values.astype(np.int64)
-
-
 def _from_one_hot(values, what, kind):
     """Class indices of exactly one-hot rows (last axis), as Keras' categorical losses take them."""
     values = np.asarray(values)
@@ -383,15 +367,18 @@ def _from_one_hot(values, what, kind):
     return values.argmax(axis=-1).astype(np.int64)
 
 
-def _in_range(indices, what, kind, num_classes, ignore_label=None):
-    valid = (indices >= 0) & (indices < num_classes)
-    if ignore_label is not None:
-        valid |= indices == ignore_label
-    if not np.all(valid):
-        bad = sorted(set(indices[~valid].reshape(-1).tolist()))[:5]
-        allowed = f"[0, {num_classes})" + ("" if ignore_label is None else f" or the ignore label {ignore_label}")
-        raise ValueError(f"{what} holds {kind} {bad} outside {allowed}.")
-    return indices
+def _class_ids(values, what, num_classes, rank, kind):
+    """Class ids of rank `rank` from ids (with an optional trailing axis of 1) or one-hot rows; None: other rank."""
+    values = np.asarray(values)
+    if values.ndim == rank + 1 and values.shape[-1] == 1:
+        values = values[..., 0]
+    if values.ndim == rank + 1:
+        if num_classes is not None and values.shape[-1] != num_classes:
+            return None
+        return _from_one_hot(values, what, kind)
+    if values.ndim == rank:
+        return integer_values(values, what, kind)
+    return None
 
 
 def class_labels(labels, what, num_classes=None, count=None):
@@ -412,23 +399,15 @@ def class_labels(labels, what, num_classes=None, count=None):
     Returns:
         int64 array `(N,)` of class indices.
     """
-    labels = np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.ndim == 2:
-        if num_classes is not None and labels.shape[1] != num_classes:
-            raise ValueError(f"{what}: one-hot labels of shape {labels.shape} for {num_classes} classes; "
-                             f"expected (N,), (N, 1) or (N, {num_classes}).")
-        indices = _from_one_hot(labels, what, "labels")
-    elif labels.ndim == 1:
-        indices = _integral(labels, what, "labels")
-    else:
-        raise ValueError(f"{what}: class labels must be (N,), (N, 1) or one-hot (N, classes); got shape "
-                         f"{labels.shape}.")
+    indices = _class_ids(labels, what, num_classes, 1, "labels")
+    if indices is None:
+        classes = "classes" if num_classes is None else num_classes
+        raise ValueError(f"{what}: class labels must be (N,), (N, 1) or one-hot (N, {classes}); got shape "
+                         f"{np.shape(labels)}.")
     if count is not None and len(indices) != count:
         raise ValueError(f"{what}: {len(indices)} labels for {count} images.")
     if num_classes is not None:
-        _in_range(indices, what, "labels", num_classes)
+        check_label_range(indices, what, num_classes)
     elif indices.size and indices.min() < 0:
         raise ValueError(f"{what} holds negative labels {sorted(set(indices[indices < 0].tolist()))[:5]}.")
     return indices
@@ -452,26 +431,17 @@ def segmentation_masks(masks, what, num_classes, ignore_label=None, spatial_shap
     Returns:
         int32 array `(N, h, w)`.
     """
-    masks = np.asarray(masks)
-    if masks.ndim == 4 and masks.shape[-1] == 1:
-        masks = masks[..., 0]
-    if masks.ndim == 4:
-        if num_classes is not None and masks.shape[-1] != num_classes:
-            raise ValueError(f"{what}: masks of shape {masks.shape} for {num_classes} classes; expected "
-                             f"(N, h, w), (N, h, w, 1) or one-hot (N, h, w, {num_classes}).")
-        ids = _from_one_hot(masks, what, "masks")
-    elif masks.ndim == 3:
-        ids = _integral(masks, what, "labels")
-    else:
-        raise ValueError(f"{what}: masks must be (N, height, width) class ids; got shape {masks.shape}.")
+    ids = _class_ids(masks, what, num_classes, 3, "labels")
+    if ids is None:
+        classes = "classes" if num_classes is None else num_classes
+        raise ValueError(f"{what}: masks must be (N, h, w), (N, h, w, 1) or one-hot (N, h, w, {classes}); got "
+                         f"shape {np.shape(masks)}.")
     if spatial_shape is not None and tuple(ids.shape[1:]) != tuple(spatial_shape):
         raise ValueError(f"{what}: masks are {ids.shape[1]}x{ids.shape[2]} but the images are "
                          f"{spatial_shape[0]}x{spatial_shape[1]}; expected (N, {spatial_shape[0]}, "
                          f"{spatial_shape[1]}).")
-    if num_classes is not None:
-        _in_range(ids, what, "labels", num_classes, ignore_label)
-    else:
-        _in_range(ids, what, "labels", np.iinfo(np.int32).max, ignore_label)  # only negatives are wrong
+    # Without num_classes only negative ids (other than the ignore label) are wrong.
+    check_label_range(ids, what, np.iinfo(np.int32).max if num_classes is None else num_classes, ignore_label)
     return ids.astype(np.int32)
 
 
@@ -516,7 +486,7 @@ def read_label_image(path):
             f"{list(LABEL_IMAGE_MODES)} (convert colour-coded labels to class indices first).")
     if values.ndim != 2:
         raise ValueError(f"label image {path} (mode {mode}) decodes to shape {values.shape}, not (height, width).")
-    return _integral(values, f"label image {path} (mode {mode})", "labels")
+    return integer_values(values, f"label image {path} (mode {mode})")
 
 
 def _output_kind(outputs):

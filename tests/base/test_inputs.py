@@ -52,7 +52,7 @@ def test_soft_or_fractional_labels_are_refused():
         class_labels(np.array([[0.7, 0.3], [0.0, 1.0]]), "y", 2)
     with pytest.raises(ValueError, match=r"non-integer labels such as \[1.5\]"):
         class_labels(np.array([0.0, 1.5]), "y", 3)
-    with pytest.raises(ValueError, match=r"one-hot labels of shape \(2, 3\) for 4 classes"):
+    with pytest.raises(ValueError, match=r"labels must be \(N,\), \(N, 1\) or one-hot \(N, 4\); got shape \(2, 3\)"):
         class_labels(np.eye(3)[:2], "y", 4)
     with pytest.raises(ValueError, match="3 labels for 2 images"):
         class_labels(np.array([0, 1, 1]), "y", 2, count=2)

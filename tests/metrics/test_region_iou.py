@@ -73,16 +73,3 @@ def test_a_region_with_nothing_labelled_is_nan_with_a_reason_not_zero():
         value = float(metric.result())
     assert np.isnan(value) and metric.labelled_pixels() == 0
     assert np.isnan(iou_from_confusion(np.zeros((3, 4), np.int64))[1])
-
-
-def test_the_metric_compiles_in_fit_and_its_state_resets():
-    inputs = keras.Input((4, 4, 1))
-    model = keras.Model(inputs, keras.layers.Conv2D(3, 1)(inputs))
-    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[RegionMeanIoU(3, region="right", name="right_miou")])
-    logs = model.evaluate(np.ones((2, 4, 4, 1)), np.ones((2, 4, 4), "int32"), verbose=0, return_dict=True)
-    assert 0.0 <= logs["right_miou"] <= 1.0
-    metric = next(m for m in model.metrics[-1].metrics if m.name == "right_miou")
-    assert metric.labelled_pixels() == 2 * 4 * 2
-    metric.reset_state()
-    assert metric.labelled_pixels() == 0
