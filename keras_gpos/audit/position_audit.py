@@ -41,6 +41,7 @@ runs on every backend.
 
 import dataclasses
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -49,12 +50,14 @@ from keras_gpos.audit.canvases import make_canvases, resize_images, resize_masks
 from keras_gpos.audit.impact import add_impact
 from keras_gpos.audit.layers import DEFAULT_MAX_LAYERS, default_layers
 from keras_gpos.audit.rendering import audit_markdown, audit_plot, save_audit_files
+from keras_gpos.audit.verdicts import correct_audits, layer_verdicts
+from keras_gpos.base import stats
 from keras_gpos.base.backend import compiled_forward
 from keras_gpos.base.graph import functional_view, layer_output
 from keras_gpos.base.inputs import batches, iterate
 from keras_gpos.base.validation import check_finite_array, check_labels, check_positive_int
 from keras_gpos.base.vocabulary import flip_axis
-from keras_gpos.metrics.probe import VIEWS, linear_probe, order_free_view
+from keras_gpos.metrics.probe import VIEWS, degenerate_message, linear_probe, order_free_view
 from keras_gpos.ranking.accumulator import FlipAccumulator
 from keras_gpos.ranking.position_ranking import pooled_feature_model
 
@@ -71,15 +74,22 @@ class _LayerSums:
         self.flips.setdefault(flip, FlipAccumulator()).add(z, z_flip)
 
 
-def _probe_views(features, targets, train_mask, num_classes):
-    results = {}
+def _probe_views(features, targets, train_mask, num_classes, cells_per_image, seed):
+    """The three probes of one layer and task, with per-image outcomes; `(probes, degenerate)`."""
+    results, degenerate = {}, False
     for view in VIEWS:
         x = order_free_view(features, view)
         result = linear_probe(x[train_mask], targets[train_mask], x[~train_mask], targets[~train_mask],
-                              num_classes=num_classes)
+                              num_classes=num_classes, warn=False)
+        # Held-out canvases come image by image, every image in every cell.
+        per_image = result.test_correct.reshape(-1, cells_per_image).sum(axis=1)
         results[view] = {"accuracy": result.accuracy, "train_accuracy": result.train_accuracy,
-                         "chance": result.chance}
-    return results
+                         "chance": result.chance, "uniform_chance": result.uniform_chance,
+                         "interval": stats.accuracy_interval(per_image, cells_per_image, seed=seed),
+                         "per_image_correct": per_image.astype(int).tolist(), "trials": cells_per_image,
+                         "constant_features": result.constant_features}
+        degenerate = degenerate or (view == "ordered" and result.degenerate)
+    return results, degenerate
 
 
 def _concentration(scores):
@@ -106,6 +116,7 @@ class PositionAudit:
     layers: list
     timing: dict
     labels: str
+    verdict_rule: dict = None
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -288,16 +299,21 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
     results = []
     for name, channels, layer_sums in zip(names, channel_counts, sums):
         features = np.concatenate(layer_sums.features)
-        entry = {"name": name, "channels": channels,
-                 "location": _probe_views(features, cells, train_mask, cells_per_image)}
-        entry["class"] = (_probe_views(features, class_targets, train_mask, int(class_targets.max()) + 1)
-                          if class_targets is not None else None)
+        location, degenerate = _probe_views(features, cells, train_mask, cells_per_image, cells_per_image, seed)
+        entry = {"name": name, "channels": channels, "location": location, "class": None}
+        if class_targets is not None:
+            entry["class"], _ = _probe_views(features, class_targets, train_mask, int(class_targets.max()) + 1,
+                                             cells_per_image, seed)
+        if degenerate:  # once per layer, not once per probe
+            warnings.warn(degenerate_message(f"the pooled features of layer {name!r}"), stacklevel=2)
+        entry["degenerate_features"] = degenerate
         entry["gaps"] = {
             task: None if entry[task] is None else {
                 "ordered_minus_sorted": entry[task]["ordered"]["accuracy"] - entry[task]["sorted"]["accuracy"],
                 "ordered_minus_sum": entry[task]["ordered"]["accuracy"] - entry[task]["sum"]["accuracy"],
             } for task in ("location", "class")
         }
+        entry["verdicts"] = {v.claim: v.to_dict() for v in layer_verdicts(entry, seed)}
         entry["rankings"] = {}
         for flip, accumulator in layer_sums.flips.items():
             overall = accumulator.overall
@@ -313,7 +329,7 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
             raise ValueError("impact_n needs labels or masks with the images.")
         add_impact(graph, names, results, impact_data, impact_n, random_draws, labels_kind,
                     num_classes, ignore_label, seed, flips)
-    return PositionAudit(
+    audit = PositionAudit(
         model=model.name, input_shape=tuple(int(v) for v in shape), grid_size=grid_size,
         background=background, images=total,
         probe_images={"train": int(train_mask.sum() // cells_per_image),
@@ -324,3 +340,5 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
                 "backend": keras.config.backend()},
         labels=labels_kind or "none",
     )
+    settled = correct_audits([audit.to_dict()])[0]
+    return dataclasses.replace(audit, layers=settled["layers"], verdict_rule=settled["verdict_rule"])
