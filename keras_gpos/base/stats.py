@@ -10,7 +10,8 @@ number of trials for every image (`trials`: cells x repeats).
 * `bootstrap_test`: the estimate of any statistic of per-image column means,
   its percentile interval and a one-sided p-value against a null value
   (shifted bootstrap: `(1 + #{rep - est >= est - null}) / (1 + draws)`, so it
-  is never 0 and its resolution is `1 / (1 + draws)`);
+  is never 0 and its resolution is `1 / (1 + draws)`; an estimate within
+  `TOLERANCE` of the null is the null);
 * `above_chance`: an accuracy against chance, where chance is the held-out
   majority rate (what a constant predictor scores); `1 / classes` is reported
   beside it, never tested against;
@@ -35,6 +36,9 @@ ALPHA = 0.05
 MIN_IMAGES = 10
 # Indices drawn per chunk of bootstrap replicates (memory stays bounded).
 _CHUNK = 1_000_000
+# Differences below this are floating-point rounding (12/108 - 1/9 is 1e-17), never an effect:
+# accuracies are multiples of 1 / (images x trials), far above it.
+TOLERANCE = 1e-9
 
 
 def mean_and_spread(values):
@@ -131,7 +135,7 @@ def bootstrap_test(columns, statistic, null=0.0, draws=DRAWS, level=LEVEL, seed=
     if not np.isfinite(estimate):
         p_value = 1.0
     else:
-        supports = np.isfinite(replicates) & (replicates - estimate >= estimate - null)
+        supports = np.isfinite(replicates) & (replicates - estimate >= estimate - null - TOLERANCE)
         p_value = float((1 + np.sum(supports)) / (1 + draws))
     return {"estimate": estimate if np.isfinite(estimate) else None, "interval": interval, "p_value": p_value,
             "images": int(len(columns)), "draws": int(draws), "level": float(level), "seed": int(seed)}

@@ -45,6 +45,9 @@ def test_a_constant_outcome_is_judged_without_dividing_by_zero():
     assert perfect["p_value"] == pytest.approx(1 / (1 + stats.DRAWS)) and perfect["interval"] == [1.0, 1.0]
     never = stats.above_chance(np.zeros(50, int), 9, chance=0.5)
     assert never["p_value"] == 1.0
+    # Exactly at chance in every image: 1/9 - 1/9 rounds to 1e-17, which is no effect.
+    exact = stats.above_chance(np.ones(50, int), 9, chance=1 / 9)
+    assert exact["p_value"] == 1.0
 
 
 def test_a_paired_difference_of_identical_models_is_not_significant():
