@@ -162,16 +162,12 @@ def compare(evaluator, ranking, n_values, random_draws=10, region_n=None, contra
             for channels in random_channel_sets(ranking.num_channels, n, draws, seed=seed * 1_000_003 + n)]
         for n, draws in pool_size.items()
     }
-    verdicts = []
     rows = []
     for n in n_values:
         top_drop = _drops(clean, evaluate(ranking.top(n, "overall")))["all"]
         baseline = [d["all"] for d in random_drops[n][:random_draws]]
         judged_ = clean["all"] is not None
         stats = baseline_summary(baseline) if judged_ else {"mean": None, "std": None, "p95": None}
-        verdicts.append(_empirical_verdict(
-            f"N={n}/top_n_hurts_more_than_random", "top_n_hurts_more_than_random", top_drop, baseline,
-            "top-N mIoU drop against the drops of N random channels", ("all",), clean, n=n))
         rows.append({
             "n": n, "top_drop": top_drop, "random": stats, "random_values": baseline,
             "ratio": top_drop / stats["mean"] if judged_ and stats["mean"] > 0 else None,
@@ -183,21 +179,11 @@ def compare(evaluator, ranking, n_values, random_draws=10, region_n=None, contra
         side_drops = {kind: _drops(clean, evaluate(ranking.top(n, kind))) for kind in (first, second)}
         halves_known = clean[first] is not None and clean[second] is not None
         for kind, drops in side_drops.items():
-            difference = drops[first] - drops[second] if halves_known else None
-            baseline = ([d[first] - d[second] for d in random_drops[n][:random_draws]] if halves_known else [])
-            sign = 1.0 if (difference or 0.0) >= 0 else -1.0
-            verdict = _empirical_verdict(
-                f"N={n}/{kind}-ranked/hurts_one_half_more", "hurts_one_half_more",
-                sign * difference if halves_known else None, [sign * b for b in baseline],
-                f"|{first}-half drop - {second}-half drop| of the {kind}-ranked set against random sets, in "
-                "the direction of the measured difference", (first, second), clean, n=n, ranking=kind,
-                side=(first if sign > 0 else second) if difference else None)
-            if difference == 0 and verdict.state != "cannot_be_judged":  # no difference to attribute
-                verdict = judged(verdict.key, verdict.claim, {"estimate": 0.0, "p_value": 1.0},
-                                 verdict.test, **verdict.context)
-            verdicts.append(verdict)
             regions.append({"ranking": kind, "n": n, "drops": {first: drops[first], second: drops[second]},
-                            "difference": difference, "draws": len(baseline)})
+                            "difference": drops[first] - drops[second] if halves_known else None,
+                            "random_differences": ([d[first] - d[second] for d in random_drops[n][:random_draws]]
+                                                   if halves_known else []),
+                            "draws": random_draws})
         if contrast_pairs:
             def contrast(a, b):
                 return (a[first] - a[second]) - (b[first] - b[second])
@@ -209,23 +195,77 @@ def compare(evaluator, ranking, n_values, random_draws=10, region_n=None, contra
                 stats = baseline_summary(baseline)
             else:
                 measured, baseline, stats = None, [], {"mean": None, "std": None, "p95": None}
-            verdicts.append(_empirical_verdict(
-                f"N={n}/region_contrast", "region_contrast_beats_random", measured, baseline,
-                f"region contrast against {contrast_pairs} pairs of random channel sets", (first, second), clean,
-                n=n))
             contrasts.append({"n": n, "contrast": measured, "random": stats, "random_values": baseline,
                               "p_value": empirical_p_value(measured, baseline) if halves_known else None,
                               "pairs": contrast_pairs})
-    (settled,), rule = correct([verdicts])
-    by_key = {v.key: v.to_dict() for v in settled}
-    for row in rows:
-        row["verdict"] = by_key[f"N={row['n']}/top_n_hurts_more_than_random"]
-        row["holds"] = row["verdict"]["state"] == "holds"
-    for row in regions:
-        row["verdict"] = by_key[f"N={row['n']}/{row['ranking']}-ranked/hurts_one_half_more"]
-        row["hurts_more"] = row["verdict"]["context"].get("side") if row["verdict"]["state"] == "holds" else None
-    for row in contrasts:
-        row["verdict"] = by_key[f"N={row['n']}/region_contrast"]
-        row["holds"] = row["verdict"]["state"] == "holds"
+    record = judge_comparison({"clean": clean, "flip": ranking.flip, "rows": rows, "regions": regions,
+                               "contrasts": contrasts, "random_draws": random_draws,
+                               "contrast_pairs": contrast_pairs})
     return AttackComparison(clean, ranking.metadata.get("layer", ""), ranking.flip, ranking.num_channels,
-                            rows, regions, contrasts, random_draws, contrast_pairs, rule)
+                            record["rows"], record["regions"], record["contrasts"], random_draws, contrast_pairs,
+                            record["verdict_rule"])
+
+
+def _region_verdict(row, first, second, clean):
+    key = f"N={row['n']}/{row['ranking']}-ranked/hurts_one_half_more"
+    claim = "hurts_one_half_more"
+    if "random_differences" not in row:  # a file written before schema 3 kept no random half drops
+        if clean[first] is None or clean[second] is None:
+            return cannot_judge(key, claim, "no_labelled_pixels")
+        return cannot_judge(key, claim, "no_random_baseline", n=row["n"], ranking=row["ranking"])
+    difference = row["difference"]
+    sign = 1.0 if (difference or 0.0) >= 0 else -1.0
+    verdict = _empirical_verdict(
+        key, claim, None if difference is None else sign * difference,
+        [sign * b for b in row["random_differences"]],
+        f"|{first}-half drop - {second}-half drop| of the {row['ranking']}-ranked set against random sets, in "
+        "the direction of the measured difference", (first, second), clean, n=row["n"], ranking=row["ranking"],
+        side=(first if sign > 0 else second) if difference else None)
+    if difference == 0 and verdict.state != "cannot_be_judged":  # no difference to attribute to a half
+        verdict = judged(verdict.key, verdict.claim, {"estimate": 0.0, "p_value": 1.0}, verdict.test,
+                         **verdict.context)
+    return verdict
+
+
+def judge_comparison(record):
+    """An `AttackComparison.to_dict()` (of any schema) with its claims judged and settled by Holm.
+
+    Rows and contrasts are judged from their stored measurements and random
+    baselines, so a comparison written before schema 3 gets verdicts too;
+    its region rows kept no random half drops, so "hurts more" cannot be
+    judged there.
+
+    Returns:
+        A copy with a `verdict` on every row, region row and contrast,
+        `holds` (rows, contrasts) and `hurts_more` (regions: the half, or None
+        without a significant difference), and `verdict_rule`.
+    """
+    first, second = SIDES[record["flip"]]
+    clean = record["clean"]
+    verdicts, keys = [], []
+    for row in record["rows"]:
+        verdicts.append(_empirical_verdict(
+            f"N={row['n']}/top_n_hurts_more_than_random", "top_n_hurts_more_than_random", row["top_drop"],
+            row["random_values"], "top-N mIoU drop against the drops of N random channels", ("all",), clean,
+            n=row["n"]))
+        keys.append(("rows", row))
+    for row in record["regions"]:
+        verdicts.append(_region_verdict(row, first, second, clean))
+        keys.append(("regions", row))
+    for row in record["contrasts"]:
+        verdicts.append(_empirical_verdict(
+            f"N={row['n']}/region_contrast", "region_contrast_beats_random", row["contrast"], row["random_values"],
+            f"region contrast against {len(row['random_values'])} pairs of random channel sets", (first, second),
+            clean, n=row["n"]))
+        keys.append(("contrasts", row))
+    (settled,), rule = correct([verdicts])
+    out = {**record, "rows": [], "regions": [], "contrasts": [], "verdict_rule": rule}
+    for (part, row), verdict in zip(keys, settled):
+        verdict = verdict.to_dict()
+        row = {**row, "verdict": verdict}
+        if part == "regions":
+            row["hurts_more"] = verdict["context"].get("side") if verdict["state"] == "holds" else None
+        else:
+            row["holds"] = verdict["state"] == "holds"
+        out[part].append(row)
+    return out

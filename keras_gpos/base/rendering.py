@@ -96,11 +96,12 @@ REASON_TEXT = {
     "reference_at_chance": "the unpermuted reference is at chance, so there is no share to keep",
     "no_labelled_pixels": "no labelled pixels",
     "too_few_images": "too few images",
-    "too_few_draws": "too few random draws for a p-value below alpha",
+    "too_few_draws": "too few random draws for a p-value at or below alpha",
     "one_seed": "one seed; a claim about training needs several",
     "no_per_image_outcomes": "no per-image outcomes",
     "no_reference": "nothing to compare with",
     "different_images": "the compared evaluations scored different images",
+    "no_random_baseline": "this file kept no random baseline for it",
 }
 
 

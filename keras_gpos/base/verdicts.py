@@ -42,6 +42,7 @@ REASONS = (
     "no_per_image_outcomes",  # a results file written before schema 3
     "no_reference",           # nothing to compare with (no baseline or unpermuted run)
     "different_images",       # the compared evaluations did not score the same images
+    "no_random_baseline",     # a results file before schema 3 kept no random baseline for this claim
 )
 CORRECTION = "holm"
 

@@ -190,7 +190,7 @@ def markdown(summary, rows, rule=None):
         "## AugShift vs BlurPool: accuracy next to shift consistency\n\n"
         + markdown_table(headers, table)
         + "\nMean ± sample std over seeds, in percent. Location probe: linear softmax on frozen pooled "
-        "latents, 3x3 positions, chance 11.1% (lower = less position information; "
+        f"latents, 3x3 positions, {_probe_chance(summary)} (lower = less position information; "
         f"solver: {'; '.join(solvers)}). View latent distance: mean |z_a - z_b|^2 / "
         "mean(|z_a|^2, |z_b|^2) over test view pairs (0 = the pooled latent ignores the shift).\n\n"
         f"Protocol: {rows[0]['protocol'] if rows else ''}\n\n"

@@ -4,6 +4,7 @@ import pathlib
 
 import numpy as np
 
+from keras_gpos.attacks.comparison import judge_comparison
 from keras_gpos.attacks.rendering import comparison_markdown, comparison_plot
 from keras_gpos.base.files import write_json, write_text
 from keras_gpos.base.rendering import (
@@ -66,11 +67,8 @@ def _mean_std(values):
 
 
 def _state(record):
-    """A seed's verdict state on a claim (files before schema 3: their holds flag, untested by Holm)."""
-    verdict = record.get("verdict")
-    if verdict is not None:
-        return verdict["state"], verdict.get("reason")
-    return ("holds" if record["holds"] else "does_not_hold"), None
+    """A seed's verdict state on a claim and why it cannot be judged (`judge_comparison` gave every claim one)."""
+    return record["verdict"]["state"], record["verdict"].get("reason")
 
 
 def _over_seeds(per_seed):
@@ -98,7 +96,8 @@ def summarize_seeds(results):
     layers = {(r["layer"], r["ranking"]["flip"]) for r in results}
     if len(layers) != 1:
         raise ValueError(f"the runs attack different layers or flips: {sorted(layers)}; summarise them apart.")
-    comparisons = [r["comparison"] for r in results]
+    comparisons = [r["comparison"] if "verdict_rule" in r["comparison"] else judge_comparison(r["comparison"])
+                   for r in results]
     seeds = [r["config"]["seed"] for r in results]
     rows = []
     for n in [row["n"] for row in comparisons[0]["rows"]]:
@@ -141,9 +140,8 @@ def seeds_markdown(summary):
     short = {"holds": "yes", "does_not_hold": "no", "cannot_be_judged": "cannot judge"}
     lines = [f"# Position attack over seeds {summary['seeds']}: {summary['layer']}, {summary['flip']} flip", "",
              f"Clean mIoU {_fmt(summary['clean_miou'])} (mean ± std over seeds). A claim holds when it holds "
-             "in every seed (each seed's verdict is corrected by Holm over that seed's comparison; seeds "
-             "written before schema 3 use the older rule, above the random p95, uncorrected); a seed that "
-             "cannot judge it leaves it unjudged.", "",
+             "in every seed (each seed's claims are judged from its stored random baselines and corrected by "
+             "Holm over that seed's comparison); a seed that cannot judge it leaves it unjudged.", "",
              "## Top-N position channels vs N random channels (mIoU drop)", "",
              markdown_table(["N", "top-N drop", "random drop", "top / random", "per seed", "verdict"],
                             [[r["n"], _fmt(r["top_drop"]), _fmt(r["random_drop"]), _fmt(r["ratio"], 1),

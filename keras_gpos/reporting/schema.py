@@ -101,6 +101,19 @@ def upgrade_results(payload, source="results.json"):
         upgraded["experiment"] = experiment
     if experiment == "augshift":
         upgraded["runs"] = [upgrade_summary(r, f"{source}: run {i}") for i, r in enumerate(rows)]
+    elif experiment == "position_attack":
+        # An attack's claims rest on random channel sets, which older files kept: judge them now.
+        from keras_gpos.attacks.comparison import judge_comparison
+
+        def judge(record):
+            comparison = record.get("comparison")
+            if comparison is None or "verdict_rule" in comparison:
+                return record
+            return {**record, "comparison": judge_comparison(comparison)}
+
+        upgraded = judge(upgraded)
+        if rows:
+            upgraded["runs"] = [judge(r) for r in rows]
     elif version == 1 and experiment in ("location", "classification", "channel_position"):
         def fractions(row):
             converted = {k: row[k] / 100.0 for k in _PERCENT_ROW_FIELDS if isinstance(row.get(k), (int, float))}
