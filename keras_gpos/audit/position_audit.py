@@ -35,8 +35,11 @@ layers. Flip-ranking sums stream; the pooled features the probes need are
 kept for the first `probe_images` images only, so memory stops growing there.
 
 Probes: `keras_gpos.metrics.probe` (softmax regression, L2 1e-3 on
-standardised features, L-BFGS to convergence). NumPy and `keras.ops` only:
-runs on every backend.
+standardised features, at most 128 principal directions, L-BFGS to
+convergence). Each probe records its per-image outcomes (correct cells of
+every held-out image), so the verdicts (`keras_gpos.audit.verdicts`) test by
+image; they are settled by Holm over the audit (`verdict_rule`). NumPy and
+`keras.ops` only: runs on every backend.
 """
 
 import dataclasses
@@ -57,7 +60,7 @@ from keras_gpos.base.graph import functional_view, layer_output
 from keras_gpos.base.inputs import batches, iterate
 from keras_gpos.base.validation import check_finite_array, check_labels, check_positive_int
 from keras_gpos.base.vocabulary import flip_axis
-from keras_gpos.metrics.probe import VIEWS, degenerate_message, linear_probe, order_free_view
+from keras_gpos.metrics.probe import MAX_FEATURES, VIEWS, degenerate_message, linear_probe, order_free_view
 from keras_gpos.ranking.accumulator import FlipAccumulator
 from keras_gpos.ranking.position_ranking import pooled_feature_model
 
@@ -74,20 +77,20 @@ class _LayerSums:
         self.flips.setdefault(flip, FlipAccumulator()).add(z, z_flip)
 
 
-def _probe_views(features, targets, train_mask, num_classes, cells_per_image, seed):
+def _probe_views(features, targets, train_mask, num_classes, cells_per_image, seed, max_features):
     """The three probes of one layer and task, with per-image outcomes; `(probes, degenerate)`."""
     results, degenerate = {}, False
     for view in VIEWS:
         x = order_free_view(features, view)
         result = linear_probe(x[train_mask], targets[train_mask], x[~train_mask], targets[~train_mask],
-                              num_classes=num_classes, warn=False)
+                              num_classes=num_classes, warn=False, max_features=max_features)
         # Held-out canvases come image by image, every image in every cell.
         per_image = result.test_correct.reshape(-1, cells_per_image).sum(axis=1)
         results[view] = {"accuracy": result.accuracy, "train_accuracy": result.train_accuracy,
                          "chance": result.chance, "uniform_chance": result.uniform_chance,
                          "interval": stats.accuracy_interval(per_image, cells_per_image, seed=seed),
                          "per_image_correct": per_image.astype(int).tolist(), "trials": cells_per_image,
-                         "constant_features": result.constant_features}
+                         "constant_features": result.constant_features, "directions": result.directions}
         degenerate = degenerate or (view == "ordered" and result.degenerate)
     return results, degenerate
 
@@ -137,7 +140,8 @@ class PositionAudit:
 def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_shape=None,
                    train_fraction=0.5, probe_images=512, flips=("horizontal", "vertical"),
                    impact_n=None, impact_images=256, random_draws=10, num_classes=None, ignore_label=None,
-                   batch_size=16, max_layers=DEFAULT_MAX_LAYERS, seed=0, verbose=1):
+                   batch_size=16, max_layers=DEFAULT_MAX_LAYERS, seed=0, verbose=1,
+                   probe_features=MAX_FEATURES):
     """Measures where `model` keeps position, and whether it is in channel order.
 
     Args:
@@ -166,8 +170,12 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
         num_classes, ignore_label: of the labels or masks (default: inferred).
         batch_size: int. Images per forward pass.
         max_layers: int. How many default layers.
-        seed: int. Seed of the split and the random channel sets.
+        seed: int. Seed of the split, the random channel sets and the
+            bootstraps of the verdicts.
         verbose: 0 silent, 1 progress bar.
+        probe_features: int or None. Principal directions each probe reads
+            at most (`keras_gpos.metrics.probe.MAX_FEATURES`, 128; None: all,
+            slower on wide layers).
 
     Returns:
         A `PositionAudit`.
@@ -299,11 +307,12 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
     results = []
     for name, channels, layer_sums in zip(names, channel_counts, sums):
         features = np.concatenate(layer_sums.features)
-        location, degenerate = _probe_views(features, cells, train_mask, cells_per_image, cells_per_image, seed)
+        location, degenerate = _probe_views(features, cells, train_mask, cells_per_image, cells_per_image, seed,
+                                            probe_features)
         entry = {"name": name, "channels": channels, "location": location, "class": None}
         if class_targets is not None:
             entry["class"], _ = _probe_views(features, class_targets, train_mask, int(class_targets.max()) + 1,
-                                             cells_per_image, seed)
+                                             cells_per_image, seed, probe_features)
         if degenerate:  # once per layer, not once per probe
             warnings.warn(degenerate_message(f"the pooled features of layer {name!r}"), stacklevel=2)
         entry["degenerate_features"] = degenerate

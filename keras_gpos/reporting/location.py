@@ -12,6 +12,9 @@ intervals and tests resample images, pooled over seeds):
 
 * `<group>/<task>_above_chance`: the group's accuracy lies above the
   held-out majority rate (in every seed);
+* `<group>/<task>_lost_to_permutation` (permuted groups): the unpermuted
+  network scores higher than the permuted one on the same test images
+  (paired by image); it needs the reference above chance;
 * `<group>/class_keeps_more_than_location` (permuted groups): the class
   keeps a larger share of its above-chance accuracy under the permutation
   than location does, on the same test images (the paper's thesis); it
@@ -153,6 +156,28 @@ def _thesis_verdict(entry, ref, runs, ref_runs):
         location_kept=entry["retained"]["location"], class_kept=entry["retained"]["class"])
 
 
+def _loss_verdict(entry, ref, task, runs, ref_runs):
+    """`<group>/<task>_lost_to_permutation`: the unpermuted reference beats the permuted model, by image."""
+    key = f"{group_label(entry)}/{task}_lost_to_permutation"
+    claim = f"{task}_lost_to_permutation"
+    pooled = [_pooled(ref_runs), _pooled(runs)]
+    reasons = [p for p in pooled if isinstance(p, str)]
+    if reasons:
+        return cannot_judge(key, claim, reasons[0])
+    if not _same_images(ref_runs, runs):
+        return cannot_judge(key, claim, "different_images")
+    images = len(pooled[0][0])
+    if images < stats.MIN_IMAGES:
+        return cannot_judge(key, claim, "too_few_images", images=images, minimum=stats.MIN_IMAGES)
+    result = stats.paired_difference(pooled[0][0], pooled[1][0], pooled[0][1], pooled[1][1])
+    theirs = {r["seed"]: r["accuracy"] for r in ref_runs}
+    per_seed = [theirs[r["seed"]] - r["accuracy"] for r in runs if r["seed"] in theirs]
+    return judged(key, claim, result,
+                  _test_text(images, "unpermuted minus permuted accuracy, paired by image"),
+                  requires={f"{group_label(ref)}/{task}_above_chance": "reference_at_chance"},
+                  seeds=_seed_rule(per_seed), reference=entry["reference_variant"])
+
+
 def _kept_interval(ref_runs, runs):
     pooled = [_pooled(ref_runs), _pooled(runs)]
     if any(isinstance(p, str) for p in pooled) or not _same_images(ref_runs, runs):
@@ -225,6 +250,8 @@ def summarize(rows):
             for task in TASKS
         }
         if ref:
+            verdicts += [_loss_verdict(entry, ref, task, runs_of[i][task], runs_of[r][task])
+                         for task in TASKS if runs_of[i][task] and runs_of[r][task]]
             verdicts.append(_thesis_verdict(entry, ref, runs_of[i], runs_of[r]))
     (settled,), rule = correct([verdicts])
     for entry in summary:
@@ -253,6 +280,10 @@ def _chance(entry):
 CLAIM_TEXT = {
     "location_above_chance": ("learns location (above the held-out majority rate)", None),
     "class_above_chance": ("learns the class (above the held-out majority rate)", None),
+    "location_lost_to_permutation": ("loses location to the permutation (the unpermuted network scores higher)",
+                                     None),
+    "class_lost_to_permutation": ("loses the class to the permutation (the unpermuted network scores higher)",
+                                  None),
     "class_keeps_more_than_location": (
         "keeps more of the class than of location under the permutation", True),
 }
@@ -265,7 +296,7 @@ def verdict_lines(summary):
         for claim, verdict in entry.get("verdicts", {}).items():
             words, predicted = CLAIM_TEXT.get(claim, (claim.replace("_", " "), None))
             subject = entry["variant"] + (f" (vs {entry['reference_variant']})" if entry["reference_variant"]
-                                          and claim == "class_keeps_more_than_location" else "")
+                                          and claim not in ("location_above_chance", "class_above_chance") else "")
             lines.append(f"- {subject}, {entry['padding']}, {entry['grid_size']}x{entry['grid_size']}: "
                          f"{words}: {verdict_text(verdict)}.{paper_agreement(verdict, predicted)}")
     return lines

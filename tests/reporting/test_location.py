@@ -47,7 +47,8 @@ def test_the_papers_thesis_holds_where_location_is_lost_and_the_class_kept():
     assert permuted["verdicts"]["class_above_chance"]["state"] == "holds"
     low, high = permuted["retained_interval"]["class"]
     assert low < permuted["retained"]["class"] < high
-    assert rule["family"] == 5
+    assert permuted["verdicts"]["location_lost_to_permutation"]["state"] == "holds"
+    assert rule["family"] == 7
     text = markdown(summary, rule)
     assert "The paper's claim agrees with this run." in text and "The paper's thesis" not in text
 
@@ -69,8 +70,11 @@ def test_two_identical_models_keep_everything_on_both_tasks():
         if row["variant"] != "fc":
             twin = next(r for r in rows if r["variant"] == "fc" and r["task"] == row["task"])
             row.update(per_image=twin["per_image"], accuracy=twin["accuracy"])
-    verdict, _, _ = _thesis(rows)
+    verdict, summary, _ = _thesis(rows)
     assert verdict["state"] == "does_not_hold" and verdict["estimate"] == 0.0
+    permuted = next(e for e in summary if e["variant"] == "fc+permute@pooled")
+    assert permuted["verdicts"]["location_lost_to_permutation"]["estimate"] == 0.0
+    assert permuted["verdicts"]["location_lost_to_permutation"]["state"] == "does_not_hold"
 
 
 def test_too_few_images_cannot_be_judged():
