@@ -92,6 +92,8 @@ def test_backend_agnostic_tests_pass_on_jax():
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_layers.py", "tests/base/test_backend.py",
+         "tests/layers/test_keras_layer_test.py", "tests/training/test_augshift.py",
+         "tests/base/test_progress.py",
          "tests/test_backends.py", "tests/test_audit.py", "-k", "not mirrored"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=1200,
     )

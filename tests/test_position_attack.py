@@ -78,16 +78,16 @@ def test_vertical_flip_ranks_on_train_and_attacks_top_and_bottom_halves(tmp_path
     assert "Region contrast (top-ranked vs bottom-ranked" in table
 
 
-def test_street_scenes_top_n_position_channels_hurt_clearly_more_than_random(tmp_path):
-    # A 64-channel DeepLab trained on street scenes without flips. Measured
-    # best ratio (top-N drop / mean drop of N random channels, 5 draws, N up
-    # to a quarter of the channels), 400 scenes, 8 epochs, with the
-    # (seed, epoch)-keyed training stream of keras_gpos 0.2: 5.5 (seed 0,
-    # N=2), 1.46 (seed 1, N=2; 1.29 at N=16) and 1.91 (seed 2, N=16); with
-    # 0.1's stream 2.3, 2.5 and 1.4. So the issue's 2x holds in some runs
-    # only and is reported, not asserted; what held in every run, top-N
-    # hurting clearly more than random at some N, is asserted with a floor of
-    # 1.25 below the worst measured best ratio (1.4).
+def test_street_scenes_attack_runs_end_to_end_with_its_random_baselines(tmp_path):
+    # A 64-channel DeepLab trained on street scenes without flips, attacked end
+    # to end. Whether top-N beats random here is a training outcome, not a
+    # property of the code: measured best ratios (top-N drop / mean random
+    # drop) of 5.5, 1.46 and 1.91 over seeds 0-2 at this size, and a run on a
+    # loaded machine at 1.1; the three-seed study (docs/results/
+    # position_attack_camvid_seeds_*) finds no claim that holds in every seed.
+    # So the claim is judged by the comparison's statistics (tested on a
+    # constructed side-specific segmenter in tests/test_attacks.py) and
+    # reported, never asserted from a trained network.
     config = PositionAttackConfig(
         output_dir=str(tmp_path), seed=1, epochs=8, learning_rate=2e-3,
         street_train_size=400, street_val_size=64, image_height=48, image_width=64,
@@ -99,12 +99,11 @@ def test_street_scenes_top_n_position_channels_hurt_clearly_more_than_random(tmp
     assert json.loads((tmp_path / "results.json").read_text())["layer"] == "stage4_out"
     assert results["trace_count"] == 1
     comparison = results["comparison"]
-    assert comparison["clean"]["all"] > 0.7  # measured 0.82-0.84
-    quarter = [row for row in comparison["rows"] if row["n"] <= 16]
-    assert any(row["top_drop"] > 0 and row["top_drop"] >= 1.25 * row["random"]["mean"] for row in quarter), quarter
+    assert comparison["clean"]["all"] > 0.7  # the network learnt the scenes (measured 0.82-0.84)
+    assert [row["n"] for row in comparison["rows"]] == [2, 4, 8, 16]
+    assert all(len(row["random_values"]) == row["draws"] >= 5 for row in comparison["rows"])
     # Region rows name the half each signed ranking hurts more (measured, not assumed).
     assert {row["ranking"] for row in comparison["regions"]} == {"left", "right"}
-    assert all(row["hurts_more"] in ("left", "right", None) for row in comparison["regions"])
 
 
 @pytest.mark.skipif(importlib.util.find_spec("keras_hub") is None,

@@ -37,6 +37,7 @@ import dataclasses
 import numpy as np
 
 from keras_gpos.attacks.rendering import comparison_markdown, comparison_plot
+from keras_gpos.base.progress import Progress
 from keras_gpos.base.stats import ALPHA, baseline_summary, empirical_p_value, smallest_empirical_p
 from keras_gpos.base.validation import check_channel_count
 from keras_gpos.base.verdicts import cannot_judge, correct, judged
@@ -119,14 +120,13 @@ def compare(evaluator, ranking, n_values, random_draws=10, region_n=None, contra
         contrast_pairs: int >= 0. Independent random pairs per N for the
             contrast baseline (exactly this many; 0 skips the contrast).
         seed: int. Seed of the random sets.
-        verbose: 0 silent, 1 progress bar.
+        verbose: 0 silent, 1 progress (a bar in a terminal, plain lines in a log),
+            2 one line at the end (`keras_gpos.base.progress`).
 
     Returns:
         An `AttackComparison`; each row, region row and contrast carries its
         settled `verdict`.
     """
-    import keras
-
     first, second = SIDES[ranking.flip]
     missing = [r for r in ("all", first, second) if r not in evaluator.regions]
     if missing:
@@ -147,12 +147,11 @@ def compare(evaluator, ranking, n_values, random_draws=10, region_n=None, contra
     for n in region_n:
         pool_size[n] = max(pool_size[n], 2 * contrast_pairs)
     total = 1 + sum(pool_size.values()) + len(n_values) + 2 * len(region_n)
-    progbar = keras.utils.Progbar(total, verbose=1, unit_name="channel set") if verbose else None
+    progress = Progress("AttackEvaluator.compare", total, verbose, unit="channel set")
 
     def evaluate(channels):
         scores = evaluator.evaluate(channels)
-        if progbar is not None:
-            progbar.add(1)
+        progress.add(1)
         return scores
 
     clean_scores = evaluate(())
@@ -198,6 +197,7 @@ def compare(evaluator, ranking, n_values, random_draws=10, region_n=None, contra
             contrasts.append({"n": n, "contrast": measured, "random": stats, "random_values": baseline,
                               "p_value": empirical_p_value(measured, baseline) if halves_known else None,
                               "pairs": contrast_pairs})
+    progress.close()
     record = judge_comparison({"clean": clean, "flip": ranking.flip, "rows": rows, "regions": regions,
                                "contrasts": contrasts, "random_draws": random_draws,
                                "contrast_pairs": contrast_pairs})

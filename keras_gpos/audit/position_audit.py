@@ -58,6 +58,7 @@ from keras_gpos.base import stats
 from keras_gpos.base.backend import compiled_forward
 from keras_gpos.base.graph import functional_view, layer_output
 from keras_gpos.base.inputs import batches, iterate
+from keras_gpos.base.progress import Progress
 from keras_gpos.base.validation import check_finite_array, check_labels, check_positive_int
 from keras_gpos.base.vocabulary import flip_axis
 from keras_gpos.metrics.probe import MAX_FEATURES, VIEWS, degenerate_message, linear_probe, order_free_view
@@ -172,7 +173,8 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
         max_layers: int. How many default layers.
         seed: int. Seed of the split, the random channel sets and the
             bootstraps of the verdicts.
-        verbose: 0 silent, 1 progress bar.
+        verbose: 0 silent, 1 progress (a bar in a terminal, plain lines in a log),
+            2 one line at the end (`keras_gpos.base.progress`).
         probe_features: int or None. Principal directions each probe reads
             at most (`keras_gpos.metrics.probe.MAX_FEATURES`, 128; None: all,
             slower on wide layers).
@@ -233,7 +235,7 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
     labels_seen, all_cells, kept = [], [], 0
     forward_seconds, total = 0.0, 0
     impact_data = []
-    progbar = keras.utils.Progbar(None, verbose=1, unit_name="image") if verbose else None
+    progress = Progress("position_audit", stream.count, verbose)
 
     def chunks():
         yield first
@@ -277,8 +279,8 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
             impact_data.append((full[:room], labels[:room]))
         kept += keep
         total += count
-        if progbar is not None:
-            progbar.update(total)
+        progress.update(total)
+    progress.close()
     if kept < 4:
         raise ValueError(f"position_audit needs at least 4 images for a held-out split; got {kept}.")
     rng = np.random.default_rng(seed)

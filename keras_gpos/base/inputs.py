@@ -66,11 +66,14 @@ class Batches:
     """A re-iterable stream of `(images, labels or None)` NumPy batches.
 
     Build it with `batches(data, ...)`. `has_labels` says whether labels were
-    given; `first_shape` is the shape of the first batch's images.
+    given; `first_shape` is the shape of the first batch's images; `count`
+    is the number of images when it is known in advance (arrays, in-memory
+    sets, unbatched datasets of known cardinality), else None.
     """
 
-    def __init__(self, source, name, image_rank, has_labels, one_shot=False):
+    def __init__(self, source, name, image_rank, has_labels, one_shot=False, count=None):
         self._source = source
+        self.count = count
         self.name = name
         self.image_rank = image_rank
         self.has_labels = has_labels
@@ -154,7 +157,7 @@ def _array_batches(images, labels, batch_size, name, image_rank):
             stop = start + batch_size
             yield images[start:stop], None if labels is None else labels[start:stop]
 
-    return Batches(source, name, image_rank, labels is not None)
+    return Batches(source, name, image_rank, labels is not None, count=len(images))
 
 
 def _dataset_batches(dataset, batch_size, name, image_rank):
@@ -163,7 +166,10 @@ def _dataset_batches(dataset, batch_size, name, image_rank):
     if not hasattr(image_spec, "shape"):
         raise ValueError(f"{name}: cannot read images from a dataset with element spec {spec}.")
     rank = len(image_spec.shape)
+    count = None
     if rank == image_rank - 1:
+        cardinality = int(dataset.cardinality())
+        count = cardinality if cardinality >= 0 else None  # -1 infinite, -2 unknown
         dataset = dataset.batch(batch_size)
     elif rank != image_rank:
         raise ValueError(
@@ -176,7 +182,7 @@ def _dataset_batches(dataset, batch_size, name, image_rank):
             images, labels = _split_element(element, name)
             yield _to_numpy(images), None if labels is None else _to_numpy(labels)
 
-    return Batches(source, name, image_rank, label_spec is not None)
+    return Batches(source, name, image_rank, label_spec is not None, count=count)
 
 
 def _iterable_batches(iterable, name, image_rank):

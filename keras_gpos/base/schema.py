@@ -14,4 +14,4 @@ claims read "cannot be judged (no per-image outcomes)".
 SCHEMA_VERSION = 3
 
 # The package version (`keras_gpos.__version__`), recorded in every run.json.
-VERSION = "0.2.0"
+VERSION = "0.3.0"

@@ -29,7 +29,7 @@ from keras_gpos.models.resnet import RESNET_BLOCKS
 from keras_gpos.models.vgg import VGG_STAGES
 from keras_gpos.runs.directory import RunDirectory
 from keras_gpos.runs.lifecycle import FitPlan, TrainingSetup, finish_run, fit_run
-from keras_gpos.runs.resources import MemoryPlan, warn_known_onednn_crash
+from keras_gpos.runs.resources import MemoryPlan
 from keras_gpos.training.recipe import compile_classifier
 
 TASKS = ("location", "class")
@@ -174,7 +174,6 @@ def train_location(config):
 
             return upgrade_summary(run.summary(), run.path / "run.json")
         run.write_start(config.to_dict())
-        warn_known_onednn_crash(config.arch, config.width, config.grid_size * train.image_shape[0])
 
         def build(num_replicas):
             model = build_model(config, train, num_replicas)

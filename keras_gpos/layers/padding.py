@@ -270,6 +270,7 @@ class PaddedConv2D(keras.layers.Layer):
             kernel_initializer=self.kernel_initializer,
             kernel_regularizer=self.kernel_regularizer,
             kernel_constraint=self.kernel_constraint,
+            dtype=self.dtype_policy,  # a per-layer policy (e.g. mixed_float16) reaches the convolution
             name="conv",
         )
         self.conv.build(self._padded_shape(input_shape))
@@ -279,6 +280,33 @@ class PaddedConv2D(keras.layers.Layer):
                 constraint=self.bias_constraint, name="bias",
             )
         self.built = True
+
+    def _conv2d_order(self):
+        return [self.conv.kernel] + ([self.bias] if self.use_bias else [])
+
+    def get_weights(self):
+        """`[kernel, bias]` as NumPy arrays: `keras.layers.Conv2D`'s order, so weights move between the two.
+
+        The kernel lives in the inner valid `Conv2D` and the bias in this layer
+        (it is added after the partial-padding rescale), so `layer.weights` and
+        a model's weight list keep Keras' own order (the layer's bias first).
+        Only this layer-level pair is reordered: changing the order of the
+        variables themselves would reorder optimizer state and break loading
+        `.keras` files saved with an optimizer.
+        """
+        return [keras.ops.convert_to_numpy(v) for v in self._conv2d_order()]
+
+    def set_weights(self, weights):
+        """Sets `[kernel, bias]` (a `Conv2D`'s `get_weights()`), checking their shapes."""
+        variables = self._conv2d_order()
+        if len(weights) != len(variables):
+            raise ValueError(
+                f"{self.name} takes {len(variables)} weights ([kernel, bias], as Conv2D); got {len(weights)}.")
+        for variable, value in zip(variables, weights):
+            if tuple(variable.shape) != tuple(np.shape(value)):
+                raise ValueError(f"{self.name}: weight {variable.path} has shape {tuple(variable.shape)}; "
+                                 f"got {tuple(np.shape(value))}.")
+            variable.assign(value)
 
     def _padded_shape(self, input_shape):
         if self.padding_mode == "none":

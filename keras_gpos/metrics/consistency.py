@@ -17,11 +17,11 @@ streaming two-view metric, `ShiftConsistency`, is in `keras_gpos.metrics.agreeme
 NumPy and `keras.ops` only: runs on every Keras backend.
 """
 
-import keras
 import numpy as np
 from keras import ops
 
 from keras_gpos.base.inputs import batches, check_model_input, check_value_range, iterate
+from keras_gpos.base.progress import Progress
 from keras_gpos.data.view_protocol import ViewProtocol
 from keras_gpos.base.validation import check_finite_array, check_labels, check_positive_int
 
@@ -59,10 +59,6 @@ def _stream(data, labels, batch_size, what):
     return batches(data, batch_size, name=what)
 
 
-def _progbar(verbose, total):
-    if not verbose:
-        return None
-    return keras.utils.Progbar(total, verbose=1 if verbose == 1 else 2, unit_name="image")
 
 
 def consistency_and_accuracy(
@@ -82,7 +78,8 @@ def consistency_and_accuracy(
         repeats: int >= 1. Offset pairs per image.
         seed: int. Seed of the offsets.
         batch_size: int. Images per forward pass (arrays).
-        verbose: 0 silent, 1 progress bar, 2 one line at the end.
+        verbose: 0 silent, 1 progress (a bar in a terminal, plain lines in a log),
+            2 one line at the end (`keras_gpos.base.progress`).
 
     Returns:
         `{"consistency": float, "accuracy": float or None, "cases": int,
@@ -111,7 +108,7 @@ def consistency_and_accuracy(
     agree = correct = cases = labelled = 0
     seen = 0
     agree_per_image, correct_per_image = [], []
-    progbar = None
+    progress = Progress(what, stream.count, verbose)
     for index, images, batch_labels in iterate(stream):
         check_finite_array(images, f"{what}: batch {index}")
         check_value_range(images, what)
@@ -140,10 +137,8 @@ def consistency_and_accuracy(
         agree_per_image.append(batch_agree)
         correct_per_image.append(batch_correct)
         seen += len(images)
-        if verbose and progbar is None:
-            progbar = _progbar(verbose, None)
-        if progbar is not None:
-            progbar.update(seen)
+        progress.update(seen)
+    progress.close()
     if cases == 0:
         raise ValueError(f"{what} got no images.")
     per_image = {"agree": np.concatenate(agree_per_image).tolist(), "agree_trials": repeats}
@@ -251,7 +246,7 @@ def accuracy_vs_shift(model, data, labels=None, protocol=None, batch_size=256, s
     check_positive_int(stride, "stride")
     stream = _stream(data, labels, batch_size, what)
     correct, total, offsets = None, 0, None
-    progbar = None
+    progress = Progress(what, stream.count, verbose)
     for index, images, batch_labels in iterate(stream):
         if batch_labels is None:
             raise ValueError(f"{what} needs labels: pass (images, labels) or labels=.")
@@ -260,7 +255,6 @@ def accuracy_vs_shift(model, data, labels=None, protocol=None, batch_size=256, s
         if offsets is None:
             offsets = protocol.diagonal_offsets(images.shape[1:], stride)
             correct = np.zeros(len(offsets))
-            progbar = _progbar(verbose, None)
         for position, offset in enumerate(offsets):
             shift = np.full(len(images), offset)
             moved = protocol.place(images, shift, shift)
@@ -270,8 +264,8 @@ def accuracy_vs_shift(model, data, labels=None, protocol=None, batch_size=256, s
             truth = check_labels(batch_labels, logits.shape[-1], f"{what}: labels of batch {index}")
             correct[position] += int(np.sum(logits.argmax(-1) == truth))
         total += len(images)
-        if progbar is not None:
-            progbar.update(total)
+        progress.update(total)
+    progress.close()
     if not total:
         raise ValueError(f"{what} got no images.")
     return list(offsets), [float(c / total) for c in correct]

@@ -69,19 +69,3 @@ class MemoryPlan:
             f"the {limit / GIB:.1f} GiB this machine can give it ({USABLE_SHARE:.0%} of "
             f"{available / GIB:.1f} GiB available); lower {', '.join('--' + f for f in flags)}."
         )
-
-
-def warn_known_onednn_crash(arch, width, canvas):
-    """Warns about a TensorFlow 2.21 oneDNN crash on very narrow ResNets on large canvases.
-
-    TF 2.21's oneDNN CPU kernels abort (segfault / heap corruption) while
-    training ResNets of width 4 or 8 on 96 px and 128 px inputs; width >= 12
-    and 64 px inputs are fine. Turning oneDNN off avoids it at up to 3x the
-    step time, so this only warns.
-    """
-    from absl import logging
-
-    if arch == "resnet" and width < 12 and canvas >= 96 and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":
-        logging.warning(
-            "width %d on %dpx canvases can crash TensorFlow's oneDNN kernels (a TF bug); use "
-            "--width>=12 or set TF_ENABLE_ONEDNN_OPTS=0 if the run aborts.", width, canvas)
