@@ -38,7 +38,8 @@ def test_a_claim_that_needs_a_failed_one_cannot_be_judged():
 
 
 def test_a_settled_report_can_be_settled_again_as_part_of_a_larger_one():
-    first = [judged("a", "x", _result(0.0005), "t"), judged("b", "y", _result(0.001), "t", requires={"a": "probe_at_chance"})]
+    first = [judged("a", "x", _result(0.0005), "t"),
+             judged("b", "y", _result(0.001), "t", requires={"a": "probe_at_chance"})]
     (once,), _ = correct([first])
     assert [v.state for v in once] == ["holds", "holds"]
     more = [judged(f"m{i}", "x", _result(0.9), "t") for i in range(200)]
