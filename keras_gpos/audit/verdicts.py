@@ -79,15 +79,7 @@ def survival_verdict(layer, location, class_, seed=0, draws=stats.DRAWS):
     columns = np.concatenate([_columns(location, ("ordered", "sorted")), _columns(class_, ("ordered", "sorted"))],
                              axis=1)
     chance_l, chance_c = location["ordered"]["chance"], class_["ordered"]["chance"]
-
-    def kept_difference(m):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            kept_location = (m[..., 1] - chance_l) / (m[..., 0] - chance_l)
-            kept_class = (m[..., 3] - chance_c) / (m[..., 2] - chance_c)
-            valid = (m[..., 0] > chance_l) & (m[..., 2] > chance_c)
-            return np.where(valid, kept_class - kept_location, np.nan)
-
-    result = stats.bootstrap_test(columns, kept_difference, 0.0, draws, seed=seed)
+    result = stats.bootstrap_test(columns, stats.kept_share_difference(chance_l, chance_c), 0.0, draws, seed=seed)
     return judged(key, claim, result,
                   _test_text(images, draws, seed, "class kept share minus location kept share without the "
                              "channel order, kept = (sorted - chance) / (ordered - chance), paired by image"),

@@ -176,6 +176,28 @@ def kept_share(ordered, reduced, chance):
     return (reduced - chance) / (ordered - chance)
 
 
+def kept_share_statistic(chance):
+    """Vectorised kept share of `(..., 2)` means (full, reduced); NaN where full is not above chance."""
+    def statistic(m):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(m[..., 0] > chance, (m[..., 1] - chance) / (m[..., 0] - chance), np.nan)
+    return statistic
+
+
+def kept_share_difference(chance_a, chance_b):
+    """Vectorised `kept_b - kept_a` of `(..., 4)` means (full a, reduced a, full b, reduced b).
+
+    The claim "b keeps a larger share of its above-chance accuracy than a"
+    (the class against location without the channel order, or under a
+    channel permutation); NaN where either full accuracy is not above chance.
+    """
+    kept_a, kept_b = kept_share_statistic(chance_a), kept_share_statistic(chance_b)
+
+    def statistic(m):
+        return kept_b(m[..., 2:4]) - kept_a(m[..., 0:2])
+    return statistic
+
+
 def seed_agreement(effects, null=0.0):
     """`{"holds_in": k, "of": n}`: the seeds whose effect lies above `null` (None effects are skipped)."""
     present = [float(e) for e in effects if e is not None]

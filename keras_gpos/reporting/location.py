@@ -108,17 +108,6 @@ def _above_chance_verdict(entry, task, runs):
                   chance=chance, uniform_chance=runs[0]["chance_accuracy"])
 
 
-def _kept_difference(chance_location, chance_class):
-    """Class kept share minus location kept share, from (ref loc, perm loc, ref class, perm class) means."""
-    def statistic(m):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            kept_location = (m[..., 1] - chance_location) / (m[..., 0] - chance_location)
-            kept_class = (m[..., 3] - chance_class) / (m[..., 2] - chance_class)
-            valid = (m[..., 0] > chance_location) & (m[..., 2] > chance_class)
-            return np.where(valid, kept_class - kept_location, np.nan)
-    return statistic
-
-
 def _thesis_verdict(entry, ref, runs, ref_runs):
     key = f"{group_label(entry)}/class_keeps_more_than_location"
     claim = "class_keeps_more_than_location"
@@ -135,7 +124,7 @@ def _thesis_verdict(entry, ref, runs, ref_runs):
     if images < stats.MIN_IMAGES:
         return cannot_judge(key, claim, "too_few_images", images=images, minimum=stats.MIN_IMAGES)
     columns = np.stack([stats.per_image_rates(c, t) for c, t in pooled], axis=1)
-    statistic = _kept_difference(_majority(runs["location"]), _majority(runs["class"]))
+    statistic = stats.kept_share_difference(_majority(runs["location"]), _majority(runs["class"]))
     result = stats.bootstrap_test(columns, statistic)
     by_seed = {}
     for position, runs_ in enumerate(lists):
@@ -184,13 +173,8 @@ def _kept_interval(ref_runs, runs):
         return None
     if len(pooled[0][0]) < stats.MIN_IMAGES:
         return None
-    chance = _majority(runs)
     columns = np.stack([stats.per_image_rates(c, t) for c, t in pooled], axis=1)
-
-    def kept(m):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(m[..., 0] > chance, (m[..., 1] - chance) / (m[..., 0] - chance), np.nan)
-    return stats.bootstrap_test(columns, kept)["interval"]
+    return stats.bootstrap_test(columns, stats.kept_share_statistic(_majority(runs)))["interval"]
 
 
 def summarize(rows):

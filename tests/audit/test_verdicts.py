@@ -12,6 +12,8 @@ from keras_gpos.audit import position_audit
 from keras_gpos.audit.rendering import audit_markdown, verdict
 from keras_gpos.audit.verdicts import correct_audits
 
+pytestmark = pytest.mark.backend_agnostic
+
 GRID, SIDE, CELL = 3, 48, 16
 LABELS = np.arange(24) % 2
 # Bright images are class 1, dim ones class 0; every image fills every cell of a 3x3 canvas.

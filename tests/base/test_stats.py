@@ -96,3 +96,11 @@ def test_a_bootstrap_of_many_images_stays_in_bounded_memory():
     # 20,000 images x 2,000 draws would be 40M indices at once; chunks keep it small.
     result = stats.above_chance(np.full(20_000, 3), 9, chance=0.2, draws=300)
     assert result["interval"] == [pytest.approx(1 / 3), pytest.approx(1 / 3)]
+
+
+def test_kept_share_statistics_are_vectorised_and_undefined_at_chance():
+    difference = stats.kept_share_difference(0.1, 0.1)
+    means = np.array([[0.9, 0.1, 0.7, 0.6], [0.1, 0.1, 0.7, 0.6]])
+    values = difference(means)
+    assert values[0] == pytest.approx(5 / 6) and np.isnan(values[1])
+    assert stats.kept_share_statistic(0.25)(np.array([1.0, 0.625])) == pytest.approx(0.5)

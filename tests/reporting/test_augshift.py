@@ -28,10 +28,11 @@ def _run(variant, seed, agree_rate, images=IMAGES, per_image=True, probe_chance=
     return row
 
 
-def _verdict(rows):
+def _verdict(rows, group="augshift_lam1_mse"):
+    """The group's "more consistent than the baseline" verdict, with the summary and rule it came from."""
     summary, rule = summarize(rows)
-    group = next(e for e in summary if e["variant"] == "augshift")
-    return group["verdicts"]["more_consistent_than_baseline"], summary, rule
+    by_group = {e["group"]: e.get("verdicts", {}) for e in summary}
+    return by_group[group]["more_consistent_than_baseline"], summary, rule
 
 
 def test_augshift_more_consistent_in_every_seed_holds():
