@@ -35,12 +35,16 @@ layers. Flip-ranking sums stream; the pooled features the probes need are
 kept for the first `probe_images` images only, so memory stops growing there.
 
 Probes: `keras_gpos.metrics.probe` (softmax regression, L2 1e-3 on
-standardised features, L-BFGS to convergence). NumPy and `keras.ops` only:
-runs on every backend.
+standardised features, at most 128 principal directions, L-BFGS to
+convergence). Each probe records its per-image outcomes (correct cells of
+every held-out image), so the verdicts (`keras_gpos.audit.verdicts`) test by
+image; they are settled by Holm over the audit (`verdict_rule`). NumPy and
+`keras.ops` only: runs on every backend.
 """
 
 import dataclasses
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -49,6 +53,8 @@ from keras_gpos.audit.canvases import make_canvases, resize_images, resize_masks
 from keras_gpos.audit.impact import add_impact
 from keras_gpos.audit.layers import DEFAULT_MAX_LAYERS, default_layers
 from keras_gpos.audit.rendering import audit_markdown, audit_plot, save_audit_files
+from keras_gpos.audit.verdicts import correct_audits, layer_verdicts
+from keras_gpos.base import stats
 from keras_gpos.base.backend import compiled_forward
 from keras_gpos.base.graph import functional_view, layer_output
 from keras_gpos.base.inputs import (
@@ -56,7 +62,7 @@ from keras_gpos.base.inputs import (
 from keras_gpos.base.progress import Progress
 from keras_gpos.base.validation import check_positive_int
 from keras_gpos.base.vocabulary import flip_axis
-from keras_gpos.metrics.probe import VIEWS, linear_probe, order_free_view
+from keras_gpos.metrics.probe import MAX_FEATURES, VIEWS, degenerate_message, linear_probe, order_free_view
 from keras_gpos.ranking.accumulator import FlipAccumulator
 from keras_gpos.ranking.position_ranking import pooled_feature_model
 
@@ -86,15 +92,22 @@ def _read_labels(labels, images, index, num_classes, ignore_label):
     return segmentation_masks(labels, what, num_classes, ignore_label, spatial_shape=images.shape[1:3])
 
 
-def _probe_views(features, targets, train_mask, num_classes):
-    results = {}
+def _probe_views(features, targets, train_mask, num_classes, cells_per_image, seed, max_features):
+    """The three probes of one layer and task, with per-image outcomes; `(probes, degenerate)`."""
+    results, degenerate = {}, False
     for view in VIEWS:
         x = order_free_view(features, view)
         result = linear_probe(x[train_mask], targets[train_mask], x[~train_mask], targets[~train_mask],
-                              num_classes=num_classes)
+                              num_classes=num_classes, warn=False, max_features=max_features)
+        # Held-out canvases come image by image, every image in every cell.
+        per_image = result.test_correct.reshape(-1, cells_per_image).sum(axis=1)
         results[view] = {"accuracy": result.accuracy, "train_accuracy": result.train_accuracy,
-                         "chance": result.chance}
-    return results
+                         "chance": result.chance, "uniform_chance": result.uniform_chance,
+                         "interval": stats.accuracy_interval(per_image, cells_per_image, seed=seed),
+                         "per_image_correct": per_image.astype(int).tolist(), "trials": cells_per_image,
+                         "constant_features": result.constant_features, "directions": result.directions}
+        degenerate = degenerate or (view == "ordered" and result.degenerate)
+    return results, degenerate
 
 
 def _concentration(scores):
@@ -121,6 +134,7 @@ class PositionAudit:
     layers: list
     timing: dict
     labels: str
+    verdict_rule: dict = None
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -141,7 +155,8 @@ class PositionAudit:
 def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_shape=None,
                    train_fraction=0.5, probe_images=512, flips=("horizontal", "vertical"),
                    impact_n=None, impact_images=256, random_draws=10, num_classes=None, ignore_label=None,
-                   batch_size=16, max_layers=DEFAULT_MAX_LAYERS, seed=0, verbose=1):
+                   batch_size=16, max_layers=DEFAULT_MAX_LAYERS, seed=0, verbose=1,
+                   probe_features=MAX_FEATURES):
     """Measures where `model` keeps position, and whether it is in channel order.
 
     Args:
@@ -170,9 +185,13 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
         num_classes, ignore_label: of the labels or masks (default: inferred).
         batch_size: int. Images per forward pass.
         max_layers: int. How many default layers.
-        seed: int. Seed of the split and the random channel sets.
+        seed: int. Seed of the split, the random channel sets and the
+            bootstraps of the verdicts.
         verbose: 0 silent, 1 progress (a bar in a terminal, plain lines in a log),
             2 one line at the end (`keras_gpos.base.progress`).
+        probe_features: int or None. Principal directions each probe reads
+            at most (`keras_gpos.metrics.probe.MAX_FEATURES`, 128; None: all,
+            slower on wide layers).
 
     Returns:
         A `PositionAudit`.
@@ -307,16 +326,22 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
     results = []
     for name, channels, layer_sums in zip(names, channel_counts, sums):
         features = np.concatenate(layer_sums.features)
-        entry = {"name": name, "channels": channels,
-                 "location": _probe_views(features, cells, train_mask, cells_per_image)}
-        entry["class"] = (_probe_views(features, class_targets, train_mask, int(class_targets.max()) + 1)
-                          if class_targets is not None else None)
+        location, degenerate = _probe_views(features, cells, train_mask, cells_per_image, cells_per_image, seed,
+                                            probe_features)
+        entry = {"name": name, "channels": channels, "location": location, "class": None}
+        if class_targets is not None:
+            entry["class"], _ = _probe_views(features, class_targets, train_mask, int(class_targets.max()) + 1,
+                                             cells_per_image, seed, probe_features)
+        if degenerate:  # once per layer, not once per probe
+            warnings.warn(degenerate_message(f"the pooled features of layer {name!r}"), stacklevel=2)
+        entry["degenerate_features"] = degenerate
         entry["gaps"] = {
             task: None if entry[task] is None else {
                 "ordered_minus_sorted": entry[task]["ordered"]["accuracy"] - entry[task]["sorted"]["accuracy"],
                 "ordered_minus_sum": entry[task]["ordered"]["accuracy"] - entry[task]["sum"]["accuracy"],
             } for task in ("location", "class")
         }
+        entry["verdicts"] = {v.claim: v.to_dict() for v in layer_verdicts(entry, seed)}
         entry["rankings"] = {}
         for flip, accumulator in layer_sums.flips.items():
             overall = accumulator.overall
@@ -332,7 +357,7 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
             raise ValueError("impact_n needs labels or masks with the images.")
         add_impact(graph, names, results, impact_data, impact_n, random_draws, labels_kind,
                     num_classes, ignore_label, seed, flips)
-    return PositionAudit(
+    audit = PositionAudit(
         model=model.name, input_shape=tuple(int(v) for v in shape), grid_size=grid_size,
         background=background, images=total,
         probe_images={"train": int(train_mask.sum() // cells_per_image),
@@ -343,3 +368,5 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
                 "backend": keras.config.backend()},
         labels=labels_kind or "none",
     )
+    settled = correct_audits([audit.to_dict()])[0]
+    return dataclasses.replace(audit, layers=settled["layers"], verdict_rule=settled["verdict_rule"])

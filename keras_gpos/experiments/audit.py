@@ -227,6 +227,10 @@ def run_audit(config):
         record = audit.to_dict()
         record["model"] = name
         audits.append(record)
+    if len(audits) > 1:  # one report: one Holm correction over every model's verdicts
+        from keras_gpos.audit.verdicts import correct_audits
+
+        audits = correct_audits(audits)
     report = write_report(config.output_dir, audits,
                           {"config": config.to_dict(), "data": {"source": source, "images": int(len(images))}})
     logging.info("audit:\n%s", report.text)

@@ -248,8 +248,34 @@ def load_run(run_dir):
     return config, summary, model
 
 
+def grid_targets(task, labels, cells_per_image):
+    """The target of every canvas of an exhaustive grid dataset: image `i` fills cells `0..k*k-1`, in order."""
+    import numpy as np
+
+    labels = np.asarray(labels, np.int64)
+    if task == "location":
+        return np.tile(np.arange(cells_per_image), len(labels))
+    return np.repeat(labels, cells_per_image)
+
+
+def per_image_outcomes(model, dataset, targets, cells_per_image):
+    """Correct canvases per image of one pass of `model` over an exhaustive grid dataset.
+
+    The dataset holds every test image in every cell, image by image
+    (`grid_dataset` in evaluation mode), so the canvases of image `i` are
+    rows `i * cells .. (i + 1) * cells - 1` (`grid_targets` gives their
+    targets).
+    """
+    import numpy as np
+
+    logits = model.predict(dataset, verbose=0)
+    if len(logits) != len(targets):
+        raise ValueError(f"the grid dataset gave {len(logits)} canvases for {len(targets)} targets.")
+    return (np.argmax(logits, axis=-1) == targets).reshape(-1, cells_per_image).sum(axis=1)
+
+
 def evaluate_run(run_dir, data_dir=None, repeats=1):
-    """Re-scores a finished run's saved model on its test set.
+    """Re-scores a finished run's saved model on its test set, image by image.
 
     Args:
         run_dir: a run directory written by `train_location`.
@@ -259,8 +285,14 @@ def evaluate_run(run_dir, data_dir=None, repeats=1):
             permutation per batch, so its score varies a little).
 
     Returns:
-        A dict row for the results table (accuracies as fractions).
+        A dict row for the results table (accuracies as fractions), with the
+        per-image outcomes the verdicts test (`per_image`: correct canvases
+        per test image, out of `trials`), the held-out majority rate
+        (`majority_rate`, what a constant predictor scores) and `1 / outputs`
+        (`chance_accuracy`).
     """
+    import numpy as np
+
     config, summary, model = load_run(run_dir)
     if data_dir:
         config = dataclasses.replace(config, data_dir=data_dir)
@@ -268,8 +300,17 @@ def evaluate_run(run_dir, data_dir=None, repeats=1):
     norm = summary["normalization"]
     test_ds = gdata.grid_dataset(splits.test, config.grid_size, config.task, config.batch_size,
                                  mean=norm["mean"], std=norm["std"], background=config.background)
-    scores = [float(model.evaluate(test_ds, verbose=0, return_dict=True)["accuracy"])
-              for _ in range(repeats)]
+    cells = config.grid_size**2
+    scores = []
+    correct = np.zeros(len(splits.test), np.int64)
+    targets = grid_targets(config.task, splits.test.labels, cells)
+    for _ in range(repeats):
+        passed = per_image_outcomes(model, test_ds, targets, cells)
+        correct += passed
+        scores.append(float(passed.sum() / (len(passed) * cells)))
+    outputs = num_outputs(config, splits.train)
+    labels = np.asarray(splits.test.labels, np.int64)
+    majority = 1.0 / cells if config.task == "location" else float(np.bincount(labels).max() / len(labels))
     return {
         "run_dir": os.fspath(run_dir),
         "model": f"{config.arch}{config.depth}-w{config.width}",
@@ -280,10 +321,13 @@ def evaluate_run(run_dir, data_dir=None, repeats=1):
         "seed": config.seed,
         "dataset": config.dataset,
         "test_images": len(splits.test),
-        "test_canvases": len(splits.test) * config.grid_size**2,
+        "test_canvases": len(splits.test) * cells,
+        "test_digest": splits.test.digest(),
         "accuracy": sum(scores) / len(scores),
         "accuracy_repeats": scores,
-        "chance_accuracy": 1.0 / num_outputs(config, splits.train),
+        "chance_accuracy": 1.0 / outputs,
+        "majority_rate": majority,
+        "per_image": {"correct": correct.tolist(), "trials": cells * repeats},
         "train_seconds": summary.get("train_seconds"),
         "epochs": config.epochs,
     }

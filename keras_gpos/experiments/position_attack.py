@@ -314,11 +314,11 @@ def run_position_attack(config):
             ranking, config.attack_n, random_draws=config.random_draws, region_n=config.region_n,
             contrast_pairs=config.contrast_pairs, seed=config.seed, verbose=1 if config.verbose else 0)
         for row in comparison.rows:
-            logging.info("N=%d: top-N drop %.3f, random drop %.3f (p95 %.3f, %d draws)", row["n"],
-                         row["top_drop"], row["random"]["mean"], row["random"]["p95"], row["draws"])
+            logging.info("N=%d: top-N drop %s, random drop %s (p95 %s, %d draws): %s", row["n"], row["top_drop"],
+                         row["random"]["mean"], row["random"]["p95"], row["draws"], row["verdict"]["state"])
         for row in comparison.contrasts:
-            logging.info("N=%d: region contrast %.3f, random p95 %.3f: %s", row["n"], row["contrast"],
-                         row["random"]["p95"], "holds" if row["holds"] else "does not hold")
+            logging.info("N=%d: region contrast %s, random p95 %s: %s", row["n"], row["contrast"],
+                         row["random"]["p95"], row["verdict"]["state"])
         results = {
             "experiment": "position_attack",
             "config": config.to_dict(),

@@ -88,7 +88,10 @@ def consistency_and_accuracy(
 
     Returns:
         `{"consistency": float, "accuracy": float or None, "cases": int,
-        "protocol": dict}`, fractions in [0, 1].
+        "protocol": dict, "per_image": dict}`, fractions in [0, 1].
+        `per_image` holds, in data order, each image's agreeing pairs
+        (`agree`, out of `repeats`) and, with labels, its correct views
+        (`correct`, out of `2 * repeats`): what a paired test by image needs.
 
     Raises:
         ValueError: NaN/Inf images or predictions, labels outside the
@@ -109,11 +112,14 @@ def consistency_and_accuracy(
     stream = _stream(data, labels, batch_size, what)
     agree = correct = cases = labelled = 0
     seen = 0
+    agree_per_image, correct_per_image = [], []
     progress = Progress(what, stream.count, verbose)
     for index, images, batch_labels in iterate(stream):
         check_images(images, f"{what}: batch {index}", model)
         protocol.check(images.shape[1:])
         images = images.astype(np.float32)
+        batch_agree = np.zeros(len(images), np.int64)
+        batch_correct = np.zeros(len(images), np.int64)
         for repeat in range(repeats):
             oy_a, ox_a, oy_b, ox_b = _pair_offsets(
                 protocol, _image_rngs(seed, repeat, seen, len(images)), images.shape[1:])
@@ -124,23 +130,31 @@ def consistency_and_accuracy(
             logits_a = _predict(model, view_a, what, index)
             logits_b = _predict(model, view_b, what, index)
             top_a, top_b = logits_a.argmax(-1), logits_b.argmax(-1)
-            agree += int(np.sum(top_a == top_b))
+            batch_agree += top_a == top_b
             cases += len(images)
             if batch_labels is not None:
                 truth = class_labels(batch_labels, f"{what}: labels of batch {index}", logits_a.shape[-1],
                                      count=len(images))
-                correct += int(np.sum(top_a == truth) + np.sum(top_b == truth))
+                batch_correct += (top_a == truth).astype(np.int64) + (top_b == truth)
                 labelled += 2 * len(images)
+        agree += int(batch_agree.sum())
+        correct += int(batch_correct.sum())
+        agree_per_image.append(batch_agree)
+        correct_per_image.append(batch_correct)
         seen += len(images)
         progress.update(seen)
     progress.close()
     if cases == 0:
         raise ValueError(f"{what} got no images.")
+    per_image = {"agree": np.concatenate(agree_per_image).tolist(), "agree_trials": repeats}
+    if labelled:
+        per_image.update(correct=np.concatenate(correct_per_image).tolist(), correct_trials=2 * repeats)
     return {
         "consistency": agree / cases,
         "accuracy": correct / labelled if labelled else None,
         "cases": cases,
         "protocol": protocol.to_dict(),
+        "per_image": per_image,
     }
 
 

@@ -7,6 +7,8 @@ import keras
 import numpy as np
 import pytest
 
+import keras_gpos
+
 from keras_gpos.data import ViewProtocol
 from keras_gpos.metrics import accuracy_vs_shift, consistency_and_accuracy, consistency_by_protocol
 from keras_gpos.metrics.consistency import protocol_keys, view_latent_distance
@@ -65,3 +67,19 @@ def test_bad_labels_images_and_models_are_one_line_errors(classifier, data):
     as_dict = keras.Model(classifier.input, {"logits": classifier.output})
     with pytest.raises(ValueError, match=r"returns a dict \(\['logits'\]\)"):
         consistency_and_accuracy(as_dict, images, labels, CANVAS, repeats=1)
+
+
+def test_per_image_outcomes_add_up_to_consistency_and_accuracy():
+    model = keras_gpos.models.build_classifier(3, (40, 40, 3), depth=10, width=4, head="fc")
+    x = np.random.default_rng(0).normal(size=(7, 32, 32, 3)).astype("float32")
+    labels = np.arange(7) % 3
+    protocol = ViewProtocol("canvas", canvas_size=40)
+    scores = consistency_and_accuracy(model, x, labels, protocol, repeats=3, batch_size=4)
+    per_image = scores["per_image"]
+    assert len(per_image["agree"]) == 7 and per_image["agree_trials"] == 3 and per_image["correct_trials"] == 6
+    assert sum(per_image["agree"]) / 21 == pytest.approx(scores["consistency"])
+    assert sum(per_image["correct"]) / 42 == pytest.approx(scores["accuracy"])
+    # Image i's outcomes do not depend on how the data is batched.
+    again = consistency_and_accuracy(model, x, labels, protocol, repeats=3, batch_size=7)["per_image"]
+    assert again == per_image
+    assert "correct" not in consistency_and_accuracy(model, x, protocol=protocol, repeats=1)["per_image"]
