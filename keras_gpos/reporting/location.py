@@ -13,6 +13,7 @@ import re
 
 from keras_gpos.base.rendering import format_mean_spread, markdown_table, pyplot, save_figure, write_files
 from keras_gpos.base.stats import mean_and_spread
+from keras_gpos.reporting.grouping import group_rows
 
 TASKS = ("location", "class")
 
@@ -42,13 +43,13 @@ def summarize(rows):
     retained above-chance share per task.
     """
     groups = collections.OrderedDict()
-    for row in sorted(rows, key=lambda r: (_group_key(r), r["task"], r["seed"])):
-        group = groups.setdefault(
-            _group_key(row),
-            {"model": row["model"], "variant": row["variant"], "padding": row["padding"],
-             "grid_size": row["grid_size"], "location": [], "class": []},
-        )
-        group[row["task"]].append(row)
+    ordered = sorted(rows, key=lambda r: (_group_key(r), r["task"], r["seed"]))
+    for key, members in group_rows(ordered, _group_key, what="row (model, variant, padding, grid)").items():
+        group = groups.setdefault(key, {"model": members[0]["model"], "variant": members[0]["variant"],
+                                        "padding": members[0]["padding"], "grid_size": members[0]["grid_size"],
+                                        "location": [], "class": []})
+        for row in members:
+            group[row["task"]].append(row)
     summary = []
     for group in groups.values():
         entry = {key: group[key] for key in ("model", "variant", "padding", "grid_size")}
@@ -61,6 +62,8 @@ def summarize(rows):
                 "chance": runs[0]["chance_accuracy"] if runs else None,
                 "runs": len(runs),
             }
+        entry["data_checks"] = dict(collections.Counter(
+            r["data_check"] for task in TASKS for r in group[task] if r.get("data_check")))
         summary.append(entry)
     by_key = {(e["model"], e["variant"], e["padding"], e["grid_size"]): e for e in summary}
     for entry in summary:
@@ -91,7 +94,7 @@ def markdown(summary, title="Location and object classification"):
     text = f"## {title}\n\n" + markdown_table(headers, rows) + (
         "\nAccuracy on the test set with every test image placed in every grid cell; "
         "mean ± sample std over seeds, in percent. Model selection used a validation split of "
-        "the training data, never the test set.\n")
+        "the training data, never the test set.\n") + _data_notes(summary)
     kept = [e for e in summary if e["reference_variant"]]
     if kept:
         def share(value):
@@ -105,6 +108,21 @@ def markdown(summary, title="Location and object classification"):
              "of the above-chance accuracy that survives. The paper's thesis: location keeps "
              "little, class keeps much.\n")
     return text
+
+
+def _data_notes(summary):
+    """What the report could not check about the data, in words (nothing when everything was checked)."""
+    checks = collections.Counter()
+    for entry in summary:
+        checks.update(entry.get("data_checks", {}))
+    notes = []
+    if checks.get("sizes"):
+        notes.append(f"{checks['sizes']} run(s) were written by keras_gpos 0.1/0.2, which recorded the data by "
+                     "size only: their data were checked by size, not content.")
+    if checks.get("other"):
+        notes.append(f"{checks['other']} run(s) were scored on other data than they were trained on "
+                     "(--allow_other_data).")
+    return "".join(f"\n{note}\n" for note in notes)
 
 
 def plot(summary, path):
