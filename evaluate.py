@@ -69,16 +69,9 @@ def _evaluate(argv, state):
 
 def main(argv):
     """Runs `evaluate.py` with `argv` (program name first) in this process; returns the exit code."""
-    try:
-        from keras_gpos.experiments.cli import run_cli
-    except ImportError as error:  # Keras or TensorFlow is missing: nothing of keras_gpos imports
-        print(f"evaluate.py: error: {' '.join(str(error).split())} (evaluation needs Keras 3 and TensorFlow; "
-              "see the README's install section)", file=sys.stderr)
-        return 1
-    code, line = run_cli("evaluate.py", _evaluate, argv)
-    if line:
-        print(line, file=sys.stderr)
-    return code
+    from train import run_program  # how the entry points end (train.py imports nothing heavy at load)
+
+    return run_program("evaluate.py", _evaluate, argv)
 
 
 if __name__ == "__main__":

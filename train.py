@@ -45,18 +45,27 @@ def _train(argv, state):
     return 0
 
 
-def main(argv):
-    """Runs `train.py` with `argv` (program name first) in this process; returns the exit code."""
+def run_program(program, body, argv):
+    """Runs an entry point's `body(argv, state)`; prints its one-line error; returns the exit code.
+
+    Shared with evaluate.py. Only this module-level code runs before keras_gpos is imported, so a
+    missing Keras or TensorFlow is one line too.
+    """
     try:
         from keras_gpos.experiments.cli import run_cli
     except ImportError as error:  # Keras or TensorFlow is missing: nothing of keras_gpos imports
-        print(f"train.py: error: {' '.join(str(error).split())} (the experiments need Keras 3 and TensorFlow; "
-              "see the README's install section)", file=sys.stderr)
+        print(f"{program}: error: {' '.join(str(error).split())} (keras_gpos's experiments need Keras 3 and "
+              "TensorFlow; see the README's install section)", file=sys.stderr)
         return 1
-    code, line = run_cli("train.py", _train, argv)
+    code, line = run_cli(program, body, argv)
     if line:
         print(line, file=sys.stderr)
     return code
+
+
+def main(argv):
+    """Runs `train.py` with `argv` (program name first) in this process; returns the exit code."""
+    return run_program("train.py", _train, argv)
 
 
 if __name__ == "__main__":

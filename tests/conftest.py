@@ -97,6 +97,6 @@ def tiny_run_once(tmp_path_factory):
     write_cifar_binary(cifar / "data_batch_1.bin", [i % 10 for i in range(60)], seed=1)
     write_cifar_binary(cifar / "test_batch.bin", [i % 10 for i in range(12)], seed=2)
     config = LocationConfig(output_dir=str(root / "run"), dataset="cifar10_binary", data_dir=str(cifar),
-                            grid_size=2, depth=10, width=4, epochs=1, batch_size=16, verbose=0)
+                            grid_size=2, depth=10, width=4, epochs=1, batch_size=16, verbose=0, head="fc")
     train_location(config)
     return TinyRun(root / "run", cifar, config)

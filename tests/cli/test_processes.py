@@ -40,7 +40,7 @@ def test_a_flag_error_exits_2_with_one_line():
 @pytest.mark.adversarial
 def test_ctrl_c_is_one_line_exit_130_and_the_rerun_resumes(tmp_path, caplog):
     args = ["--experiment=location", "--dataset=embedded", "--embedded_train_size=40", "--embedded_test_size=4",
-            "--grid_size=2", "--depth=10", "--width=4", "--batch_size=16", "--epochs=2", "--verbose=0",
+            "--grid_size=2", "--depth=10", "--width=4", "--head=fc", "--batch_size=16", "--epochs=2", "--verbose=0",
             f"--output_dir={tmp_path / 'run'}"]
     result = _run(args, env={"KERAS_GPOS_INTERRUPT_AFTER_EPOCH": "1"})
     assert result.returncode == 130, result.stderr[-3000:]
@@ -63,7 +63,7 @@ def test_without_tensorflow_the_error_is_one_line():
     result = _run(["-c", code], script=None)
     assert result.returncode == 1
     assert _only_line(result).startswith("train.py: error: ")
-    assert "the experiments need Keras 3 and TensorFlow" in result.stderr
+    assert "experiments need Keras 3 and TensorFlow" in result.stderr
 
 
 def test_evaluate_exits_2_with_one_line():

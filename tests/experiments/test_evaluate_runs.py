@@ -24,7 +24,7 @@ def _edit(run, **changes):
 def test_runs_that_differ_beyond_seed_and_task_are_not_averaged(tiny_run_once, tmp_path):
     slow = tiny_run_once.copy(tmp_path / "slow").run
     _edit(slow, seed=1, learning_rate=1e-5)
-    with pytest.raises(ValueError, match=r"share the row \(model, variant, padding, grid\) \(resnet10-w4, gapnet, "
+    with pytest.raises(ValueError, match=r"share the row \(model, variant, padding, grid\) \(resnet10-w4, fc, "
                                          r"zero, 2\) but differ in settings\.learning_rate: 0\.001 -> 1e-05"):
         evaluate_runs([tiny_run_once.run, slow], tmp_path / "report")
     assert not (tmp_path / "report").exists()

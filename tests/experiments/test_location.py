@@ -44,13 +44,13 @@ def test_data_that_change_but_keep_their_size_are_noticed(tiny_run_once, tmp_pat
 @pytest.mark.adversarial
 def test_evaluate_checks_the_data_it_is_pointed_at(tiny_run_once, tmp_path):
     other = tiny_run_once.copy(tmp_path)
-    assert evaluate_run(tiny_run_once.run)["data_check"] == "content"
     _change_one_pixel(other.cifar)
     with pytest.raises(ValueError, match=rf"{tiny_run_once.run} was trained on other data than {other.cifar} holds "
                                          r"now \(data\.content\.test\.sha256.*--allow_other_data"):
         evaluate_run(tiny_run_once.run, data_dir=str(other.cifar))
     row = evaluate_run(tiny_run_once.run, data_dir=str(other.cifar), allow_other_data=True)
     assert row["data_check"] == "other"
+    assert evaluate_run(tiny_run_once.run)["data_check"] == "content"
     from tests.conftest import write_cifar_binary
 
     write_cifar_binary(other.cifar / "test_batch.bin", [i % 10 for i in range(13)], seed=2)
