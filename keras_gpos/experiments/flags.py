@@ -31,8 +31,6 @@ from keras_gpos.experiments.config import field_help, field_kind
 
 DEFAULT_EXPERIMENT = "channel_position"
 HELP_FLAGS = ("help", "h", "helpshort", "helpfull", "?")
-# Flags of train.py itself (not config fields).
-CLI_FLAGS = ("experiment", "debug", "flagfile")
 # absl's logging flags, which train.py and evaluate.py take too (`--verbosity=1` shows everything).
 LOGGING_FLAGS = ("verbosity", "v", "logtostderr", "alsologtostderr", "log_dir", "stderrthreshold",
                  "showprefixforinfo", "logger_levels")

@@ -250,6 +250,10 @@ def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1, allow_other_da
         path = pathlib.Path(run_dir) / "results.json"
         if not path.exists():
             raise ValueError(f"{run_dir} holds no position-attack results.json.")
+        record = read_record(path, "position-attack results file", optional={"seeds_summary": dict})
+        if "seeds_summary" in record:
+            raise ValueError(f"{path} is a report over seeds (written by evaluate.py), not one run's results; "
+                             "give the run directories it was made from.")
         record = read_record(path, "position-attack results file", {"config": dict},
                              {"comparison": dict, "layer": str})
         if "comparison" not in record:

@@ -213,11 +213,11 @@ def check_report_folder(path, runs=()):
         if resolved == run or run in resolved.parents:
             raise RunDirectoryError(f"--output_dir {path} is {'one of' if resolved == run else 'inside one of'} the "
                                     "--runs; the report would overwrite that run's files: pick a folder of its own.")
+    holder = lock_holder(resolved)
+    if holder is not None:
+        raise RunDirectoryError(f"{path} is in use by process {holder} (a run is training there); "
+                                "write the report into a folder of its own.")
     for folder in (resolved, *resolved.parents):
-        holder = lock_holder(folder)
-        if holder is not None:
-            raise RunDirectoryError(f"{folder} is in use by process {holder} (a run is training there); "
-                                    "write the report into a folder of its own.")
         if _holds_a_run(folder):
             raise RunDirectoryError(f"{path} is {'' if folder == resolved else 'inside '}the run directory {folder}; "
                                     "write the report into a folder of its own.")
@@ -322,8 +322,8 @@ class RunDirectory:
                 if self.overwrite:
                     # The interrupted run of this same --overwrite command: carry on with it.
                     self._moved_aside = previous.exists()
-                    logging.info("%s holds the unfinished run of these settings; resuming it (--overwrite "
-                                 "replaces a finished run or one with other settings)", self.path)
+                    logging.info("%s holds the %s run of these settings from an interrupted --overwrite; "
+                                 "carrying on with it", self.path, "finished" if finished else "unfinished")
                 else:
                     self._check_matches(stored, differences, finished)
                 if finished and previous.exists():
@@ -394,7 +394,8 @@ class RunDirectory:
                 "which settings produced them; rerun with --overwrite or pick another --output_dir."
             )
         if differences:
-            shown = "; ".join(short_digests(line) for line in differences[:6]) + ("; ..." if len(differences) > 6 else "")
+            shown = "; ".join(short_digests(line) for line in differences[:6])
+            shown += "; ..." if len(differences) > 6 else ""
             data = " (the data differ from those it was trained on)" if any(
                 line.startswith("data.") for line in differences) else ""
             raise RunDirectoryError(

@@ -29,7 +29,14 @@ import time
 import keras
 from absl import logging
 
-from keras_gpos.base.files import check_keras_file, load_keras_model, read_record, save_keras_model, write_json, write_text
+from keras_gpos.base.files import (
+    check_keras_file,
+    load_keras_model,
+    read_record,
+    save_keras_model,
+    write_json,
+    write_text,
+)
 from keras_gpos.base.schema import SCHEMA_VERSION, VERSION
 from keras_gpos.runs.callbacks import (
     AtomicBackupAndRestore,

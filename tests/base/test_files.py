@@ -6,6 +6,8 @@ import pytest
 
 from keras_gpos.base.files import is_temporary_of, read_record, remove_temporaries
 
+pytestmark = pytest.mark.backend_agnostic
+
 
 def test_read_record_names_the_file_and_what_was_expected(tmp_path):
     path = tmp_path / "x.json"

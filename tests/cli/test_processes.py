@@ -69,4 +69,5 @@ def test_without_tensorflow_the_error_is_one_line():
 def test_evaluate_exits_2_with_one_line():
     result = _run(["--runs=/nonexistent/runs*"], script="evaluate.py")
     assert result.returncode == 2
-    assert _only_line(result, "evaluate.py") == "evaluate.py: error: --runs pattern '/nonexistent/runs*' matches nothing."
+    assert _only_line(result, "evaluate.py") == ("evaluate.py: error: --runs pattern '/nonexistent/runs*' matches "
+                                                 "nothing.")

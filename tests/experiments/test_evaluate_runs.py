@@ -36,7 +36,8 @@ def test_runs_that_differ_beyond_seed_and_task_are_not_averaged(tiny_run_once, t
 
 @pytest.mark.adversarial
 def test_one_run_given_twice_is_counted_once_or_refused(tiny_run_once, tmp_path):
-    with pytest.raises(ValueError, match=r"are the same run of the row .* \(task location, seed 0\); give each run once"):
+    with pytest.raises(ValueError, match=r"are the same run of the row .* \(task location, seed 0\); give each run "
+                                         r"once"):
         evaluate_runs([tiny_run_once.run, tiny_run_once.run], tmp_path / "report")
     parent = tiny_run_once.run.parent
     assert expand_run_patterns([f"{parent}/r*", str(tiny_run_once.run)]) == [f"{parent}/run"]

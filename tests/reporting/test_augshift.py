@@ -6,6 +6,8 @@ import pytest
 
 from keras_gpos.reporting.augshift import write_report
 
+pytestmark = pytest.mark.backend_agnostic
+
 
 def _run(folder, seed, epochs, offsets=(0, 8)):
     folder.mkdir(parents=True)
@@ -16,8 +18,8 @@ def _run(folder, seed, epochs, offsets=(0, 8)):
     (folder / "run.json").write_text(json.dumps(row))
     settings = {"variant": "baseline", "consistency_weight": 0.0, "seed": seed, "epochs": epochs,
                 "canvas_size": 40 + 8 * len(offsets)}
-    (folder / "fingerprint.json").write_text(json.dumps({"format": 2, "settings": settings, "keras_backend": "tensorflow",
-                                                         "data": {"dataset": "embedded"}}))
+    fingerprint = {"format": 2, "settings": settings, "keras_backend": "tensorflow", "data": {"dataset": "embedded"}}
+    (folder / "fingerprint.json").write_text(json.dumps(fingerprint))
     return folder
 
 

@@ -4,6 +4,8 @@ import pytest
 
 from keras_gpos.reporting.grouping import group_rows
 
+pytestmark = pytest.mark.backend_agnostic
+
 
 def _row(seed, run_dir, **setting):
     return {"seed": seed, "task": "location", "run_dir": run_dir, "label": "fc", "setting": setting}

@@ -4,6 +4,8 @@ import pytest
 
 from keras_gpos.reporting.schema import read_run_summary
 
+pytestmark = pytest.mark.backend_agnostic
+
 
 @pytest.mark.parametrize("text, problem", [("[]", "it holds a list"), ('{"config": 3}', "'config' is an integer"),
                                            ('{"schema_version": "2"}', "'schema_version' is a string")])

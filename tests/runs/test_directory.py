@@ -11,6 +11,8 @@ import pytest
 from keras_gpos.base.files import read_json
 from keras_gpos.runs.directory import RunDirectory, RunDirectoryError, check_report_folder
 
+pytestmark = pytest.mark.backend_agnostic
+
 A = {"settings": {"width": 4}, "data": {"dataset": "x", "content": {"test": {"sha256": "a" * 64}}}}
 B = {"settings": {"width": 8}, "data": A["data"]}
 

@@ -4,6 +4,8 @@ import pytest
 
 from keras_gpos.runs.resources import GIB, MemoryPlan, available_memory_bytes
 
+pytestmark = pytest.mark.backend_agnostic
+
 
 @pytest.mark.adversarial
 @pytest.mark.parametrize("value", ["8GB", "0", "-2", "nan", "inf"])
