@@ -322,8 +322,8 @@ class RunDirectory:
                 if self.overwrite:
                     # The interrupted run of this same --overwrite command: carry on with it.
                     self._moved_aside = previous.exists()
-                    logging.info("%s holds the %s run of these settings from an interrupted --overwrite; "
-                                 "carrying on with it", self.path, "finished" if finished else "unfinished")
+                    logging.info("%s holds the %s run of these settings (this command, interrupted); carrying "
+                                 "on with it", self.path, "finished" if finished else "unfinished")
                 else:
                     self._check_matches(stored, differences, finished)
                 if finished and previous.exists():
