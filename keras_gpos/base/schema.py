@@ -15,3 +15,16 @@ SCHEMA_VERSION = 3
 
 # The package version (`keras_gpos.__version__`), recorded in every run.json.
 VERSION = "0.3.0"
+
+# A run's fingerprint: what determines it. Format 2 (this version) holds `settings`, `keras_backend`
+# and `data` with each split's content; keras_gpos 0.2 wrote no `format` and the data by size only.
+FINGERPRINT_FILE = "fingerprint.json"
+FINGERPRINT_FORMAT = 2
+
+
+def read_fingerprint(path):
+    """A stored `fingerprint.json`, its structure checked (one line naming the file otherwise)."""
+    from keras_gpos.base.files import read_record
+
+    return read_record(path, "run fingerprint", {"settings": dict},
+                       {"data": dict, "format": int, "keras_backend": str})

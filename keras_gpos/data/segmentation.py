@@ -43,6 +43,19 @@ def _image_files(folder):
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def _files_by_stem(folder):
+    """`{stem: path}` of a folder's images; two files of one stem (`X.png`, `X.jpg`) are refused."""
+    by_stem = {}
+    for path in _image_files(folder):
+        by_stem.setdefault(path.stem, []).append(path)
+    doubled = [paths for paths in by_stem.values() if len(paths) > 1]
+    if doubled:
+        names = "; ".join(" and ".join(p.name for p in paths) for paths in doubled[:3])
+        raise ValueError(f"{folder} holds {len(doubled)} file name(s) twice with other suffixes ({names}); "
+                         "images and masks pair by name, so keep one file per name.")
+    return {stem: paths[0] for stem, paths in by_stem.items()}
+
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -112,8 +125,8 @@ def load_mask_folder(image_dir, mask_dir, class_names, ignore_label=None):
     for kind, folder in (("image", image_dir), ("mask", mask_dir)):
         if not folder.is_dir():
             raise ValueError(f"{kind} folder {folder} does not exist.")
-    images = {p.stem: p for p in _image_files(image_dir)}
-    masks = {p.stem: p for p in _image_files(mask_dir)}
+    images = _files_by_stem(image_dir)
+    masks = _files_by_stem(mask_dir)
     if not images:
         raise ValueError(f"image folder {image_dir} holds no {'/'.join(IMAGE_SUFFIXES)} files.")
     only_images = sorted(set(images) - set(masks))
@@ -205,6 +218,8 @@ def load_tfds_cityscapes(data_dir=None, image_size=(256, 512), download=False):
         return SegmentationSet(
             np.stack(images), np.stack(masks), CITYSCAPES_CLASSES, 255,
             source=f"tfds:cityscapes/{split}",
+            origin={"tfds": "cityscapes/semantic_segmentation", "version": str(builder.info.version),
+                    "split": split, "image_size": [height, width]},
         )
 
     return load("train"), load("validation")

@@ -54,6 +54,8 @@ TRAINING_FIELDS = (
     "image_width", "flip_augmentation", "segmentation_model", "depth", "width", "padding",
     "output_stride", "aspp_filters",
 )
+# What a position-attack run writes into its directory besides the lifecycle's files.
+ATTACK_ENTRIES = ("ranking.json", "ranking.png", "results.json", "results.md", "attack_curves.png")
 # Peak bytes per generated street-scene pixel (float32 image, float64 grids, noise).
 STREET_BYTES_PER_PIXEL = 120
 
@@ -234,23 +236,39 @@ def train_model(config, run, train, val):
     return result.model, finish_run(run, result.model, summary, export=False)
 
 
-def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1):
-    """Judges the claims of several seeds' attacks (same layer and flip) over seeds."""
-    from keras_gpos.base.files import read_json
+# Fields that may differ between the seeds a seed report averages.
+SEED_REPORT_FREE = ("seed", "output_dir", "overwrite", "verbose", "data_dir", "tfds_download", "model_path")
+
+
+def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1, allow_other_data=False):
+    """Judges the claims of several seeds' attacks (same settings but the seed) over seeds."""
+    from keras_gpos.base.files import read_record
+    from keras_gpos.reporting.grouping import check_one_setting
     from keras_gpos.reporting.position_attack import write_seed_report
 
-    del data_dir, repeats  # the attacks were scored when they ran
+    del data_dir, repeats, allow_other_data  # the attacks were scored when they ran
     results = []
     for run_dir in run_dirs:
         path = pathlib.Path(run_dir) / "results.json"
         if not path.exists():
             raise ValueError(f"{run_dir} holds no position-attack results.json.")
-        record = read_json(path)
+        record = read_record(path, "position-attack results file", optional={"seeds_summary": dict})
+        if "seeds_summary" in record:
+            raise ValueError(f"{path} is a report over seeds (written by evaluate.py), not one run's results; "
+                             "give the run directories it was made from.")
+        record = read_record(path, "position-attack results file", {"config": dict},
+                             {"comparison": dict, "layer": str})
         if "comparison" not in record:
             raise ValueError(f"{path} was written before keras_gpos 0.2 (no comparison); re-attack the model "
                              "with --model_path to add the contrasts.")
-        results.append(record)
-    return write_seed_report(output_dir, results)
+        results.append({**record, "run_dir": str(run_dir)})
+    check_one_setting(results, lambda r: {k: v for k, v in r["config"].items() if k not in SEED_REPORT_FREE},
+                      "a position-attack seed report")
+    seeds = [r["config"].get("seed") for r in results]
+    doubled = sorted({s for s in seeds if seeds.count(s) > 1}, key=str)
+    if doubled:
+        raise ValueError(f"--runs holds seed {doubled[0]} more than once; a seed report averages one run per seed.")
+    return write_seed_report(output_dir, [{k: v for k, v in r.items() if k != "run_dir"} for r in results])
 
 
 def run_position_attack(config):
@@ -273,12 +291,13 @@ def run_position_attack(config):
     check_layer(model_to_check, config)
     fingerprint = {"settings": training_settings(config),
                    "data": {"train": train.metadata()["images"], "val": val.metadata()["images"],
-                            "source": config.dataset, "image_shape": list(train.image_shape)}}
+                            "source": config.dataset, "image_shape": list(train.image_shape),
+                            "content": {"train": train.identity(), "val": val.identity()}}}
     if given is not None:
         fingerprint = {"settings": {"model_path": str(pathlib.Path(config.model_path).resolve())},
                        "data": fingerprint["data"]}
     with RunDirectory(config.output_dir, "position_attack", fingerprint, config.overwrite,
-                      None if given is not None else legacy_settings) as run:
+                      None if given is not None else legacy_settings, extra_entries=ATTACK_ENTRIES) as run:
         legacy = (run.path / "training.json").exists() and (run.path / "model.keras").exists()
         if given is not None:
             model, training = given, {"model_path": config.model_path}

@@ -21,17 +21,33 @@ import numpy as np
 
 from keras_gpos.base import stats
 from keras_gpos.base.files import read_json
-from keras_gpos.base.verdicts import cannot_judge, correct, judged
-from keras_gpos.reporting.schema import read_run_summary
 from keras_gpos.base.rendering import (
     correction_text, format_mean_spread, markdown_table, pyplot, save_figure, verdict_text, write_files,
 )
+from keras_gpos.base.schema import FINGERPRINT_FILE, read_fingerprint
+from keras_gpos.base.verdicts import cannot_judge, correct, judged
+from keras_gpos.reporting.grouping import group_rows
+from keras_gpos.reporting.schema import read_augshift_summary
 from keras_gpos.base.stats import mean_and_spread
 
 BASELINE = "baseline"
 MIN_SEEDS = 2
 
 GROUP_ORDER = ("baseline", "blurpool", "aps", "augshift", "augshift_blurpool", "augshift_aps")
+
+
+def run_row(run_dir):
+    """A finished AugShift run's row: its run.json, where it lies, and its setting (fingerprint less seed)."""
+    row = {**read_augshift_summary(run_dir), "run_dir": str(run_dir)}
+    fingerprint = pathlib.Path(run_dir) / FINGERPRINT_FILE
+    if fingerprint.exists():
+        recorded = read_fingerprint(fingerprint)
+        setting = {"settings": {k: v for k, v in recorded["settings"].items() if k != "seed"},
+                   "data": recorded.get("data", {})}
+        if "keras_backend" in recorded:
+            setting["keras_backend"] = recorded["keras_backend"]
+        row["setting"] = setting
+    return row
 
 
 def _group_order(name):
@@ -81,9 +97,12 @@ def consistency_verdict(group, runs, baseline_runs):
 
 
 def summarize(rows):
-    groups = {}
-    for row in rows:
-        groups.setdefault(row["group"], []).append(row)
+    """One entry per run group (variant, lambda, distance...), averaged over seeds.
+
+    Runs of one group must be seeds of one setting (`keras_gpos.reporting.grouping`):
+    runs that share a group name but differ elsewhere (epochs, data, canvas) are refused.
+    """
+    groups = group_rows(rows, lambda row: row["group"], identity=lambda row: (None, row["seed"]), what="run group")
     summary = []
     for name in sorted(groups, key=_group_order):
         runs = sorted(groups[name], key=lambda r: r["seed"])
@@ -247,7 +266,7 @@ def write_report(output_dir, runs=None, extra=None):
     output_dir = pathlib.Path(output_dir)
     if runs is None:
         runs = sorted(p.parent for p in (output_dir / "runs").glob("*/run.json"))
-    rows = [read_run_summary(d) for d in runs]
+    rows = [run_row(d) for d in runs]
     if not rows:
         raise ValueError(f"No finished AugShift runs (run.json) in {output_dir / 'runs'}.")
     summary, rule = summarize(rows)

@@ -39,6 +39,7 @@ from keras_gpos.base.rendering import (
 )
 from keras_gpos.base.stats import mean_and_spread
 from keras_gpos.base.verdicts import cannot_judge, correct, judged, requirement
+from keras_gpos.reporting.grouping import group_rows
 
 TASKS = ("location", "class")
 
@@ -192,13 +193,13 @@ def summarize(rows):
         (see the module docstring).
     """
     grouped = collections.OrderedDict()
-    for row in sorted(rows, key=lambda r: (_group_key(r), r["task"], r["seed"])):
-        group = grouped.setdefault(
-            _group_key(row),
-            {"model": row["model"], "variant": row["variant"], "padding": row["padding"],
-             "grid_size": row["grid_size"], "location": [], "class": []},
-        )
-        group[row["task"]].append(row)
+    ordered = sorted(rows, key=lambda r: (_group_key(r), r["task"], r["seed"]))
+    for key, members in group_rows(ordered, _group_key, what="row (model, variant, padding, grid)").items():
+        group = grouped.setdefault(key, {"model": members[0]["model"], "variant": members[0]["variant"],
+                                         "padding": members[0]["padding"], "grid_size": members[0]["grid_size"],
+                                         "location": [], "class": []})
+        for row in members:
+            group[row["task"]].append(row)
     summary, runs_of = [], []
     for group in grouped.values():
         entry = {key: group[key] for key in ("model", "variant", "padding", "grid_size")}
@@ -214,6 +215,8 @@ def summarize(rows):
                 "uniform_chance": runs[0]["chance_accuracy"] if runs else None,
                 "runs": len(runs),
             }
+        entry["data_checks"] = dict(collections.Counter(
+            r["data_check"] for task in TASKS for r in group[task] if r.get("data_check")))
         summary.append(entry)
         runs_of.append(group)
     index = {(e["model"], e["variant"], e["padding"], e["grid_size"]): i for i, e in enumerate(summary)}
@@ -298,7 +301,7 @@ def markdown(summary, rule=None, title="Location and object classification"):
         "mean ± sample std over seeds, in percent, with a 95% bootstrap interval over test images "
         "(pooled over seeds). Chance: the held-out majority rate (what a constant answer scores; the "
         "verdicts test against it), with 1/k (k outputs) beside it. Model selection used a validation "
-        "split of the training data, never the test set.\n")
+        "split of the training data, never the test set.\n") + _data_notes(summary)
     kept = [e for e in summary if e["reference_variant"]]
     if kept:
         def share(value, interval):
@@ -319,6 +322,21 @@ def markdown(summary, rule=None, title="Location and object classification"):
         text += ("\n### What this run shows\n\n" + "\n".join(lines) + "\n\n" + correction_text(rule)
                  + " Over seeds, a claim holds only where it holds in every seed.\n")
     return text
+
+
+def _data_notes(summary):
+    """What the report could not check about the data, in words (nothing when everything was checked)."""
+    checks = collections.Counter()
+    for entry in summary:
+        checks.update(entry.get("data_checks", {}))
+    notes = []
+    if checks.get("sizes"):
+        notes.append(f"{checks['sizes']} run(s) were written by keras_gpos 0.1/0.2, which recorded the data by "
+                     "size only: their data were checked by size, not content.")
+    if checks.get("other"):
+        notes.append(f"{checks['other']} run(s) were scored on other data than they were trained on "
+                     "(--allow_other_data).")
+    return "".join(f"\n{note}\n" for note in notes)
 
 
 def plot(summary, path):

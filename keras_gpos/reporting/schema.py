@@ -13,7 +13,7 @@ built from it read "cannot be judged (no per-image outcomes)".
 
 import os
 
-from keras_gpos.base.files import read_json
+from keras_gpos.base.files import read_record
 from keras_gpos.base.schema import SCHEMA_VERSION
 
 # Percent-valued fields of schema-1 run.json files, by experiment.
@@ -137,7 +137,25 @@ def read_run_summary(run_dir):
         raise ValueError(f"{run_dir} is not a run directory (it is a file or does not exist).")
     if not os.path.exists(path):
         raise ValueError(f"{run_dir} holds no finished run (no run.json).")
-    summary = read_json(path)
-    if not isinstance(summary, dict):
-        raise ValueError(f"{path} does not hold a JSON object.")
+    summary = read_record(path, "run summary", optional={"schema_version": int, "experiment": str,
+                                                         "config": dict})
     return upgrade_summary(summary, path)
+
+
+# What an AugShift report reads of each run.json.
+AUGSHIFT_FIELDS = {"group": str, "variant": str, "seed": int, "consistency_weight": (int, float), "epochs": int,
+                   "test_accuracy": (int, float), "consistency": (int, float), "train_seconds": (int, float),
+                   "accuracy_vs_shift": dict}
+
+
+def read_augshift_summary(run_dir):
+    """An AugShift run's `run.json` (schema 2), with the fields its report reads checked."""
+    path = os.path.join(run_dir, "run.json")
+    summary = read_run_summary(run_dir)
+    read_record(path, "AugShift run summary", AUGSHIFT_FIELDS)
+    sweep = summary["accuracy_vs_shift"]
+    if not (isinstance(sweep.get("offsets"), list) and isinstance(sweep.get("accuracy"), list)
+            and len(sweep["offsets"]) == len(sweep["accuracy"])):
+        raise ValueError(f"{path} is not a valid AugShift run summary: expected 'accuracy_vs_shift' to hold "
+                         "'offsets' and 'accuracy' lists of one length.")
+    return summary

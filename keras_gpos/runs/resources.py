@@ -7,12 +7,14 @@ killer minutes later.
 """
 
 import dataclasses
+import math
 import os
 
 GIB = 1024**3
 # Share of the available memory a run may plan to use; the rest is left for
 # TensorFlow's own buffers, activations and other processes.
 USABLE_SHARE = 0.8
+MEMORY_LIMIT_VARIABLE = "KERAS_GPOS_MEMORY_LIMIT_GB"
 
 
 def available_memory_bytes():
@@ -20,9 +22,16 @@ def available_memory_bytes():
 
     The environment variable `KERAS_GPOS_MEMORY_LIMIT_GB` overrides it.
     """
-    override = os.environ.get("KERAS_GPOS_MEMORY_LIMIT_GB")
+    override = os.environ.get(MEMORY_LIMIT_VARIABLE)
     if override:
-        return float(override) * GIB
+        try:
+            limit = float(override)
+        except ValueError:
+            limit = float("nan")
+        if not math.isfinite(limit) or limit <= 0:
+            raise ValueError(f"{MEMORY_LIMIT_VARIABLE}={override!r} is not a positive number of GiB; "
+                             f"set it to e.g. 8, or unset it to use the memory this machine has.")
+        return limit * GIB
     try:
         with open("/proc/meminfo") as handle:
             for line in handle:

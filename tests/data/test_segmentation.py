@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
-from keras_gpos.data import SegmentationSet
-from keras_gpos.data.segmentation import check_splits, load_mask_folder
+from keras_gpos.data import CAMVID_CLASSES, SegmentationSet, load_mask_folder
+from keras_gpos.data.segmentation import check_splits
 
 
 def _write_pair(root, stem, mask_image, size=(6, 8)):
@@ -49,3 +50,18 @@ def test_splits_are_checked_before_training():
     small = SegmentationSet(np.zeros((1, 4, 8, 3), np.uint8), np.zeros((1, 4, 8), np.uint8), tuple("abc"), 11)
     with pytest.raises(ValueError, match=r"val images are \(4, 8, 3\) but train images are \(6, 8, 3\)"):
         check_splits(good, small)
+
+
+@pytest.mark.adversarial
+def test_two_images_of_one_name_are_refused_naming_them(tmp_path):
+    for sub in ("img", "ann"):
+        (tmp_path / sub).mkdir()
+    image = tf.io.encode_png(np.zeros((4, 4, 3), np.uint8)).numpy()
+    mask = tf.io.encode_png(np.zeros((4, 4, 1), np.uint8)).numpy()
+    (tmp_path / "img" / "X.png").write_bytes(image)
+    (tmp_path / "img" / "X.jpg").write_bytes(tf.io.encode_jpeg(np.full((4, 4, 3), 200, np.uint8)).numpy())
+    (tmp_path / "ann" / "X.png").write_bytes(mask)
+    with pytest.raises(ValueError, match=r"img holds 1 file name\(s\) twice with other suffixes \(X\.jpg and X\.png\)"):
+        load_mask_folder(tmp_path / "img", tmp_path / "ann", CAMVID_CLASSES, ignore_label=11)
+    (tmp_path / "img" / "X.jpg").unlink()
+    assert len(load_mask_folder(tmp_path / "img", tmp_path / "ann", CAMVID_CLASSES, ignore_label=11)) == 1

@@ -1,14 +1,10 @@
-"""One tiny finished location run, trained once per test session."""
+"""The session's tiny finished location run (tests/conftest.py: tiny_run_once), as (config, run.json)."""
 
 import pytest
 
 
 @pytest.fixture(scope="session")
-def tiny_location_run(tmp_path_factory):
-    from keras_gpos.experiments.location import LocationConfig, train_location
+def tiny_location_run(tiny_run_once):
+    from keras_gpos.reporting.schema import read_run_summary
 
-    config = LocationConfig(
-        output_dir=str(tmp_path_factory.mktemp("tiny_location") / "run"), dataset="embedded",
-        embedded_train_size=120, embedded_test_size=12, grid_size=2, depth=10, width=4, epochs=1,
-        batch_size=16, head="fc", verbose=0)
-    return config, train_location(config)
+    return tiny_run_once.config, read_run_summary(tiny_run_once.run)
