@@ -9,9 +9,11 @@ at its epoch; `epochs=None` is one epoch of fresh random key per pass
 
 * TensorFlow: a `tf.data.Dataset`. `Dataset.range(steps)` is mapped over
   whole batches through `tf.numpy_function` (`num_parallel_calls`, order
-  kept), then prefetched. Its shards are by data: under a multi-worker
-  strategy each worker keeps every n-th batch of the range, and
-  `MirroredStrategy` splits each batch between its replicas.
+  kept), then prefetched. `MirroredStrategy` splits each batch between
+  its replicas. Under a multi-worker strategy it shards by data: each
+  worker keeps every n-th batch of the stream (tf.data puts the shard
+  after the map, so each worker also builds the batches it drops: n times
+  the input work, acceptable while multi-host runs are out of scope).
 * Every other backend: a `keras.utils.PyDataset` whose batches a few
   threads build ahead of the one asked for (NumPy releases the GIL in its
   copies and arithmetic). No TensorFlow is imported. A training stream

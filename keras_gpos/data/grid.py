@@ -12,6 +12,7 @@ import numpy as np
 
 from keras_gpos.base.validation import check_finite
 from keras_gpos.data.keyed import batch_array, rng_of
+from keras_gpos.data.transforms import channel_affine
 
 BACKGROUNDS = ("zeros", "black", "white", "mean", "noise")
 LABEL_KINDS = ("location", "class", "both")
@@ -39,6 +40,13 @@ def _to_image_space(value, pixel_mean, pixel_std):
     return (value - mean) / std
 
 
+def _noise_to_image_space(canvas, pixel_mean, pixel_std):
+    """`(noise - mean) / std` in place, as one multiply-add per channel."""
+    mean = np.zeros(1) if pixel_mean is None else np.asarray(pixel_mean, np.float64)
+    std = np.ones(1) if pixel_std is None else np.asarray(pixel_std, np.float64)
+    channel_affine(canvas, 1.0 / std, -mean / std, canvas)
+
+
 def _background(canvas, images, background, pixel_mean, pixel_std, seed):
     """Writes the background into the whole canvas."""
     channels = canvas.shape[-1]
@@ -52,7 +60,7 @@ def _background(canvas, images, background, pixel_mean, pixel_std, seed):
     else:
         rng_of(seed).random(canvas.shape, dtype=np.float32, out=canvas)
         if pixel_mean is not None or pixel_std is not None:
-            canvas[...] = _to_image_space(canvas, pixel_mean, pixel_std)
+            _noise_to_image_space(canvas, pixel_mean, pixel_std)
 
 
 def place_on_grid(

@@ -38,19 +38,26 @@ def normalize(images, mean, std):
         raise ValueError(
             f"normalize needs finite means and positive stds; got mean={mean.tolist()}, std={std.tolist()}."
         )
-    scale = (1.0 / (255.0 * std)).astype(np.float32)
-    offset = (-mean / std).astype(np.float32)
-    out = batch_array(images.shape, np.float32)
-    if images.ndim >= 2 and scale.ndim <= 1 and offset.ndim <= 1:
-        width, channels = images.shape[-2:]
+    return channel_affine(images, 1.0 / (255.0 * std), -mean / std, batch_array(images.shape, np.float32))
+
+
+def channel_affine(values, scale, offset, out):
+    """`out = values * scale + offset` with per-channel (last axis) constants, in float32.
+
+    The constants are tiled along an image row, so the inner loop runs over
+    a whole row. `out` may be `values` itself (in place); it must be
+    C-contiguous.
+    """
+    scale = np.asarray(scale, np.float64).astype(np.float32)
+    offset = np.asarray(offset, np.float64).astype(np.float32)
+    if values.ndim >= 2 and scale.ndim <= 1 and offset.ndim <= 1:
+        width, channels = values.shape[-2:]
         row = width * channels
-        scale = np.tile(np.broadcast_to(scale, (channels,)), width)
-        offset = np.tile(np.broadcast_to(offset, (channels,)), width)
         rows = out.reshape(-1, row)
-        np.multiply(images.reshape(-1, row), scale, out=rows)
-        rows += offset
+        np.multiply(values.reshape(-1, row), np.tile(np.broadcast_to(scale, (channels,)), width), out=rows)
+        rows += np.tile(np.broadcast_to(offset, (channels,)), width)
         return out
-    np.multiply(images, scale, out=out)
+    np.multiply(values, scale, out=out)
     out += offset
     return out
 

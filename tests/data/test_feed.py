@@ -67,6 +67,19 @@ def test_fit_reads_each_batch_of_the_resumed_stream_once_in_order():
 
 
 @pytest.mark.backend_agnostic
+def test_batches_held_by_the_consumer_are_never_overwritten_by_later_ones():
+    # Canvases of 1.7 MB come from the buffer pool: a block must not be reused while
+    # a batch (or a tensor wrapping it without a copy) is alive.
+    shapes = data.make_shapes_dataset(64)
+    source = data.grid_batches(shapes, 3, "location", 16, training=True, flip=True, seed=1)
+    want = [keras.tree.map_structure(np.copy, batch) for batch in data.numpy_stream(source, 2)]
+    held = list(data.fit_input(source, epochs=2))
+    assert len(held) == len(want) == 8
+    for got, expected in zip(held, want):
+        assert _same(_as_numpy(got), expected)
+
+
+@pytest.mark.backend_agnostic
 def test_the_python_feed_builds_ahead_and_reads_in_any_order():
     source = data.KeyedBatches((np.arange(50),), 4, _nested, seed=1)
     want = list(data.numpy_stream(source, 3))

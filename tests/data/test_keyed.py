@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keras_gpos.data.keyed import ALIGNMENT, BatchKey, KeyedBatches, batch_array, steps_per_epoch
+from keras_gpos.data.keyed import ALIGNMENT, BatchKey, BufferPool, KeyedBatches, batch_array, steps_per_epoch
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -110,3 +110,19 @@ def test_batch_arrays_are_aligned_contiguous_and_filled(dtype):
         array = batch_array(shape, dtype, 2)
         assert array.shape == shape and array.dtype == dtype and array.flags.c_contiguous
         assert np.all(array == 2) and (array.size == 0 or array.ctypes.data % ALIGNMENT == 0)
+
+
+def test_the_pool_hands_a_block_out_again_only_once_nothing_refers_to_it():
+    pool = BufferPool(limit=3 * 4096, smallest=1024)
+    first = pool.take(4096)
+    address = first.ctypes.data
+    view = first[8:].view(np.float32)  # a view keeps the block
+    del first
+    second = pool.take(4096)
+    assert second.ctypes.data != address and not np.shares_memory(second, view)
+    del view
+    assert pool.take(4096).ctypes.data == address
+    # Small blocks and blocks beyond the limit are plain allocations.
+    assert pool.take(512).ctypes.data not in {address, second.ctypes.data}
+    kept = [pool.take(4096) for _ in range(3)]
+    assert len({block.ctypes.data for block in kept + [second]}) == 4
