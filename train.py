@@ -1,8 +1,10 @@
 """Train a keras_gpos experiment: `python train.py --flagfile=flags/quickstart.cfg`.
 
 `python train.py --help` lists the experiments; `--experiment=NAME --help`
-lists that experiment's flags with its own defaults. Errors are one line
-(`train.py: error: ...`) and a non-zero exit; `--debug` shows the traceback.
+lists that experiment's flags with its own defaults. Without any flag it
+prints that usage and exits 2. Errors are one line (`train.py: error: ...`),
+exit 2 for the command line and 1 for the run; Ctrl-C is one line and exit
+130, and rerunning the same command resumes. `--debug` shows the traceback.
 See README.md for the experiments and flagfiles.
 """
 
@@ -12,55 +14,62 @@ import sys
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
 
-USAGE_ERROR, RUN_ERROR = 2, 1
+def _train(argv, state):
+    from absl import flags as absl_flags
 
-
-def fail(error, code):
-    """Prints one line and exits without Python's teardown (TensorFlow can crash in it)."""
-    text = " ".join(str(error).split()) or type(error).__name__
-    if isinstance(error, OSError) and error.filename and str(error.filename) not in text:
-        text = f"{text} ({error.filename})"
-    print(f"train.py: error: {text}", file=sys.stderr)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def parse_flags(argv):
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    if backend != "tensorflow":
-        fail(f"the experiments run on TensorFlow (tf.data, tf.distribute); KERAS_BACKEND={backend} "
-             "is for the library (layers, losses, metrics, ranking, attacks, audit). Unset it or set "
-             "KERAS_BACKEND=tensorflow.", USAGE_ERROR)
     from keras_gpos.experiments import flags as experiment_flags
 
+    if len(argv) <= 1:
+        print(experiment_flags.usage_text(), file=sys.stderr)
+        return 2
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend != "tensorflow":
+        raise ValueError(
+            f"the experiments run on TensorFlow (tf.data, tf.distribute); KERAS_BACKEND={backend} is for the "
+            "library (layers, losses, metrics, ranking, attacks, audit). Unset it or set KERAS_BACKEND=tensorflow.")
+    values = experiment_flags.share_logging_flags(absl_flags.FlagValues())
     try:
-        return experiment_flags.parse(argv, flags.FLAGS)
+        name, config, state.debug = experiment_flags.parse(argv, values)
     except experiment_flags.HelpRequested as request:
         print(request.text)
-        sys.exit(0)
-    except ValueError as error:
-        fail(error, USAGE_ERROR)
-
-
-def main(parsed):
-    name, config, debug = parsed
-    from keras_gpos.experiments.flags import configure_logging
-
-    configure_logging()
+        return 0
+    state.parsing = False
+    state.interrupted = ("interrupted; the run keeps its last finished epoch: rerun the same command to resume "
+                         "(--debug shows where it stopped).")
     from keras_gpos.experiments import run_experiment
-    from keras_gpos.training import NonFiniteLossError
+    from keras_gpos.experiments.cli import start_logging
 
-    try:
-        run_experiment(name, config)
-    except (ValueError, OSError, NonFiniteLossError) as error:
-        if debug:
-            raise
-        fail(error, RUN_ERROR)
+    start_logging()
+    run_experiment(name, config)
     return 0
 
 
+def run_program(program, body, argv):
+    """Runs an entry point's `body(argv, state)`; prints its one-line error; returns the exit code.
+
+    Shared with evaluate.py. Only this module-level code runs before keras_gpos is imported, so a
+    missing Keras or TensorFlow is one line too.
+    """
+    try:
+        from keras_gpos.experiments.cli import run_cli
+    except ImportError as error:  # Keras or TensorFlow is missing: nothing of keras_gpos imports
+        print(f"{program}: error: {' '.join(str(error).split())} (keras_gpos's experiments need Keras 3 and "
+              "TensorFlow; see the README's install section)", file=sys.stderr)
+        return 1
+    code, line = run_cli(program, body, argv)
+    if line:
+        print(line, file=sys.stderr)
+    return code
+
+
+def main(argv):
+    """Runs `train.py` with `argv` (program name first) in this process; returns the exit code."""
+    return run_program("train.py", _train, argv)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    code = main(sys.argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # TensorFlow can crash in Python's teardown

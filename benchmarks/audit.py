@@ -1,5 +1,11 @@
 """Section 6: the position audit's cost against the bare forward passes it needs.
 
+Probe speed (issue 26's target, not a test): on MobileNetV2 at 64 px with
+256 images and class labels (the trial that measured 208 s of probe
+fitting against 8 s of forward passes), the audit's probe fitting next to
+its forward passes, with the 128-direction cap and without it, and the
+largest change the cap makes to any probe accuracy.
+
 The audit pushes, per batch of images, the images resized to the input, both
 flips and every image in every grid cell through one multi-output feature
 model. Its forward part (canvases, flips, pooled features, streaming sums)
@@ -78,6 +84,42 @@ def _bench_model(label, model, images, layers, repeats):
         figure(f"{label}: audit forward part / bare forward passes", ratio, "ratio", "<= 1.3",
                ratio <= 1.3),
         figure(f"  {label}: probe fitting (3 views x location and class probes per layer)", probe, "s"),
+    ]
+
+
+def bench_probe_speed(smoke):
+    """Probe fitting vs forward passes on MobileNetV2-sized layers; capped vs every direction."""
+    import keras
+
+    from keras_gpos.audit import position_audit
+    from keras_gpos.data import load_image_dataset
+    from keras_gpos.metrics.probe import MAX_FEATURES
+
+    count, side = (16, 32) if smoke else (256, 64)
+    _, test = load_image_dataset("embedded", seed=0, embedded_test_size=count)
+    images = test.images[:count].astype("float32") / 127.5 - 1.0
+    keras.utils.set_random_seed(0)
+    model = keras.applications.MobileNetV2(input_shape=(side, side, 3), weights=None)
+    audits = {}
+    for label, cap in (("capped", MAX_FEATURES), ("every direction", None)):
+        audits[label] = position_audit(model, (images, test.labels[:count]), grid_size=GRID, verbose=0,
+                                       probe_features=cap)
+    capped, full = audits["capped"], audits["every direction"]
+    forward = capped.timing["forward_seconds"]
+    ratio = capped.timing["probe_seconds"] / forward
+    changes = [abs(a[task][view]["accuracy"] - b[task][view]["accuracy"])
+               for a, b in zip(capped.layers, full.layers) for task in ("location", "class")
+               for view in ("ordered", "sorted", "sum")]
+    layers = ", ".join(f"{layer['name']} ({layer['channels']} ch)" for layer in capped.layers)
+    label = f"MobileNetV2 {side}px, {count} images, {len(capped.layers)} layers"
+    return [
+        figure(f"{label}: audit forward passes", forward, "s", note=layers),
+        figure(f"{label}: probe fitting, at most {MAX_FEATURES} directions", capped.timing["probe_seconds"], "s",
+               note="6 probes per layer (3 views x location and class), verdicts included"),
+        figure(f"{label}: probe fitting / forward passes", ratio, "ratio", "<= 1.0", ratio <= 1.0),
+        figure(f"  {label}: probe fitting, every direction", full.timing["probe_seconds"], "s"),
+        figure(f"  {label}: largest probe accuracy change from the cap", 100 * max(changes), "points",
+               note=f"over {len(changes)} probes"),
     ]
 
 

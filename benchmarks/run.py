@@ -11,7 +11,7 @@ tests: nothing here fails on a number.
 
 Sections: input pipeline (benchmarks/input_pipeline.py), channel ranking,
 attack sweep and scaling (benchmarks/segmentation.py), training step
-(benchmarks/training_step.py), audit (benchmarks/audit.py). Writes the figures as JSON to `--out` and a
+(benchmarks/training_step.py), audit and probe speed (benchmarks/audit.py). Writes the figures as JSON to `--out` and a
 Markdown table next to it.
 """
 
@@ -51,9 +51,10 @@ flags.DEFINE_integer("repeats", 5, "Timed repeats per figure (median reported)."
 flags.DEFINE_list("sections", [], "Run only these sections (default: all), e.g. "
                   "'input pipeline,attack sweep'.")
 
-SECTIONS = ("input pipeline", "channel ranking", "attack sweep", "training step", "scaling", "audit")
+SECTIONS = ("input pipeline", "channel ranking", "attack sweep", "training step", "scaling", "audit",
+            "probe speed")
 # Sections that run on any backend (the others time tf.data or TF's allocator).
-PORTABLE = ("attack sweep", "training step", "audit")
+PORTABLE = ("attack sweep", "training step", "audit", "probe speed")
 
 
 def _met(f):
@@ -110,6 +111,7 @@ def run_sections(smoke, repeats, only=()):
         "scaling": lambda: segmentation.bench_scaling(segmentation_setup(), repeats),
         "training step": lambda: training_step.bench_training_step(smoke, repeats),
         "audit": lambda: audit.bench_audit(smoke, repeats),
+        "probe speed": lambda: audit.bench_probe_speed(smoke),
     }
     sections = {}
     unknown = set(only) - set(SECTIONS)

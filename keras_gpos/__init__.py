@@ -12,7 +12,7 @@ from keras_gpos.base.schema import VERSION as __version__
 from keras_gpos import layers
 from keras_gpos import models
 from keras_gpos import data, losses, metrics, training
-from keras_gpos import attacks, audit, ranking
+from keras_gpos import attacks, audit, export, ranking
 
 # Top-level modules that moved to keras_gpos.base in 0.3 (read through a
 # shim that warns; `keras_gpos.graph.find_layer` keeps working until 0.4).

@@ -50,3 +50,53 @@ def camvid_dir():
 # collective all-reduce between CPU replicas can order per-variable
 # reductions differently on each replica, abort, and poison every later
 # collective in the process ("Restart your program to reset").
+
+
+# --- a tiny finished run, trained once per test session ----------------------
+
+def write_cifar_binary(path, labels, seed=0):
+    """Writes CIFAR-10 binary records (label byte, then the R, G and B planes) of random images."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels, np.uint8)
+    pixels = rng.integers(0, 256, size=(len(labels), 3 * 32 * 32), dtype=np.uint8)
+    path.write_bytes(np.concatenate([labels[:, None], pixels], axis=1).tobytes())
+
+
+class TinyRun:
+    """A finished location run and the CIFAR-10 binary folder it was trained on.
+
+    Attributes:
+        run: its run directory. cifar: its data folder. config: its `LocationConfig`.
+    Tests copy both (`copy()`) before changing anything.
+    """
+
+    def __init__(self, run, cifar, config):
+        self.run, self.cifar, self.config = run, cifar, config
+
+    def copy(self, target):
+        import shutil
+
+        target = pathlib.Path(target)
+        shutil.copytree(self.run, target / "run", symlinks=True)
+        shutil.copytree(self.cifar, target / "cifar")
+        config = self.config.replace(output_dir=str(target / "run"), data_dir=str(target / "cifar"))
+        return TinyRun(target / "run", target / "cifar", config)
+
+
+@pytest.fixture(scope="session")
+def tiny_run_once(tmp_path_factory):
+    """One finished location run (ResNet-10, width 4, 1 epoch, 60 + 12 CIFAR-format images), trained
+    once per test session; `.copy(tmp_path)` gives a test its own run and data to change."""
+    from keras_gpos.experiments.location import LocationConfig, train_location
+
+    root = tmp_path_factory.mktemp("tiny_run_once")
+    cifar = root / "cifar"
+    cifar.mkdir()
+    write_cifar_binary(cifar / "data_batch_1.bin", [i % 10 for i in range(60)], seed=1)
+    write_cifar_binary(cifar / "test_batch.bin", [i % 10 for i in range(12)], seed=2)
+    config = LocationConfig(output_dir=str(root / "run"), dataset="cifar10_binary", data_dir=str(cifar),
+                            grid_size=2, depth=10, width=4, epochs=1, batch_size=16, verbose=0, head="fc")
+    train_location(config)
+    return TinyRun(root / "run", cifar, config)

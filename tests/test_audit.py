@@ -8,6 +8,7 @@ import pytest
 
 import keras_gpos
 from keras_gpos.audit import PositionAuditCallback, candidate_layers, position_audit
+from keras_gpos.base.schema import SCHEMA_VERSION
 
 GRID, SIDE, CELL = 3, 48, 16
 RNG = np.random.default_rng(0)
@@ -94,7 +95,7 @@ def test_the_audit_writes_json_markdown_and_png_and_reads_every_input_kind(tmp_p
     from_dataset = position_audit(model, dataset, layers=["one_hot"], grid_size=GRID, verbose=0)
     assert from_dataset.layers[0]["location"] == from_arrays.layers[0]["location"]
     report = from_arrays.save(tmp_path)
-    assert report.payload["audits"][0]["model"] == model.name and report.payload["schema_version"] == 2
+    assert report.payload["audits"][0]["model"] == model.name and report.payload["schema_version"] == SCHEMA_VERSION
     assert "location ordered" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "results.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -184,18 +185,16 @@ def test_impact_without_a_flip_to_rank_by_is_refused():
         position_audit(model, (IMAGES, LABELS), layers=["stage4_out"], impact_n=(4,), flips=(), verbose=0)
 
 
-@pytest.mark.parametrize("class_gap, location_gap, expected", [
-    (0.05, 0.60, "as the paper predicts"),
-    (0.40, 0.10, "against what the paper predicts"),
-    (0.03, 0.01, "no clear difference"),  # two small gaps: probe noise, not a finding
+@pytest.mark.parametrize("state, reason, expected", [
+    ("holds", None, "The paper's claim agrees with this run."),
+    ("does_not_hold", None, "The paper's claim does not agree with this run."),
+    ("cannot_be_judged", "probe_at_chance", "This run cannot test the paper's claim."),  # e.g. the class at chance
 ])
-def test_the_audit_verdict_on_the_papers_prediction(class_gap, location_gap, expected):
+def test_the_audit_verdict_on_the_papers_prediction(state, reason, expected):
+    # The sentence comes from the settled verdict (keras_gpos.audit.verdicts), never from two gaps alone.
     from keras_gpos.audit.rendering import verdict
 
-    def probes(ordered, gap):
-        return {"ordered": {"accuracy": ordered, "chance": 0.111}, "sorted": {"accuracy": ordered - gap}}
-
-    layer = {"location": probes(0.9, location_gap), "class": probes(0.7, class_gap),
-             "gaps": {"class": {"ordered_minus_sorted": class_gap},
-                      "location": {"ordered_minus_sorted": location_gap}}}
-    assert verdict(layer).endswith(f"({expected})")
+    claim = {"key": "l/class_survives_order_loss_better", "claim": "class_survives_order_loss_better",
+             "state": state, "reason": reason, "estimate": None if reason else 0.3, "p_value": None,
+             "context": {}}
+    assert verdict({"name": "l", "verdicts": {"class_survives_order_loss_better": claim}}).endswith(expected)

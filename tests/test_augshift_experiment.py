@@ -10,6 +10,7 @@ from absl import flags
 from keras_gpos.experiments import AugShiftConfig, EXPERIMENTS, make_config
 from keras_gpos.experiments.augshift import run_augshift
 from keras_gpos.experiments.flags import parse
+from keras_gpos.base.schema import SCHEMA_VERSION
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -64,7 +65,7 @@ def test_tiny_run_writes_table_plot_and_exports(tmp_path):
         assert 0.0 <= row["test_accuracy"] <= 1.0 and 0.0 <= row["consistency"] <= 1.0
         assert row["accuracy_vs_shift"]["offsets"] == [0, 4, 8]
         assert row["location_probe"]["chance"] == pytest.approx(1 / 9)
-        assert row["experiment"] == "augshift" and row["schema_version"] == 2
+        assert row["experiment"] == "augshift" and row["schema_version"] == SCHEMA_VERSION
     table = (out / "results.md").read_text()
     assert "consistency (%)" in table and "test acc (%)" in table  # always side by side
     run_dir = out / "runs" / "augshift_blurpool_lam1_mse_seed0"

@@ -13,11 +13,12 @@ import subprocess
 import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SECTIONS = {"input pipeline", "channel ranking", "attack sweep", "training step", "scaling", "audit"}
+SECTIONS = {"input pipeline", "channel ranking", "attack sweep", "training step", "scaling", "audit",
+            "probe speed"}
 # Signed or possibly zero: overheads are differences (noise can make them
 # negative), RSS growth can be zero, a fitted slope or intercept can have
-# either sign on tiny sizes.
-SIGNED = ("overhead", "RSS growth", "slope", "R^2", "fixed cost")
+# either sign on tiny sizes; a probe accuracy change can be zero.
+SIGNED = ("overhead", "RSS growth", "slope", "R^2", "fixed cost", "accuracy change")
 
 
 def test_benchmark_suite_smoke_run_writes_every_section(tmp_path):

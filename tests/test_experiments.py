@@ -18,6 +18,7 @@ from keras_gpos.experiments.location import LocationConfig, train_location
 from keras_gpos.training.distribution import get_strategy
 
 from tests.flag_utils import parse_train_flags
+from keras_gpos.base.schema import SCHEMA_VERSION
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -132,7 +133,7 @@ def test_run_directory_holds_everything_to_resume_evaluate_and_serve(tiny_run):
     assert summary["dataset"]["test_canvases"] == 12 * 4
     assert summary["chance_accuracy"] == pytest.approx(0.25)  # fractions, as Keras metrics report
     assert 0.0 <= summary["test_accuracy"] <= 1.0
-    assert summary["experiment"] == "location" and summary["schema_version"] == 2
+    assert summary["experiment"] == "location" and summary["schema_version"] == SCHEMA_VERSION
     assert summary["keras_gpos_version"] == keras_gpos.__version__
     assert json.loads((run_dir / "config.json").read_text())["grid_size"] == 2
     assert not list(run_dir.glob(".*tmp*")), "temporary files left behind"
@@ -187,7 +188,7 @@ def test_evaluate_cli_writes_json_markdown_and_png(tiny_run, tmp_path):
     assert row["variant"] == "fc" and row["task"] == "location"
     # The model is deterministic (no permutation), so re-scoring reproduces training's test score.
     assert row["accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-5)
-    assert payload["schema_version"] == 2 and payload["experiment"] == "location"
+    assert payload["schema_version"] == SCHEMA_VERSION and payload["experiment"] == "location"
     table = (tmp_path / "results.md").read_text()
     assert "| resnet10-w4 | fc | zero | 2x2 |" in table and "location chance (%)" in table
     assert (tmp_path / "results.png").read_bytes()[:4] == b"\x89PNG"

@@ -69,7 +69,9 @@ def test_vertical_flip_ranks_on_train_and_attacks_top_and_bottom_halves(tmp_path
     assert set(comparison["clean"]) == {"all", "top", "bottom"}
     assert {row["ranking"] for row in comparison["regions"]} == {"top", "bottom"}
     for row in comparison["regions"]:
-        assert row["hurts_more"] in ("top", "bottom") and set(row["drops"]) == {"top", "bottom"}
+        # Two random sets cannot make a half significant: the claim says so instead of naming one.
+        assert row["hurts_more"] is None and row["verdict"]["reason"] == "too_few_draws"
+        assert set(row["drops"]) == {"top", "bottom"}
     assert len(comparison["contrasts"][0]["random_values"]) == 3
     table = (tmp_path / "run" / "results.md").read_text()
     assert "top-half drop" in table and "Ranking flip: vertical" in table and "ranked on" in table
@@ -137,5 +139,6 @@ def test_claims_are_judged_over_seeds_by_evaluate(tmp_path):
     summary = report.payload["seeds_summary"]
     assert summary["seeds"] == [0, 1] and [row["n"] for row in summary["rows"]] == [2, 4]
     for row in summary["rows"] + summary["contrasts"]:
-        assert len(row["holds_per_seed"]) == 2 and row["holds"] == all(row["holds_per_seed"])
-    assert "holds per seed" in report.text and (tmp_path / "seeds" / "results.png").exists()
+        assert len(row["states_per_seed"]) == 2
+        assert row["holds"] == all(state == "holds" for state in row["states_per_seed"])
+    assert "per seed" in report.text and (tmp_path / "seeds" / "results.png").exists()

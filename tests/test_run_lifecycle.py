@@ -12,6 +12,7 @@ import pytest
 
 import keras_gpos
 from keras_gpos.experiments import EXPERIMENTS, flags as experiment_flags
+from keras_gpos.base.schema import SCHEMA_VERSION
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = pathlib.Path(keras_gpos.__file__).parent
@@ -86,7 +87,7 @@ def test_schema_1_percent_runs_are_converted_explicitly(tmp_path):
     assert entry["test_accuracy"]["per_seed"] == [pytest.approx(0.40), pytest.approx(0.42)]
     assert entry["location_probe"]["per_seed"] == [pytest.approx(0.90), pytest.approx(0.88)]
     upgraded = [row for row in report.payload["runs"] if row["seed"] == 0]
-    assert upgraded[0]["upgraded_from_schema"] == 1 and report.payload["schema_version"] == 2
+    assert upgraded[0]["upgraded_from_schema"] == 1 and report.payload["schema_version"] == SCHEMA_VERSION
     assert "41.0 ± 1.4" in report.text  # percent in the table, from fractions
     (tmp_path / "runs" / "new" / "run.json").write_text(json.dumps({**new, "schema_version": 9}))
     with pytest.raises(ValueError, match="schema_version 9"):

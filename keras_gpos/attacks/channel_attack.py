@@ -15,11 +15,12 @@ import numpy as np
 
 from keras_gpos.base.backend import ModelFunction
 from keras_gpos.base.graph import feature_model, functional_view, layer_path, subclassed_model_error
-from keras_gpos.base.inputs import batches, check_model_input, check_value_range, iterate
-from keras_gpos.base.validation import check_finite_array, check_integer_indices, check_labels, check_positive_int
+from keras_gpos.base.inputs import (
+    batches, check_images, check_model_input, check_segmentation_model, iterate, segmentation_masks)
+from keras_gpos.base.validation import check_integer_indices, check_positive_int
 from keras_gpos.base.vocabulary import check_region
 from keras_gpos.layers.channel_mask import ChannelMask, channel_indicator
-from keras_gpos.metrics.region_iou import confusion_matrix, iou_from_confusion
+from keras_gpos.metrics.region_iou import confusion_matrix, iou_from_confusion, labelled_pixels
 
 
 def mask_layer_name(layer_name):
@@ -136,7 +137,7 @@ class AttackEvaluator:
 
     Example:
 
-    >>> model = keras_gpos.models.build_deeplab(3, (32, 48, 3), depth=10, width=4, aspp_filters=8)
+    >>> model = keras_gpos.models.build_deeplab(6, (32, 48, 3), depth=10, width=4, aspp_filters=8)
     >>> attacked = keras_gpos.attacks.insert_channel_mask(model, "stage4_out")
     >>> scenes = keras_gpos.data.make_street_scenes(4, (32, 48))
     >>> evaluator = keras_gpos.attacks.AttackEvaluator(attacked, scenes, 6)
@@ -165,18 +166,13 @@ class AttackEvaluator:
         for index, images, labels in iterate(stream):
             if labels is None:
                 raise ValueError(f"{what}: batch {index} has no labels; pass (images, masks).")
-            images = check_finite_array(images, f"{what}: batch {index}").astype("float32")
-            check_value_range(images, "AttackEvaluator", input_range)
-            labels = np.asarray(labels)
-            if labels.ndim == 4 and labels.shape[-1] == 1:
-                labels = labels[..., 0]
-            if labels.shape != images.shape[:3]:
-                raise ValueError(f"{what}: batch {index} has masks of shape {labels.shape} for images "
-                                 f"{images.shape}; expected (batch, height, width).")
-            labels = check_labels(labels, self.num_classes, f"{what}: masks of batch {index}",
-                                  self.ignore_label).astype("int32")
+            batch_what = f"{what}: batch {index}"
+            images = check_images(images, batch_what, self.model, input_range).astype("float32")
+            labels = segmentation_masks(labels, f"{what}: masks of batch {index}", self.num_classes,
+                                        self.ignore_label, spatial_shape=images.shape[1:3])
             if not cached:
                 check_model_input(self.model, images, "AttackEvaluator")
+                check_segmentation_model(self.model, "AttackEvaluator", images.shape[1:], self.num_classes)
             cached.append((images, labels))
         if not cached:
             raise ValueError("AttackEvaluator got an empty dataset.")
@@ -216,7 +212,12 @@ class AttackEvaluator:
         return self._compiled.traces
 
     def confusion(self, channels=()):
-        """`{region: (classes, classes) confusion matrix}` with `channels` masked."""
+        """`{region: (classes, classes) int64 confusion matrix}` with `channels` masked.
+
+        Each compiled call counts one batch in int32; the batches are added
+        up in int64 here, so the counts are exact at any data size, on JAX
+        without x64 too.
+        """
         channels = check_integer_indices(channels, "channels")
         bad = [int(c) for c in channels if not 0 <= c < self.mask.num_channels]
         if bad:
@@ -226,27 +227,32 @@ class AttackEvaluator:
             )
         # Only the mask variable changes between channel sets: no retrace.
         self.mask.set_mask(channel_indicator(channels, self.mask.num_channels))
-        total = np.zeros((len(self.regions), self.num_classes, self.num_classes), np.float64)
+        total = np.zeros((len(self.regions), self.num_classes, self.num_classes + 1), np.int64)
         for images, labels in self._batches:
-            total += np.asarray(keras.ops.convert_to_numpy(self._compiled(images, labels)))
-        return dict(zip(self.regions, total))
+            total += np.asarray(keras.ops.convert_to_numpy(self._compiled(images, labels)), np.int64)
+        # The model predicts exactly num_classes scores (checked), so no arg-max lies outside them.
+        return {name: matrix[:, :self.num_classes] for name, matrix in zip(self.regions, total)}
 
     def evaluate(self, channels=()):
-        """`{region: {"miou": float, "per_class_iou": list}}` with `channels` masked.
+        """`{region: {"miou", "per_class_iou", "labelled_pixels"}}` with `channels` masked.
+
+        `miou` is a fraction in [0, 1], or None when the region holds no
+        labelled pixel (every pixel there is ignored): such a region cannot
+        be judged, and says so with `"labelled_pixels": 0` instead of a 0.0
+        that would read as a total failure. `per_class_iou` holds None for
+        classes absent from the region.
 
         Raises:
-            ValueError: channel indices that are not integers or out of range,
-                or a region with no labelled pixel (its mIoU would be meaningless).
+            ValueError: channel indices that are not integers or out of range.
         """
         results = {}
         for name, matrix in self.confusion(channels).items():
-            if matrix.sum() == 0:
-                raise ValueError(f"AttackEvaluator: region {name!r} holds no labelled pixels.")
             iou, mean = iou_from_confusion(matrix)
-            iou = np.asarray(keras.ops.convert_to_numpy(iou))
+            pixels = labelled_pixels(matrix)
             results[name] = {
-                "miou": float(keras.ops.convert_to_numpy(mean)),
+                "miou": None if pixels == 0 else mean,
                 "per_class_iou": [None if np.isnan(v) else float(v) for v in iou],
+                "labelled_pixels": pixels,
             }
         return results
 

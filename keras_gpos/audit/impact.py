@@ -30,8 +30,21 @@ def add_impact(graph, names, results, impact_data, impact_n, random_draws, label
         attacked = insert_channel_mask(graph, name)
         ranking = _ranking_of(entry, flip)
         ns = [n for n in impact_n if n <= entry["channels"]]
+        # N values above a layer's channels cannot be ablated there: said in the result and warned.
+        entry["impact_skipped_n"] = [n for n in impact_n if n > entry["channels"]]
+        if entry["impact_skipped_n"]:
+            warnings.warn(f"position_audit: layer {name!r} has {entry['channels']} channels; impact_n values "
+                          f"{entry['impact_skipped_n']} are larger and were not ablated there.", UserWarning,
+                          stacklevel=3)
+        if not ns:
+            entry["impact"] = None
+            continue
         if labels_kind == "segmentation":
-            classes = num_classes or int(labels[labels != (ignore_label if ignore_label is not None else -1)].max()) + 1
+            # The model's own class count (its masks may not show every class), else the masks' largest id.
+            outputs = getattr(graph, "outputs", None) or []
+            labelled = labels[labels != (-1 if ignore_label is None else ignore_label)]
+            dense = len(outputs) == 1 and len(outputs[0].shape) == 4
+            classes = num_classes or (int(outputs[0].shape[-1]) if dense else int(labelled.max()) + 1)
             halves = SIDES[flip]
             evaluator = AttackEvaluator(attacked, (images, labels), classes, ignore_label,
                                         regions={"all": "all", halves[0]: halves[0], halves[1]: halves[1]})

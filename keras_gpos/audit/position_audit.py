@@ -35,12 +35,16 @@ layers. Flip-ranking sums stream; the pooled features the probes need are
 kept for the first `probe_images` images only, so memory stops growing there.
 
 Probes: `keras_gpos.metrics.probe` (softmax regression, L2 1e-3 on
-standardised features, L-BFGS to convergence). NumPy and `keras.ops` only:
-runs on every backend.
+standardised features, at most 128 principal directions, L-BFGS to
+convergence). Each probe records its per-image outcomes (correct cells of
+every held-out image), so the verdicts (`keras_gpos.audit.verdicts`) test by
+image; they are settled by Holm over the audit (`verdict_rule`). NumPy and
+`keras.ops` only: runs on every backend.
 """
 
 import dataclasses
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -49,12 +53,16 @@ from keras_gpos.audit.canvases import make_canvases, resize_images, resize_masks
 from keras_gpos.audit.impact import add_impact
 from keras_gpos.audit.layers import DEFAULT_MAX_LAYERS, default_layers
 from keras_gpos.audit.rendering import audit_markdown, audit_plot, save_audit_files
+from keras_gpos.audit.verdicts import correct_audits, layer_verdicts
+from keras_gpos.base import stats
 from keras_gpos.base.backend import compiled_forward
 from keras_gpos.base.graph import functional_view, layer_output
-from keras_gpos.base.inputs import batches, iterate
-from keras_gpos.base.validation import check_finite_array, check_labels, check_positive_int
+from keras_gpos.base.inputs import (
+    batches, check_images, check_model_layout, class_labels, iterate, segmentation_masks)
+from keras_gpos.base.progress import Progress
+from keras_gpos.base.validation import check_positive_int
 from keras_gpos.base.vocabulary import flip_axis
-from keras_gpos.metrics.probe import VIEWS, linear_probe, order_free_view
+from keras_gpos.metrics.probe import MAX_FEATURES, VIEWS, degenerate_message, linear_probe, order_free_view
 from keras_gpos.ranking.accumulator import FlipAccumulator
 from keras_gpos.ranking.position_ranking import pooled_feature_model
 
@@ -71,15 +79,35 @@ class _LayerSums:
         self.flips.setdefault(flip, FlipAccumulator()).add(z, z_flip)
 
 
-def _probe_views(features, targets, train_mask, num_classes):
-    results = {}
+def _read_labels(labels, images, index, num_classes, ignore_label):
+    """Class labels `(N,)` or masks `(N, h, w)` through the base contracts (None stays None)."""
+    if labels is None:
+        return None
+    labels = np.asarray(labels)
+    what = f"position_audit: labels of batch {index}"
+    if labels.ndim <= 2:
+        return class_labels(labels, what, num_classes, count=len(images))
+    if len(labels) != len(images):
+        raise ValueError(f"{what}: {len(labels)} masks for {len(images)} images.")
+    return segmentation_masks(labels, what, num_classes, ignore_label, spatial_shape=images.shape[1:3])
+
+
+def _probe_views(features, targets, train_mask, num_classes, cells_per_image, seed, max_features):
+    """The three probes of one layer and task, with per-image outcomes; `(probes, degenerate)`."""
+    results, degenerate = {}, False
     for view in VIEWS:
         x = order_free_view(features, view)
         result = linear_probe(x[train_mask], targets[train_mask], x[~train_mask], targets[~train_mask],
-                              num_classes=num_classes)
+                              num_classes=num_classes, warn=False, max_features=max_features)
+        # Held-out canvases come image by image, every image in every cell.
+        per_image = result.test_correct.reshape(-1, cells_per_image).sum(axis=1)
         results[view] = {"accuracy": result.accuracy, "train_accuracy": result.train_accuracy,
-                         "chance": result.chance}
-    return results
+                         "chance": result.chance, "uniform_chance": result.uniform_chance,
+                         "interval": stats.accuracy_interval(per_image, cells_per_image, seed=seed),
+                         "per_image_correct": per_image.astype(int).tolist(), "trials": cells_per_image,
+                         "constant_features": result.constant_features, "directions": result.directions}
+        degenerate = degenerate or (view == "ordered" and result.degenerate)
+    return results, degenerate
 
 
 def _concentration(scores):
@@ -106,6 +134,7 @@ class PositionAudit:
     layers: list
     timing: dict
     labels: str
+    verdict_rule: dict = None
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -126,7 +155,8 @@ class PositionAudit:
 def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_shape=None,
                    train_fraction=0.5, probe_images=512, flips=("horizontal", "vertical"),
                    impact_n=None, impact_images=256, random_draws=10, num_classes=None, ignore_label=None,
-                   batch_size=16, max_layers=DEFAULT_MAX_LAYERS, seed=0, verbose=1):
+                   batch_size=16, max_layers=DEFAULT_MAX_LAYERS, seed=0, verbose=1,
+                   probe_features=MAX_FEATURES):
     """Measures where `model` keeps position, and whether it is in channel order.
 
     Args:
@@ -155,8 +185,13 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
         num_classes, ignore_label: of the labels or masks (default: inferred).
         batch_size: int. Images per forward pass.
         max_layers: int. How many default layers.
-        seed: int. Seed of the split and the random channel sets.
-        verbose: 0 silent, 1 progress bar.
+        seed: int. Seed of the split, the random channel sets and the
+            bootstraps of the verdicts.
+        verbose: 0 silent, 1 progress (a bar in a terminal, plain lines in a log),
+            2 one line at the end (`keras_gpos.base.progress`).
+        probe_features: int or None. Principal directions each probe reads
+            at most (`keras_gpos.metrics.probe.MAX_FEATURES`, 128; None: all,
+            slower on wide layers).
 
     Returns:
         A `PositionAudit`.
@@ -188,6 +223,7 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
         for n in impact_n:
             check_positive_int(n, "impact_n entries")
         check_positive_int(impact_images, "impact_images")
+    check_model_layout(model, "position_audit")
     graph = functional_view(model)
     shape = tuple(graph.inputs[0].shape[1:])
     stream = batches(data, batch_size, name="position_audit data")
@@ -201,6 +237,9 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
         shape = tuple(input_shape)
     elif input_shape is not None and tuple(input_shape) != shape:
         raise ValueError(f"model {model.name!r} takes {shape}; input_shape={tuple(input_shape)} contradicts it.")
+    if first[1].shape[-1] != shape[-1]:
+        raise ValueError(f"position_audit: images have {first[1].shape[-1]} channel(s) (shape {first[1].shape}); "
+                         f"model {model.name!r} takes {shape[-1]} (input (None, {', '.join(map(str, shape))})).")
     names = list(layers) if layers else default_layers(graph, max_layers)
     for name in names:
         out = layer_output(graph, name)
@@ -209,20 +248,23 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
     pooled = pooled_feature_model(graph, names)
     forward = compiled_forward(pooled)
     channel_counts = [int(layer_output(graph, name).shape[-1]) for name in names]
+    if impact_n and min(impact_n) > max(channel_counts):
+        raise ValueError(f"impact_n={tuple(impact_n)} is larger than the channels of every audited layer "
+                         f"({dict(zip(names, channel_counts))}); no ablation could run.")
     sums = [_LayerSums(c) for c in channel_counts]
     cells_per_image = grid_size * grid_size
     labels_seen, all_cells, kept = [], [], 0
     forward_seconds, total = 0.0, 0
     impact_data = []
-    progbar = keras.utils.Progbar(None, verbose=1, unit_name="image") if verbose else None
+    progress = Progress("position_audit", stream.count, verbose)
 
     def chunks():
         yield first
         yield from it
 
     for index, images, labels in chunks():
-        check_finite_array(images, f"position_audit: batch {index}")
-        images = images.astype("float32")
+        images = check_images(images, f"position_audit: batch {index}", graph).astype("float32")
+        labels = _read_labels(labels, images, index, num_classes, ignore_label)
         full = resize_images(images, shape[0], shape[1])
         parts = [full]
         for flip in flips:
@@ -252,14 +294,13 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
                 labels_seen.append(np.asarray(labels)[:keep])
         room = impact_images - sum(len(d[0]) for d in impact_data)
         if labels is not None and impact_n and room > 0:
-            labels = np.asarray(labels)
             if labels.ndim == 3:
                 labels = resize_masks(labels, shape[0], shape[1])
             impact_data.append((full[:room], labels[:room]))
         kept += keep
         total += count
-        if progbar is not None:
-            progbar.update(total)
+        progress.update(total)
+    progress.close()
     if kept < 4:
         raise ValueError(f"position_audit needs at least 4 images for a held-out split; got {kept}.")
     rng = np.random.default_rng(seed)
@@ -278,26 +319,29 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
             raise ValueError(f"position_audit: {len(stacked)} labels for {kept} images.")
         if stacked.ndim == 1:
             labels_kind = "class"
-            classes = num_classes or int(stacked.max()) + 1
-            class_targets = np.repeat(check_labels(stacked, classes, "position_audit labels"), cells_per_image)
-        elif stacked.ndim == 3:
-            labels_kind = "segmentation"
+            class_targets = np.repeat(stacked, cells_per_image)
         else:
-            raise ValueError(f"position_audit: labels must be (N,) classes or (N, h, w) masks; got {stacked.shape}.")
+            labels_kind = "segmentation"
     probe_start = time.perf_counter()
     results = []
     for name, channels, layer_sums in zip(names, channel_counts, sums):
         features = np.concatenate(layer_sums.features)
-        entry = {"name": name, "channels": channels,
-                 "location": _probe_views(features, cells, train_mask, cells_per_image)}
-        entry["class"] = (_probe_views(features, class_targets, train_mask, int(class_targets.max()) + 1)
-                          if class_targets is not None else None)
+        location, degenerate = _probe_views(features, cells, train_mask, cells_per_image, cells_per_image, seed,
+                                            probe_features)
+        entry = {"name": name, "channels": channels, "location": location, "class": None}
+        if class_targets is not None:
+            entry["class"], _ = _probe_views(features, class_targets, train_mask, int(class_targets.max()) + 1,
+                                             cells_per_image, seed, probe_features)
+        if degenerate:  # once per layer, not once per probe
+            warnings.warn(degenerate_message(f"the pooled features of layer {name!r}"), stacklevel=2)
+        entry["degenerate_features"] = degenerate
         entry["gaps"] = {
             task: None if entry[task] is None else {
                 "ordered_minus_sorted": entry[task]["ordered"]["accuracy"] - entry[task]["sorted"]["accuracy"],
                 "ordered_minus_sum": entry[task]["ordered"]["accuracy"] - entry[task]["sum"]["accuracy"],
             } for task in ("location", "class")
         }
+        entry["verdicts"] = {v.claim: v.to_dict() for v in layer_verdicts(entry, seed)}
         entry["rankings"] = {}
         for flip, accumulator in layer_sums.flips.items():
             overall = accumulator.overall
@@ -313,7 +357,7 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
             raise ValueError("impact_n needs labels or masks with the images.")
         add_impact(graph, names, results, impact_data, impact_n, random_draws, labels_kind,
                     num_classes, ignore_label, seed, flips)
-    return PositionAudit(
+    audit = PositionAudit(
         model=model.name, input_shape=tuple(int(v) for v in shape), grid_size=grid_size,
         background=background, images=total,
         probe_images={"train": int(train_mask.sum() // cells_per_image),
@@ -324,3 +368,5 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
                 "backend": keras.config.backend()},
         labels=labels_kind or "none",
     )
+    settled = correct_audits([audit.to_dict()])[0]
+    return dataclasses.replace(audit, layers=settled["layers"], verdict_rule=settled["verdict_rule"])

@@ -8,7 +8,10 @@ where ordered >> sorted, position lives in the channel order.
 
 import numpy as np
 
-from keras_gpos.base.rendering import markdown_table, pyplot, save_figure, write_files
+from keras_gpos.audit.verdicts import missing_layer_verdicts
+from keras_gpos.base.rendering import (
+    correction_text, markdown_table, paper_agreement, pyplot, save_figure, verdict_text, write_files,
+)
 
 
 VIEW_LABELS = {"ordered": "ordered", "sorted": "sorted (order-free)", "sum": "channel sum"}
@@ -24,43 +27,62 @@ def _probe_cells(probes):
     return [_pct(probes[view]["accuracy"]) for view in ("ordered", "sorted", "sum")]
 
 
+# What each audit claim says, and what the paper predicts of it (None: no prediction).
+CLAIM_TEXT = {
+    "location_decodable": ("location is decodable (the ordered probe beats chance)", None),
+    "location_order_free": ("location survives the loss of order (the sorted probe beats chance)", None),
+    "location_in_channel_order": ("position lives in the channel order (the ordered probe beats the sorted one)",
+                                  True),
+    "class_decodable": ("the class is decodable (the ordered probe beats chance)", None),
+    "class_order_free": ("the class survives the loss of order (the sorted probe beats chance)", None),
+    "class_in_channel_order": ("the class lives in the channel order (the ordered probe beats the sorted one)",
+                               None),
+    "class_survives_order_loss_better": (
+        "the class keeps a larger share of its above-chance accuracy without the channel order than "
+        "location does", True),
+}
+
+
+def verdict_lines(layer):
+    """One line per verdict of an audited layer: the claim, its state and numbers, the paper's prediction.
+
+    A layer from a results file without per-image outcomes gets "cannot be
+    judged here (no per-image outcomes)" for every claim.
+    """
+    verdicts = layer.get("verdicts") or missing_layer_verdicts(layer)
+    lines = []
+    for claim, record in verdicts.items():
+        words, predicted = CLAIM_TEXT.get(claim, (claim.replace("_", " "), None))
+        lines.append(f"{words}: {verdict_text(record)}.{paper_agreement(record, predicted)}")
+    return lines
+
+
 def verdict(layer):
-    """One sentence on where position lives at this layer, and on the paper's prediction."""
-    location = layer["location"]
-    chance = location["ordered"]["chance"]
-    ordered, sorted_ = location["ordered"]["accuracy"], location["sorted"]["accuracy"]
-    if ordered - chance < 0.1:
-        text = "location is barely decodable here"
-    elif ordered - sorted_ >= 0.1:
-        text = "location is decodable and mostly lives in the channel order"
-    else:
-        text = "location is decodable and survives the loss of order (it lives in the value distribution too)"
-    if layer.get("class"):
-        class_gap = layer["gaps"]["class"]["ordered_minus_sorted"]
-        location_gap = layer["gaps"]["location"]["ordered_minus_sorted"]
-        if abs(class_gap - location_gap) < 0.05:
-            verdict = "no clear difference"  # within a few points: probe noise, not a finding
-        elif class_gap < location_gap:
-            verdict = "as the paper predicts"
-        else:
-            verdict = "against what the paper predicts"
-        text += (f"; the class loses {100 * class_gap:.0f} pt without order vs {100 * location_gap:.0f} pt "
-                 f"for location ({verdict})")
-    return text
+    """Where position lives at this layer, and the paper's prediction, from its verdicts, in one text."""
+    return " ".join(verdict_lines(layer))
+
+
+def _chance_text(layers, task):
+    probe = layers[0][task]["ordered"] if layers and layers[0].get(task) else None
+    if probe is None:
+        return None
+    uniform = probe.get("uniform_chance")
+    return (f"{task} chance {_pct(probe['chance'])}% (held-out majority rate)"
+            + ("" if uniform is None else f", 1/classes {_pct(uniform)}%"))
 
 
 def audit_markdown(audits, title=None):
     """Markdown of one or more audits (`PositionAudit.to_dict()`): a table per model, a verdict per layer."""
     lines = [f"# {title or 'Position audit'}", ""]
     for audit in audits:
-        chance_loc = audit["layers"][0]["location"]["ordered"]["chance"]
+        chances = "; ".join(t for t in (_chance_text(audit["layers"], task) for task in ("location", "class")) if t)
         lines += [
             f"## {audit['model']}",
             "",
             f"{audit['images']} images ({audit['probe_images']['train']} probe-train / "
             f"{audit['probe_images']['test']} held-out), {audit['grid_size']}x{audit['grid_size']} grid on a "
             f"{audit['input_shape'][0]}x{audit['input_shape'][1]} canvas, background {audit['background']}; "
-            f"location chance {_pct(chance_loc)}%. Probe accuracies in percent.",
+            f"{chances}. Probe accuracies in percent; the verdicts test against the majority rate.",
             "",
         ]
         rows = []
@@ -74,7 +96,8 @@ def audit_markdown(audits, title=None):
             ["layer", "channels", "location ordered", "location sorted", "location sum", "class ordered",
              "class sorted", "class sum", "h-flip top-10% share", "v-flip top-10% share"], rows))
         for layer in audit["layers"]:
-            lines.append(f"- `{layer['name']}`: {verdict(layer)}.")
+            lines.append(f"- `{layer['name']}`:")
+            lines += [f"  - {line}" for line in verdict_lines(layer)]
             impact = layer.get("impact")
             if impact and "clean_accuracy" in impact:  # class labels
                 parts = [f"N={r['n']}: top {100 * r['top_drop']:.1f} vs random {100 * r['random_mean']:.1f} "
@@ -87,11 +110,17 @@ def audit_markdown(audits, title=None):
                 lines.append(f"  mIoU drop (clean {impact['clean']['all']:.3f}): " + "; ".join(parts) + ".")
         lines += ["", f"Forward passes {audit['timing']['forward_seconds']:.1f} s, probe fitting "
                       f"{audit['timing']['probe_seconds']:.1f} s ({audit['timing']['backend']}).", ""]
+    rule = audits[0].get("verdict_rule") if audits else None
+    if rule:
+        lines += [correction_text(rule) + " Per-model audits in one report share one correction.", ""]
+    elif audits:
+        lines += ["Verdicts: this results file holds no per-image outcomes (written before schema 3), so no "
+                  "claim can be judged; rerun the audit.", ""]
     lines.append(
-        "Probes: softmax regression on standardised pooled features (L2 1e-3, L-BFGS), fitted on the "
-        "canvases of the probe-train images and scored on the held-out images' canvases. Sorted = each "
-        "pooled vector sorted (what a permutation cannot change); sum = the channel sum (all a dense "
-        "layer behind a fresh permutation can read).\n")
+        "Probes: softmax regression on standardised pooled features (L2 1e-3, L-BFGS; at most 128 principal "
+        "directions, see keras_gpos.metrics.probe), fitted on the canvases of the probe-train images and "
+        "scored on the held-out images' canvases. Sorted = each pooled vector sorted (what a permutation "
+        "cannot change); sum = the channel sum (all a dense layer behind a fresh permutation can read).\n")
     return "\n".join(lines)
 
 

@@ -40,6 +40,34 @@ def requires_tensorflow(what):
     return tf
 
 
+def requires_extra(module, extra, what):
+    """Imports an optional dependency, or raises an `ImportError` with the install line that adds it.
+
+    Args:
+        module: str. The module to import (e.g. `"keras_hub"`).
+        extra: str. keras_gpos's optional extra that installs it (e.g. `"hub"`).
+        what: str. What needs it, for the message.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(
+            f"{what} needs {module}, from keras_gpos's optional extra '{extra}': pip install "
+            f"'keras_gpos[{extra}]' (in a clone of the repository: pip install -e '.[{extra}]')."
+        ) from error
+
+
+def is_eager(tensor):
+    """True for a concrete tensor, False for a symbolic one (inside `tf.function` or `jax.jit`)."""
+    try:
+        keras.ops.convert_to_numpy(tensor)
+        return True
+    except Exception:  # noqa: BLE001 - a symbolic tensor of any backend
+        return False
+
+
 class ModelFunction:
     """`function(call, *arrays)` compiled once for `model` on the current backend.
 

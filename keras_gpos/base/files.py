@@ -95,6 +95,58 @@ def read_json(path):
         raise ValueError(f"{path} is not a text JSON file ({error}).") from error
 
 
+_TYPE_NAMES = {bool: "true/false", int: "an integer", float: "a number", str: "a string", dict: "an object",
+               list: "a list", type(None): "null"}
+
+
+def _type_name(kinds):
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    if set(kinds) >= {int, float}:
+        kinds = ("a number",) + tuple(k for k in kinds if k not in (int, float))
+    return " or ".join(k if isinstance(k, str) else _TYPE_NAMES.get(k, k.__name__) for k in kinds)
+
+
+def _has_type(value, kinds):
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    if isinstance(value, bool):
+        return bool in kinds
+    return isinstance(value, kinds)
+
+
+def read_record(path, what, required=None, optional=None):
+    """A JSON object read from `path`, its structure checked: the one reader of sidecar files.
+
+    Args:
+        path: the file.
+        what: str. What the file is, for the error ("best-model sidecar").
+        required: `{key: type or tuple of types}` the object must hold
+            (`(int, float)` is a number; `bool` is never an int).
+        optional: `{key: types}` checked only where present.
+
+    Raises:
+        ValueError: a missing, corrupt or non-JSON file, or one whose structure
+            differs, in one line naming the file and what was expected.
+    """
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise ValueError(f"{what} {path} does not exist.")
+    record = read_json(path)
+    required, optional = dict(required or {}), dict(optional or {})
+    expected = ", ".join(f"{key!r} ({_type_name(kind)})" for key, kind in required.items())
+    expected = f"a JSON object with {expected}" if expected else "a JSON object"
+    if not isinstance(record, dict):
+        problem = f"it holds {_type_name(type(record))}"
+    else:
+        missing = [key for key in required if key not in record]
+        wrong = [f"{key!r} is {_type_name(type(record[key]))}" for key, kind in {**optional, **required}.items()
+                 if key in record and not _has_type(record[key], kind)]
+        problem = (f"it lacks {', '.join(repr(key) for key in missing)}" if missing
+                   else "; ".join(wrong) if wrong else None)
+        if problem is None:
+            return record
+    raise ValueError(f"{path} is not a valid {what}: expected {expected}; {problem}.")
+
+
 def _atomic_with(path, write, tmp_name=None):
     """Runs `write(tmp_path)` then renames tmp over `path`; cleans up on failure.
 
@@ -140,15 +192,45 @@ def replace_dir(tmp_dir, final_dir):
         os.replace(tmp_dir, final_dir)
 
 
-def remove_temporaries(folder):
-    """Deletes temporary files a killed writer left in `folder` (not recursive)."""
+def is_temporary_of(name, targets):
+    """Whether the folder entry `name` is a temporary file of one of `targets` (names beside it).
+
+    `write_bytes` writes `.<name>.<random>.tmp`, `save_keras_model` and
+    `save_weights` `.<stem>.tmp<suffix>`, the SavedModel export `.<name>.tmp`
+    and `replace_dir` `.<name>.old`.
+    """
+    if not name.startswith(".") or (TEMPORARY_MARKER not in name and not name.endswith(".old")):
+        return False
+    body = name[1:]
+    for target in targets:
+        target = str(target)
+        path = pathlib.PurePath(target)
+        if body == f"{target}.old" or body == f"{path.stem}{TEMPORARY_MARKER}{path.suffix}":
+            return True
+        if target.endswith(".weights.h5") and body == f"{target[:-len('.weights.h5')]}{TEMPORARY_MARKER}.weights.h5":
+            return True
+        if body.startswith(f"{target}.") and TEMPORARY_MARKER in body[len(target):]:
+            return True
+    return False
+
+
+def remove_temporaries(folder, targets):
+    """Deletes the temporary files a killed writer left in `folder` for the names in `targets`.
+
+    Only temporaries of `targets` (the files a run knows it writes) go:
+    `.tmp/`, `.tmp_cache/` or `.notes.tmp.txt` of anyone else stay.
+
+    Returns:
+        The removed paths.
+    """
     folder = pathlib.Path(folder)
     if not folder.is_dir():
         return []
+    targets = set(targets)
     removed = []
     for path in folder.iterdir():
-        if path.name.startswith(".") and TEMPORARY_MARKER in path.name:
-            if path.is_dir():
+        if is_temporary_of(path.name, targets):
+            if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)

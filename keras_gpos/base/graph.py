@@ -8,8 +8,9 @@ layer. Models come in several kinds, and each is handled here once:
 * Sequential models, built or not (`functional_view` builds them from an
   input shape and wraps them in a functional model that shares every layer);
 * models nested inside others, Sequential included, at any depth: a layer is
-  named by its name (searched depth first, direct layers before nested ones)
-  or by a path such as `"backbone/conv4_block6_out"`;
+  named by its name (a direct layer first; a name only nested models hold
+  must be unique among them, else an error lists the paths) or by a path
+  such as `"backbone/conv4_block6_out"`;
 * subclassed models: their graph is Python code, so no layer output can be
   read from outside. Pass a *feature callable* instead (`images -> feature
   map`, e.g. `lambda x: model.encoder(x)`): the ranking and the audit take
@@ -19,6 +20,7 @@ Backend-agnostic: only Keras' functional graph API.
 """
 
 import difflib
+import warnings
 
 import keras
 
@@ -104,16 +106,31 @@ def _unknown(model, layer_name):
     return ValueError(f"model {model.name!r} has no layer named {layer_name!r}; {hint}.")
 
 
-def _search(model, layer_name):
-    for layer in _children(model):
-        if layer.name == layer_name:
-            return [layer]
+def _search_all(model, layer_name):
+    """Every path to a layer named `layer_name`: direct layers first, then each nested model's."""
+    found = [[layer] for layer in _children(model) if layer.name == layer_name]
     for layer in _children(model):
         if isinstance(layer, keras.Model):
-            found = _search(layer, layer_name)
-            if found:
-                return [layer] + found
-    return None
+            found += [[layer] + path for path in _search_all(layer, layer_name)]
+    return found
+
+
+def _search(model, layer_name):
+    """The one path to `layer_name`: a direct layer, or the only nested one (else an error)."""
+    found = _search_all(model, layer_name)
+    if not found:
+        return None
+    if len(found) == 1:
+        return found[0]
+    paths = ["/".join(layer.name for layer in path) for path in found]
+    if len(found[0]) == 1:
+        warnings.warn(f"layer name {layer_name!r} in model {model.name!r} is its own layer and also nested at "
+                      f"{paths[1:6]}; using its own (name a nested one by its path).", UserWarning, stacklevel=4)
+        return found[0]
+    raise ValueError(
+        f"layer name {layer_name!r} is ambiguous in model {model.name!r}: nested models hold it at "
+        f"{paths[:5]}; name one by its path, e.g. {paths[0]!r}."
+    )
 
 
 def _search_object(model, target):
@@ -133,11 +150,13 @@ def layer_path(model, layer):
 
     Args:
         model: a Keras model.
-        layer: a layer name (direct layers win over nested ones), a path
+        layer: a layer name (a direct layer wins over nested ones; a name
+            that only nested models hold must be unique among them), a path
             `"outer/inner/name"`, or a layer object of `model`.
 
     Raises:
-        ValueError: no such layer; the message lists close matches.
+        ValueError: no such layer (the message lists close matches), or a
+            name that two nested models hold (the message lists the paths).
     """
     if isinstance(layer, keras.layers.Layer):
         found = _search_object(model, layer)

@@ -18,12 +18,28 @@ through `batches`, which accepts:
 It yields NumPy batches `(images, labels or None)`. Only NumPy and
 `keras.ops` are used; TensorFlow is imported only to recognise a `tf.data`
 object when TensorFlow is already loaded, so this module works without it.
+
+Each batch then goes through one contract per input kind, the same in every
+entry point (the ranking, the attack evaluator, the consistency functions,
+the audit, the segmentation loaders and the experiments):
+
+* images: `check_images` (rank, dtype, finite values, the model's channels);
+* class labels: `class_labels` (`(N,)`, `(N, 1)` or one-hot, as Keras' losses);
+* masks: `segmentation_masks` (`(N, h, w)`, `(N, h, w, 1)` or one-hot; size and ids);
+* label image files: `read_label_image` (the index a pixel stores, in every PIL mode that stores one);
+* models: `check_model_layout` (channels_last), `single_output` and
+  `check_segmentation_model` (one output, at the masks' size and class count).
+
+Each returns the value as the library reads it or raises a one-line
+`ValueError` naming the argument and what was expected.
 """
 
 import sys
 import warnings
 
 import numpy as np
+
+from keras_gpos.base.validation import check_finite_array, check_label_range, integer_values
 
 
 def _is_tf_dataset(data):
@@ -66,11 +82,14 @@ class Batches:
     """A re-iterable stream of `(images, labels or None)` NumPy batches.
 
     Build it with `batches(data, ...)`. `has_labels` says whether labels were
-    given; `first_shape` is the shape of the first batch's images.
+    given; `first_shape` is the shape of the first batch's images; `count`
+    is the number of images when it is known in advance (arrays, in-memory
+    sets, unbatched datasets of known cardinality), else None.
     """
 
-    def __init__(self, source, name, image_rank, has_labels, one_shot=False):
+    def __init__(self, source, name, image_rank, has_labels, one_shot=False, count=None):
         self._source = source
+        self.count = count
         self.name = name
         self.image_rank = image_rank
         self.has_labels = has_labels
@@ -154,7 +173,7 @@ def _array_batches(images, labels, batch_size, name, image_rank):
             stop = start + batch_size
             yield images[start:stop], None if labels is None else labels[start:stop]
 
-    return Batches(source, name, image_rank, labels is not None)
+    return Batches(source, name, image_rank, labels is not None, count=len(images))
 
 
 def _dataset_batches(dataset, batch_size, name, image_rank):
@@ -163,7 +182,10 @@ def _dataset_batches(dataset, batch_size, name, image_rank):
     if not hasattr(image_spec, "shape"):
         raise ValueError(f"{name}: cannot read images from a dataset with element spec {spec}.")
     rank = len(image_spec.shape)
+    count = None
     if rank == image_rank - 1:
+        cardinality = int(dataset.cardinality())
+        count = cardinality if cardinality >= 0 else None  # -1 infinite, -2 unknown
         dataset = dataset.batch(batch_size)
     elif rank != image_rank:
         raise ValueError(
@@ -176,7 +198,7 @@ def _dataset_batches(dataset, batch_size, name, image_rank):
             images, labels = _split_element(element, name)
             yield _to_numpy(images), None if labels is None else _to_numpy(labels)
 
-    return Batches(source, name, image_rank, label_spec is not None)
+    return Batches(source, name, image_rank, label_spec is not None, count=count)
 
 
 def _iterable_batches(iterable, name, image_rank):
@@ -251,3 +273,282 @@ def check_model_input(model, images, what):
             f"of shape {tuple(images.shape)}. Resize or pad the images (or build the model for "
             "this size)."
         )
+
+
+# The input contracts: one per kind of input, called by every public entry point
+# that takes that kind. Each returns the value as the library reads it, or raises
+# a one-line `ValueError` naming the argument and what was expected.
+
+def _layers_of(model):
+    """Every layer of `model`, nested models included (depth first)."""
+    for layer in getattr(model, "layers", None) or []:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _layers_of(layer)
+
+
+def model_data_format(model):
+    """`"channels_first"` when any layer of `model` reads that layout, else `"channels_last"`."""
+    for layer in _layers_of(model):
+        if getattr(layer, "data_format", None) == "channels_first":
+            return "channels_first"
+    return "channels_last"
+
+
+def check_model_layout(model, what):
+    """Refuses a model whose layers read `channels_first`: keras_gpos reads channels on the last axis.
+
+    Flips, pooled channel vectors, canvases and channel masks all take the
+    last axis as channels; a `channels_first` model would be read on the
+    wrong axis, so it is refused before any work.
+    """
+    for layer in _layers_of(model):
+        if getattr(layer, "data_format", None) == "channels_first":
+            raise ValueError(
+                f"{what}: model {getattr(model, 'name', model)!r} reads channels_first (layer "
+                f"{layer.name!r}); keras_gpos reads (batch, height, width, channels), so build the "
+                "model with data_format='channels_last'.")
+    return model
+
+
+def model_input_shape(model):
+    """`(height, width, channels)` of `model`'s first input (None entries where free), or None."""
+    inputs = getattr(model, "inputs", None)
+    if not inputs:
+        return None
+    return tuple(None if d is None else int(d) for d in inputs[0].shape[1:])
+
+
+def check_images(images, what, model=None, input_range=None):
+    """The image contract: `(batch, height, width, channels)` pixels the model can take.
+
+    Args:
+        images: one batch (array-like).
+        what: str. How the error names the argument (e.g. `"position_audit: batch 0"`).
+        model: optional model; its input channel count (and layout) is checked.
+        input_range: optional `(low, high)` the model expects (far-out values warn once).
+
+    Returns:
+        The images as a NumPy array (dtype kept).
+
+    Raises:
+        ValueError: another rank, a dtype that is not a number (bool, complex,
+            strings), NaN/Inf pixels, or a channel count the model does not take.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"{what}: images must be (batch, height, width, channels); got shape {images.shape}.")
+    if images.dtype == np.bool_ or not (np.issubdtype(images.dtype, np.floating)
+                                        or np.issubdtype(images.dtype, np.integer)):
+        raise ValueError(f"{what}: images hold {images.dtype} values, not pixels (expected floats or ints).")
+    check_finite_array(images, what)
+    if model is not None:
+        check_model_layout(model, what)
+        expected = model_input_shape(model)
+        if expected is not None and expected[-1] is not None and images.shape[-1] != expected[-1]:
+            raise ValueError(
+                f"{what}: images have {images.shape[-1]} channel(s) (shape {images.shape}); model "
+                f"{model.name!r} takes {expected[-1]} (input (None, {', '.join(map(str, expected))})).")
+    check_value_range(images, what.split(":")[0], input_range)
+    return images
+
+
+def _from_one_hot(values, what, kind):
+    """Class indices of exactly one-hot rows (last axis), as Keras' categorical losses take them."""
+    values = np.asarray(values)
+    if values.dtype == np.bool_:
+        values = values.astype(np.int64)
+    if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
+        raise ValueError(f"{what} must hold one-hot {kind}; got dtype {values.dtype}.")
+    if not (np.all((values == 0) | (values == 1)) and np.all(values.sum(axis=-1) == 1)):
+        raise ValueError(
+            f"{what}: {kind} of shape {values.shape} are read as one-hot rows over {values.shape[-1]} "
+            "classes, but some rows are not exactly one-hot (soft labels are not class indices).")
+    return values.argmax(axis=-1).astype(np.int64)
+
+
+def _class_ids(values, what, num_classes, rank, kind):
+    """Class ids of rank `rank` from ids (with an optional trailing axis of 1) or one-hot rows; None: other rank."""
+    values = np.asarray(values)
+    if values.ndim == rank + 1 and values.shape[-1] == 1:
+        values = values[..., 0]
+    if values.ndim == rank + 1:
+        if num_classes is not None and values.shape[-1] != num_classes:
+            return None
+        return _from_one_hot(values, what, kind)
+    if values.ndim == rank:
+        return integer_values(values, what, kind)
+    return None
+
+
+def class_labels(labels, what, num_classes=None, count=None):
+    """The label contract: class labels in every layout Keras accepts for a classification target.
+
+    `(N,)` or `(N, 1)` class indices (ints, or floats that are whole numbers),
+    as `SparseCategoricalCrossentropy` takes them, or `(N, classes)` one-hot
+    rows, as `CategoricalCrossentropy` takes them (soft rows are refused: they
+    name no single class).
+
+    Args:
+        labels: array-like.
+        what: str. How the error names the argument.
+        num_classes: int or None. Indices must lie in `[0, num_classes)`; a
+            one-hot width must equal it.
+        count: int or None. How many labels are expected (the images).
+
+    Returns:
+        int64 array `(N,)` of class indices.
+    """
+    indices = _class_ids(labels, what, num_classes, 1, "labels")
+    if indices is None:
+        classes = "classes" if num_classes is None else num_classes
+        raise ValueError(f"{what}: class labels must be (N,), (N, 1) or one-hot (N, {classes}); got shape "
+                         f"{np.shape(labels)}.")
+    if count is not None and len(indices) != count:
+        raise ValueError(f"{what}: {len(indices)} labels for {count} images.")
+    if num_classes is not None:
+        check_label_range(indices, what, num_classes)
+    elif indices.size and indices.min() < 0:
+        raise ValueError(f"{what} holds negative labels {sorted(set(indices[indices < 0].tolist()))[:5]}.")
+    return indices
+
+
+def segmentation_masks(masks, what, num_classes, ignore_label=None, spatial_shape=None):
+    """The mask contract: dense labels `(N, h, w)` of class ids or the ignore label.
+
+    Takes `(N, h, w)` or `(N, h, w, 1)` class ids, or `(N, h, w, classes)`
+    one-hot rows (the layouts Keras' sparse and categorical losses take).
+
+    Args:
+        masks: array-like.
+        what: str. How the error names the argument.
+        num_classes: int or None. Ids must lie in `[0, num_classes)` or equal
+            `ignore_label` (None: any id >= 0).
+        ignore_label: int or None.
+        spatial_shape: `(h, w)` the masks must have (the images', or the
+            model output's), or None.
+
+    Returns:
+        int32 array `(N, h, w)`.
+    """
+    ids = _class_ids(masks, what, num_classes, 3, "labels")
+    if ids is None:
+        classes = "classes" if num_classes is None else num_classes
+        raise ValueError(f"{what}: masks must be (N, h, w), (N, h, w, 1) or one-hot (N, h, w, {classes}); got "
+                         f"shape {np.shape(masks)}.")
+    if spatial_shape is not None and tuple(ids.shape[1:]) != tuple(spatial_shape):
+        raise ValueError(f"{what}: masks are {ids.shape[1]}x{ids.shape[2]} but the images are "
+                         f"{spatial_shape[0]}x{spatial_shape[1]}; expected (N, {spatial_shape[0]}, "
+                         f"{spatial_shape[1]}).")
+    # Without num_classes only negative ids (other than the ignore label) are wrong.
+    check_label_range(ids, what, np.iinfo(np.int32).max if num_classes is None else num_classes, ignore_label)
+    return ids.astype(np.int32)
+
+
+# PIL modes whose pixel values are class indices ("P": the palette index, not its colour).
+LABEL_IMAGE_MODES = ("1", "L", "P", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+
+
+def read_label_image(path):
+    """The label-file contract: a label image read as class indices, exactly as stored.
+
+    Every mode that stores one number per pixel is read as that number:
+    `"L"` (8-bit), `"P"` (the palette index, never the colour it maps to),
+    `"1"`, `"I;16"` and `"I"` (16/32-bit), and `"F"` when every value is a
+    whole number. Colour modes (`RGB`, `RGBA`, `LA`, ...) cannot hold one
+    index per pixel and are refused, as are lossy JPEG files, whose
+    compression changes labels.
+
+    Returns:
+        int64 array `(height, width)`.
+
+    Raises:
+        ValueError: an unreadable or truncated file, a JPEG, or a mode that holds no
+            indices (naming the file and the mode).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.verify()  # chunk checksums and the end marker: a truncated file is an error, not fewer rows
+        with Image.open(path) as image:
+            image.load()
+            mode, file_format = image.mode, image.format
+            values = np.asarray(image)
+    except (OSError, SyntaxError, UnidentifiedImageError) as error:
+        raise ValueError(f"cannot read label image {path}: {error}") from error
+    if file_format == "JPEG":
+        raise ValueError(f"label image {path} is a JPEG (mode {mode}); its lossy compression changes labels, "
+                         "so store label images as PNG.")
+    if mode not in LABEL_IMAGE_MODES:
+        raise ValueError(
+            f"label image {path} has mode {mode!r}, which holds no class index per pixel; expected one of "
+            f"{list(LABEL_IMAGE_MODES)} (convert colour-coded labels to class indices first).")
+    if values.ndim != 2:
+        raise ValueError(f"label image {path} (mode {mode}) decodes to shape {values.shape}, not (height, width).")
+    return integer_values(values, f"label image {path} (mode {mode})")
+
+
+def _output_kind(outputs):
+    if isinstance(outputs, dict):
+        return "dict"
+    if isinstance(outputs, (list, tuple)):
+        return "list"
+    return "tensor"
+
+
+def single_output(outputs, what, model):
+    """The model contract for one output: a tensor, or a list of one; a dict or several outputs refused."""
+    kind = _output_kind(outputs)
+    if kind == "list" and len(outputs) == 1:
+        return outputs[0]
+    if kind != "tensor":
+        keys = sorted(outputs) if kind == "dict" else f"{len(outputs)} outputs"
+        raise ValueError(f"{what}: model {getattr(model, 'name', model)!r} returns a {kind} ({keys}); it needs "
+                         "one output tensor, e.g. keras.Model(model.input, model.output['logits']).")
+    return outputs
+
+
+def model_output_spec(model, input_shape):
+    """`model`'s output structure for one batch of `input_shape` images, traced symbolically (no call).
+
+    Returns a `keras.KerasTensor`, or a dict / list of them for models with several outputs.
+    """
+    import keras
+
+    outputs = getattr(model, "outputs", None)
+    if outputs and tuple(model_input_shape(model) or ()) == tuple(input_shape):
+        return model.output  # a functional model built for this size knows its outputs
+    return model.compute_output_spec(keras.KerasTensor((1,) + tuple(input_shape), dtype="float32"))
+
+
+def check_segmentation_model(model, what, input_shape, num_classes):
+    """The model contract for dense predictions: one `(batch, h, w, num_classes)` tensor, at the masks' size.
+
+    Args:
+        model: the model whose outputs are scored against masks.
+        what: str. How the error names the caller.
+        input_shape: `(h, w, c)` of the images (and so of the masks).
+        num_classes: int. The classes of the masks.
+
+    Raises:
+        ValueError: a `channels_first` model, a dict or multi-output model,
+            an output of another spatial size than the masks (a 1x1 output is
+            never broadcast), or another class count than the data.
+    """
+    check_model_layout(model, what)
+    name = getattr(model, "name", type(model).__name__)
+    try:
+        spec = model_output_spec(model, input_shape)
+    except Exception as error:  # noqa: BLE001 - any tracing failure is the user's model not taking the images
+        raise ValueError(f"{what}: model {name!r} cannot take images of shape {tuple(input_shape)}: "
+                         f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from error
+    shape = tuple(single_output(spec, what, model).shape)
+    height, width = int(input_shape[0]), int(input_shape[1])
+    if len(shape) != 4 or tuple(shape[1:3]) != (height, width):
+        raise ValueError(f"{what}: model {name!r} outputs {shape[1:]} for {height}x{width} images; the masks "
+                         f"need ({height}, {width}, classes) predictions (upsample inside the model).")
+    if shape[-1] != num_classes:
+        raise ValueError(f"{what}: model {name!r} predicts {shape[-1]} classes but the data has "
+                         f"{num_classes}; it was trained for other labels.")
+    return shape

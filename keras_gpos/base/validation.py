@@ -111,25 +111,37 @@ def check_finite_array(array, what):
     return array
 
 
+def integer_values(values, what, kind="labels"):
+    """`values` as int64 when every entry is a whole number (ints, or floats like 2.0), else a one-line error."""
+    values = np.asarray(values)
+    if values.dtype == np.bool_ or not (np.issubdtype(values.dtype, np.integer)
+                                        or np.issubdtype(values.dtype, np.floating)):
+        raise ValueError(f"{what} must hold integer {kind}; got dtype {values.dtype}.")
+    if np.issubdtype(values.dtype, np.floating):
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{what} holds NaN or Inf {kind}.")
+        fractional = np.mod(values, 1) != 0
+        if np.any(fractional):
+            raise ValueError(f"{what} holds non-integer {kind} such as {values[fractional][:3].tolist()}; "
+                             f"{kind} must be class indices.")
+    return values.astype(np.int64)
+
+
+def check_label_range(indices, what, num_classes, ignore_label=None, kind="labels"):
+    """Int `indices` in `[0, num_classes)` (or the ignore label); returns them."""
+    valid = (indices >= 0) & (indices < num_classes)
+    if ignore_label is not None:
+        valid |= indices == ignore_label
+    if not np.all(valid):
+        bad = sorted(set(indices[~valid].reshape(-1).tolist()))[:5]
+        allowed = f"[0, {num_classes})" + ("" if ignore_label is None else f" or the ignore label {ignore_label}")
+        raise ValueError(f"{what} holds {kind} {bad} outside {allowed}.")
+    return indices
+
+
 def check_labels(labels, num_classes, what, ignore_label=None):
-    """Integer class labels in `[0, num_classes)` (or the ignore label)."""
+    """Integer class labels in `[0, num_classes)` (or the ignore label), any shape, as int64."""
     labels = np.asarray(labels)
     if labels.size == 0:
         return labels.astype(np.int64)
-    if np.issubdtype(labels.dtype, np.floating):
-        if not np.all(np.isfinite(labels)):
-            raise ValueError(f"{what} holds NaN or Inf labels.")
-        if not np.all(np.mod(labels, 1) == 0):
-            bad = labels[np.mod(labels, 1) != 0].reshape(-1)[:3].tolist()
-            raise ValueError(f"{what} holds non-integer labels such as {bad}; labels must be class indices.")
-    elif not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"{what} must hold integer class labels; got dtype {labels.dtype}.")
-    as_int = labels.astype(np.int64)
-    valid = (as_int >= 0) & (as_int < num_classes)
-    if ignore_label is not None:
-        valid |= as_int == ignore_label
-    if not np.all(valid):
-        bad = sorted(set(as_int[~valid].reshape(-1).tolist()))[:5]
-        allowed = f"[0, {num_classes})" + ("" if ignore_label is None else f" or the ignore label {ignore_label}")
-        raise ValueError(f"{what} holds labels {bad} outside {allowed}.")
-    return as_int
+    return check_label_range(integer_values(labels, what), what, num_classes, ignore_label)

@@ -6,6 +6,7 @@ and 1024 blue values of a 32x32 image, row-major. Files are read with
 """
 
 import pathlib
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -13,6 +14,9 @@ import tensorflow as tf
 from keras_gpos.data.image_set import ImageSet
 
 RECORD_BYTES = 1 + 3 * 32 * 32
+# The official names, matched exactly: `data_batch_1 (copy).bin` is not read.
+TRAIN_FILE = re.compile(r"data_batch_([1-9][0-9]*)\.bin")
+TEST_FILE = "test_batch.bin"
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer",
     "dog", "frog", "horse", "ship", "truck",
@@ -20,6 +24,9 @@ CIFAR10_CLASSES = (
 
 
 def _check_record_file(path):
+    if not path.is_file():
+        raise ValueError(f"{path} is {'a directory' if path.is_dir() else 'not a regular file'}, "
+                         "not a CIFAR-10 binary file.")
     size = path.stat().st_size
     if size == 0 or size % RECORD_BYTES:
         raise ValueError(
@@ -83,13 +90,19 @@ def load_cifar10_binary(data_dir):
     data_dir = pathlib.Path(data_dir).expanduser()
     if not data_dir.is_dir():
         raise ValueError(f"CIFAR-10 data dir {data_dir} does not exist or is not a folder.")
-    train_files = sorted(data_dir.glob("data_batch_*.bin"))
-    test_file = data_dir / "test_batch.bin"
+    numbered = [(int(match.group(1)), path) for path in data_dir.iterdir()
+                if (match := TRAIN_FILE.fullmatch(path.name))]
+    train_files = [path for _, path in sorted(numbered)]
+    test_file = data_dir / TEST_FILE
     if not train_files or not test_file.exists():
         raise ValueError(
-            f"{data_dir} has no CIFAR-10 binary files: expected data_batch_*.bin "
+            f"{data_dir} has no CIFAR-10 binary files: expected data_batch_<n>.bin "
             f"and test_batch.bin, found {sorted(p.name for p in data_dir.iterdir())[:10]}."
         )
+    from absl import logging
+
+    logging.info("CIFAR-10 binary: train from %s, test from %s (in %s)",
+                 ", ".join(p.name for p in train_files), test_file.name, data_dir)
     names = _class_names(data_dir)
     train = ImageSet(*read_cifar10_records(train_files), names, f"cifar10-binary:{data_dir}/train")
     test = ImageSet(*read_cifar10_records([test_file]), names, f"cifar10-binary:{data_dir}/test")

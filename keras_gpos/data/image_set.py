@@ -1,8 +1,11 @@
 """An in-memory labelled image collection and its train/validation split."""
 
 import dataclasses
+import functools
 
 import numpy as np
+
+from keras_gpos.base.records import arrays_digest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -14,12 +17,16 @@ class ImageSet:
         labels: int64 array `(N,)` of class indices.
         class_names: tuple of str, one per class index.
         source: str. Where the images came from (recorded in results).
+        origin: dict or None. A versioned source that names these images
+            (`{"tfds": name, "version": ..., "split": ...}`); it identifies
+            them instead of a digest of their pixels (see `identity`).
     """
 
     images: np.ndarray
     labels: np.ndarray
     class_names: tuple
     source: str = ""
+    origin: dict = None
 
     def __post_init__(self):
         if self.images.ndim != 4:
@@ -49,6 +56,22 @@ class ImageSet:
     def __len__(self):
         return int(self.images.shape[0])
 
+    @functools.cached_property
+    def content_digest(self):
+        """SHA-256 of the decoded images and labels (computed once per set)."""
+        return arrays_digest(self.images, self.labels)
+
+    def identity(self):
+        """What these images are, independent of where they lie: the versioned
+        source that named them, or a digest of the decoded arrays."""
+        if self.origin is not None:
+            return {**self.origin, "images": len(self)}
+        return {"sha256": self.content_digest}
+
+    def digest(self):
+        """A short form of `content_digest`: evaluations pair outcomes by image only on equal digests."""
+        return self.content_digest[:16]
+
     @property
     def num_classes(self):
         return len(self.class_names)
@@ -63,6 +86,7 @@ class ImageSet:
             self.labels[indices],
             self.class_names,
             self.source + source_suffix,
+            None if self.origin is None else {**self.origin, "rows": self.origin.get("rows", "") + source_suffix},
         )
 
     def head(self, count):

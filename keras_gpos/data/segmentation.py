@@ -20,6 +20,7 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
+from keras_gpos.base.inputs import read_label_image
 from keras_gpos.data.segmentation_batches import segmentation_dataset  # noqa: F401 - its old home
 from keras_gpos.data.segmentation_set import SegmentationSet
 from keras_gpos.data.street_scenes import STREET_CLASSES, make_street_scenes  # noqa: F401 - re-exported
@@ -44,6 +45,19 @@ def _image_files(folder):
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def _files_by_stem(folder):
+    """`{stem: path}` of a folder's images; two files of one stem (`X.png`, `X.jpg`) are refused."""
+    by_stem = {}
+    for path in _image_files(folder):
+        by_stem.setdefault(path.stem, []).append(path)
+    doubled = [paths for paths in by_stem.values() if len(paths) > 1]
+    if doubled:
+        names = "; ".join(" and ".join(p.name for p in paths) for paths in doubled[:3])
+        raise ValueError(f"{folder} holds {len(doubled)} file name(s) twice with other suffixes ({names}); "
+                         "images and masks pair by name, so keep one file per name.")
+    return {stem: paths[0] for stem, paths in by_stem.items()}
+
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -66,25 +80,20 @@ def _read_image(path, channels):
 
 
 def _read_mask(path):
-    """Class indices of a label image, exactly as stored.
+    """Class indices of a label image, exactly as stored (`keras_gpos.base.inputs.read_label_image`).
 
-    8-bit masks decode as they are. A 16-bit PNG is decoded at 16 bits:
-    TensorFlow's default would scale it to 8 bits and turn labels 0..255
-    into 0. Values that do not fit a uint8 mask are refused.
+    A palette PNG gives its indices, not its colours; a 16-bit PNG gives its
+    16-bit values. Values that do not fit a uint8 mask are refused.
     """
-    data = pathlib.Path(path).read_bytes() if pathlib.Path(path).exists() else b""
-    if _png_bit_depth(data) == 16:
-        try:
-            mask = tf.io.decode_png(data, channels=1, dtype=tf.uint16).numpy()[..., 0]
-        except tf.errors.InvalidArgumentError as error:
-            raise ValueError(f"cannot decode image {path}: {error.message}") from error
-        if mask.size and int(mask.max()) > 255:
-            raise ValueError(
-                f"16-bit label image {path} holds label {int(mask.max())}; keras_gpos masks hold "
-                "class indices up to 255."
-            )
-        return mask.astype(np.uint8)
-    return _read_image(path, channels=1)[..., 0]
+    mask = read_label_image(path)
+    if mask.size and int(mask.max()) > 255:
+        with open(path, "rb") as handle:
+            depth = "16-bit " if _png_bit_depth(handle.read(25)) == 16 else ""
+        raise ValueError(
+            f"{depth}label image {path} holds label {int(mask.max())}; keras_gpos masks hold "
+            "class indices up to 255."
+        )
+    return mask.astype(np.uint8)
 
 
 def load_mask_folder(image_dir, mask_dir, class_names, ignore_label=None):
@@ -118,8 +127,8 @@ def load_mask_folder(image_dir, mask_dir, class_names, ignore_label=None):
     for kind, folder in (("image", image_dir), ("mask", mask_dir)):
         if not folder.is_dir():
             raise ValueError(f"{kind} folder {folder} does not exist.")
-    images = {p.stem: p for p in _image_files(image_dir)}
-    masks = {p.stem: p for p in _image_files(mask_dir)}
+    images = _files_by_stem(image_dir)
+    masks = _files_by_stem(mask_dir)
     if not images:
         raise ValueError(f"image folder {image_dir} holds no {'/'.join(IMAGE_SUFFIXES)} files.")
     only_images = sorted(set(images) - set(masks))
@@ -211,6 +220,8 @@ def load_tfds_cityscapes(data_dir=None, image_size=(256, 512), download=False):
         return SegmentationSet(
             np.stack(images), np.stack(masks), CITYSCAPES_CLASSES, 255,
             source=f"tfds:cityscapes/{split}",
+            origin={"tfds": "cityscapes/semantic_segmentation", "version": str(builder.info.version),
+                    "split": split, "image_size": [height, width]},
         )
 
     return load("train"), load("validation")
@@ -241,3 +252,36 @@ def load_segmentation_dataset(name, data_dir=None, seed=0, train_size=600, val_s
     if name == "tfds:cityscapes":
         return load_tfds_cityscapes(data_dir, image_size, download=tfds_download)
     raise ValueError(f"Unknown segmentation dataset {name!r}; expected one of {list(SEGMENTATION_DATASETS)}.")
+
+
+def labelled_pixels(data):
+    """How many pixels of a `SegmentationSet` hold a class (not the ignore label)."""
+    if data.ignore_label is None:
+        return int(data.masks.size)
+    return int(data.masks.size - np.count_nonzero(data.masks == data.ignore_label))
+
+
+def check_splits(train, val):
+    """What a training run needs of its splits, checked before any training.
+
+    Both splits hold labelled pixels (an all-ignore split trains nothing or
+    scores nothing), share one image size (the model is built for the
+    training size and scored on val) and one label set.
+
+    Raises:
+        ValueError: one line naming the split and what was found.
+    """
+    for name, split in (("train", train), ("val", val)):
+        if len(split) == 0:
+            raise ValueError(f"the {name} split ({split.source}) holds no images.")
+        if labelled_pixels(split) == 0:
+            raise ValueError(f"every pixel of the {name} split ({split.source}) is the ignore label "
+                             f"{split.ignore_label}; there is nothing to train on or score.")
+    if train.image_shape != val.image_shape:
+        raise ValueError(f"val images are {val.image_shape} but train images are {train.image_shape} "
+                         f"({val.source} vs {train.source}); resize one split to the other's size.")
+    if (train.class_names, train.ignore_label) != (val.class_names, val.ignore_label):
+        raise ValueError(f"train and val label sets differ: {train.num_classes} classes / ignore "
+                         f"{train.ignore_label} vs {val.num_classes} classes / ignore {val.ignore_label}.")
+    return train, val
+

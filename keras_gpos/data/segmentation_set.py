@@ -5,8 +5,11 @@ folders, TFDS) can build one without importing the others.
 """
 
 import dataclasses
+import functools
 
 import numpy as np
+
+from keras_gpos.base.records import arrays_digest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,6 +23,9 @@ class SegmentationSet:
         class_names: tuple of str, one per class index `0 .. num_classes - 1`.
         ignore_label: int or None. Label of unlabelled pixels.
         source: str. Where the data came from (recorded in results).
+        origin: dict or None. A versioned source that names these images
+            (TFDS name, version and split); it identifies them instead of a
+            digest of their pixels (see `identity`).
     """
 
     images: np.ndarray
@@ -27,6 +33,7 @@ class SegmentationSet:
     class_names: tuple
     ignore_label: int = None
     source: str = ""
+    origin: dict = None
 
     def __post_init__(self):
         if self.images.ndim != 4 or self.images.shape[-1] != 3:
@@ -61,6 +68,17 @@ class SegmentationSet:
     def __len__(self):
         return int(self.images.shape[0])
 
+    @functools.cached_property
+    def content_digest(self):
+        """SHA-256 of the decoded images and masks (computed once per set)."""
+        return arrays_digest(self.images, self.masks)
+
+    def identity(self):
+        """The versioned source that named these images, or a digest of the decoded arrays."""
+        if self.origin is not None:
+            return {**self.origin, "images": len(self)}
+        return {"sha256": self.content_digest}
+
     @property
     def num_classes(self):
         return len(self.class_names)
@@ -73,6 +91,7 @@ class SegmentationSet:
         return dataclasses.replace(
             self, images=self.images[:count], masks=self.masks[:count],
             source=f"{self.source}[:{count}]",
+            origin=None if self.origin is None else {**self.origin, "rows": f"{self.origin.get('rows', '')}[:{count}]"},
         )
 
     def metadata(self):

@@ -66,7 +66,20 @@ class ImageSplits:
     dataset: str = ""
 
     def identity(self):
-        """The data by source and size (never by path), for run fingerprints."""
+        """The data as read, never by path, for run fingerprints: the source and sizes, and
+        each split's content (a digest of the decoded arrays, or a TFDS name, version and split).
+
+        The digests are computed once per set and cached on it, so a suite that shares one
+        `ImageSplits` between its runs hashes the data once.
+        """
+        return {
+            **self.sizes(),
+            "content": {"train": self.train.identity(), "val": self.val.identity(),
+                        "test": self.test.identity()},
+        }
+
+    def sizes(self):
+        """Source and sizes: all that keras_gpos 0.2 recorded of the data."""
         return {
             "dataset": self.dataset,
             "train_images": len(self.train),

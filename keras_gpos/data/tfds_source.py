@@ -76,7 +76,8 @@ def load_tfds_image_classification(
                 "pass image_size to resize them."
             )
         return ImageSet(
-            np.stack(images), np.asarray(labels, np.int64), names, f"tfds:{name}/{split}"
+            np.stack(images), np.asarray(labels, np.int64), names, f"tfds:{name}/{split}",
+            origin={"tfds": name, "version": str(info.version), "split": split, "image_size": image_size},
         )
 
     return load(train_split), load(test_split)

@@ -202,9 +202,9 @@ def run_audit(config):
     """
     from keras_gpos.audit import position_audit
     from keras_gpos.reporting.audit import write_report
-    from keras_gpos.runs.directory import check_output_path
+    from keras_gpos.runs.directory import check_report_folder
 
-    check_output_path(config.output_dir)
+    check_report_folder(config.output_dir)
     entries = [_model_and_preprocessing(config, path) for path in expand_models(config.models, config.skip_missing)]
     if config.application:
         entries.append(_application(config))
@@ -227,6 +227,10 @@ def run_audit(config):
         record = audit.to_dict()
         record["model"] = name
         audits.append(record)
+    if len(audits) > 1:  # one report: one Holm correction over every model's verdicts
+        from keras_gpos.audit.verdicts import correct_audits
+
+        audits = correct_audits(audits)
     report = write_report(config.output_dir, audits,
                           {"config": config.to_dict(), "data": {"source": source, "images": int(len(images))}})
     logging.info("audit:\n%s", report.text)

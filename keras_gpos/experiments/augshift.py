@@ -37,6 +37,7 @@ from absl import logging
 from keras_gpos import data as gdata
 from keras_gpos.data.view_protocol import VIEW_MODES, ViewProtocol
 from keras_gpos.experiments.config import ImageDataConfig, option, result_settings, upgrade_record
+from keras_gpos.experiments.sweeps import SweepAxis, check_twins, expand
 from keras_gpos.layers.blur_pool import BLUR_KERNEL_SIZES
 from keras_gpos.layers.padding import PADDING_MODES, check_padding_mode
 from keras_gpos.losses import DISTANCES, ShiftConsistencyLoss
@@ -60,6 +61,9 @@ PROBE_GRID = 3
 # Suite-level lists: a leaf run has one variant, one lambda and one seed.
 SUITE_FIELDS = ("variants", "seeds", "consistency_weights", "probe_epochs")
 AUGSHIFT_ONLY = ("distance", "normalize_latents", "warmup_epochs")
+# The suite's sweep axes, in the order runs are trained (lambdas only for AugShift variants).
+# `--seed=N` is `--seeds=N`; the config's own `seed` field is not used.
+SWEEP_AXES = (SweepAxis("seeds", "seed"), SweepAxis("variants"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +122,7 @@ class AugShiftConfig(ImageDataConfig):
                 raise ValueError(f"Unknown variant {variant!r}; expected any of {list(VARIANTS)}.")
         if not self.seeds:
             raise ValueError("seeds must hold at least one seed.")
+        check_twins(self, SWEEP_AXES, {"seed": ImageDataConfig.__dataclass_fields__["seed"].default})
         if not self.consistency_weights:
             raise ValueError("consistency_weights must hold at least one lambda.")
         for consistency_weight in self.consistency_weights:
@@ -132,8 +137,9 @@ class AugShiftConfig(ImageDataConfig):
 
     def leaves(self):
         """`(variant, consistency_weight, seed)` of every run of the suite."""
-        return [(variant, consistency_weight, seed) for seed in self.seeds for variant in self.variants
-                for consistency_weight in (self.consistency_weights if variant.startswith("augshift") else (0.0,))]
+        return [(leaf["variants"], consistency_weight, leaf["seeds"]) for leaf in expand(self, SWEEP_AXES)
+                for consistency_weight in (self.consistency_weights if leaf["variants"].startswith("augshift")
+                                           else (0.0,))]
 
 
 def run_name(variant, consistency_weight, config, seed):
@@ -289,8 +295,11 @@ def train_one(config, variant, consistency_weight, seed, splits):
             "eval_cases": scores["cases"],
             "consistency_by_protocol": by_protocol,
             "accuracy_vs_shift": {"offsets": offsets, "accuracy": sweep},
+            "per_image": {**scores["per_image"], "images": len(test_images), "eval_seed": config.eval_seed,
+                          "test_digest": test.digest()},
             "location_probe": {"test_accuracy": probe.accuracy, "train_accuracy": probe.train_accuracy,
-                               "chance": 1.0 / PROBE_GRID**2, "positions": PROBE_GRID**2,
+                               "chance": probe.chance, "uniform_chance": probe.uniform_chance,
+                               "positions": PROBE_GRID**2, "directions": probe.directions,
                                "solver": "softmax regression, L-BFGS, l2 1e-3 (keras_gpos.metrics.probe)"},
             "best_epoch": result.best_epoch,
             "epochs": config.epochs,
@@ -321,11 +330,16 @@ def run_augshift(config):
     """Trains every run of the config, then reports all runs in the folder."""
     from keras_gpos.reporting.augshift import write_report
 
+    from keras_gpos.runs.directory import check_report_folder
+
     memory_plan(config).check()
     if config.probe_epochs:
         logging.warning("--probe_epochs is unused since keras_gpos 0.2: the probe is fitted to "
                         "convergence (keras_gpos.metrics.probe).")
+    check_report_folder(config.output_dir)  # the suite's report goes beside its runs/
     splits = prepare_data(config)
+    if is_chief():
+        check_suite_groups(config, splits)
     for variant, consistency_weight, seed in config.leaves():
         train_one(config, variant, consistency_weight, seed, splits)
     if not is_chief():
@@ -333,9 +347,33 @@ def run_augshift(config):
     return write_report(config.output_dir).payload
 
 
-def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1):
+def check_suite_groups(config, splits):
+    """Before any training: the new runs must be seeds of the same settings as the finished runs of
+    their group in the folder (the report averages a group over seeds), or the report would refuse them
+    after hours of training."""
+    import keras
+
+    from keras_gpos.reporting.augshift import run_row
+    from keras_gpos.reporting.grouping import group_rows
+
+    runs = pathlib.Path(config.output_dir) / "runs"
+    rows = [run_row(path.parent) for path in sorted(runs.glob("*/run.json"))]
+    finished = {row["run_dir"] for row in rows}
+    for variant, consistency_weight, seed in config.leaves():
+        run_dir = str(runs / run_name(variant, consistency_weight, config, seed))
+        if run_dir in finished:
+            continue  # RunDirectory reuses it or names what differs
+        settings = leaf_settings(config, variant, consistency_weight, seed)
+        rows.append({"group": run_name(variant, consistency_weight, config, seed).rsplit("_seed", 1)[0],
+                     "seed": seed, "run_dir": run_dir,
+                     "setting": {"settings": {k: v for k, v in settings.items() if k != "seed"},
+                                 "data": splits.identity(), "keras_backend": keras.config.backend()}})
+    group_rows(rows, lambda row: row["group"], identity=lambda row: (None, row["seed"]), what="run group")
+
+
+def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1, allow_other_data=False):
     """Tabulates finished AugShift runs (their scores are in their run.json)."""
     from keras_gpos.reporting.augshift import write_report
 
-    del data_dir, repeats  # AugShift runs are scored once, when trained
+    del data_dir, repeats, allow_other_data  # AugShift runs are scored once, when trained
     return write_report(output_dir, run_dirs)

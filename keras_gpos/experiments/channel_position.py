@@ -17,6 +17,7 @@ import time
 from absl import logging
 
 from keras_gpos.experiments.config import option
+from keras_gpos.experiments.sweeps import SweepAxis, check_twins, expand
 from keras_gpos.experiments.location import LocationConfig, evaluate_run, memory_plan, prepare_data, train_location
 from keras_gpos.layers.padding import check_padding_mode
 from keras_gpos.models.classifier import permute_positions
@@ -35,6 +36,10 @@ VARIANTS = {
 DEFAULT_VARIANTS = (
     "gapnet_location", "fc_location", "permutenet_location", "fc_class", "permutenet_class",
 )
+# The suite's sweep axes with their single-run twins, in the order runs are trained.
+SWEEP_AXES = (SweepAxis("paddings", "padding"), SweepAxis("grid_sizes", "grid_size"), SweepAxis("seeds", "seed"))
+# Fields of a leaf run that its variant sets: the suite takes none of them.
+PER_VARIANT = ("task", "head", "permute_at")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,13 +59,13 @@ class ChannelPositionConfig(LocationConfig):
     def __post_init__(self):
         super().__post_init__()
         # A sweep list replaces its single-run field; setting both would
-        # leave one silently ignored.
-        for sweep, single in (("paddings", "padding"), ("grid_sizes", "grid_size"), ("seeds", "seed")):
-            default = LocationConfig.__dataclass_fields__[single].default
-            if getattr(self, sweep) and getattr(self, single) != default:
-                raise ValueError(
-                    f"--{sweep} and --{single} contradict each other; give one of them."
-                )
+        # leave one silently ignored (the command line refuses any given pair).
+        defaults = {f.name: f.default for f in dataclasses.fields(LocationConfig)}
+        check_twins(self, SWEEP_AXES, defaults)
+        for name in PER_VARIANT:
+            if getattr(self, name) != defaults[name]:
+                raise ValueError(f"channel_position sets --{name} per variant (--variants, --permute_ats); "
+                                 f"got {name}={getattr(self, name)!r}: remove it.")
         if not self.variants:
             raise ValueError("variants must not be empty.")
         for variant in self.variants:
@@ -83,23 +88,22 @@ class ChannelPositionConfig(LocationConfig):
             f.name: getattr(self, f.name) for f in dataclasses.fields(LocationConfig)
         }
         runs = []
-        for padding in self.paddings or (self.padding,):
-            for grid_size in self.grid_sizes or (self.grid_size,):
-                for seed in self.seeds or (self.seed,):
-                    for variant in self.variants:
-                        head, permute_at, task = VARIANTS[variant]
-                        positions = (self.permute_ats or (permute_at,)) if permute_at else ("",)
-                        for position in positions:
-                            label = variant
-                            if position and position != "pooled":
-                                label = variant.replace("permutenet", f"permutenet-{position}")
-                            run_head = "gapnet" if position == "head" else head
-                            name = f"{label}_{padding}_g{grid_size}_s{seed}"
-                            runs.append((name, LocationConfig(**{
-                                **base, "head": run_head, "permute_at": position, "task": task,
-                                "padding": padding, "grid_size": grid_size, "seed": seed,
-                                "output_dir": str(pathlib.Path(self.output_dir) / "runs" / name),
-                            })))
+        for leaf in expand(self, SWEEP_AXES + (SweepAxis("variants"),)):
+            padding, grid_size, seed, variant = (leaf["paddings"], leaf["grid_sizes"], leaf["seeds"],
+                                                 leaf["variants"])
+            head, permute_at, task = VARIANTS[variant]
+            positions = (self.permute_ats or (permute_at,)) if permute_at else ("",)
+            for position in positions:
+                label = variant
+                if position and position != "pooled":
+                    label = variant.replace("permutenet", f"permutenet-{position}")
+                run_head = "gapnet" if position == "head" else head
+                name = f"{label}_{padding}_g{grid_size}_s{seed}"
+                runs.append((name, LocationConfig(**{
+                    **base, "head": run_head, "permute_at": position, "task": task,
+                    "padding": padding, "grid_size": grid_size, "seed": seed,
+                    "output_dir": str(pathlib.Path(self.output_dir) / "runs" / name),
+                })))
         return runs
 
 
@@ -113,15 +117,18 @@ def run_channel_position(config):
     Returns:
         The results.json content (see `keras_gpos.reporting.location`).
     """
+    from keras_gpos.runs.directory import check_report_folder
+
     runs = config.run_configs()
     for _, run_config in runs:
         memory_plan(run_config).check()
-    prepare_data(config)  # one data check up front (every run shares the data)
+    check_report_folder(config.output_dir)  # the suite's report goes beside its runs/
+    splits = prepare_data(config)  # loaded (and digested) once: every run shares the data
     start = time.time()
     for index, (name, run_config) in enumerate(runs, 1):
         logging.info("suite run %d/%d: %s", index, len(runs), name)
-        train_location(run_config)
-    rows = [evaluate_run(run_config.output_dir, repeats=config.eval_repeats) for _, run_config in runs]
+        train_location(run_config, splits=splits)
+    rows = [evaluate_run(run_config.output_dir, repeats=config.eval_repeats, splits=splits) for _, run_config in runs]
     report = write_report(
         config.output_dir, rows,
         {"experiment": "channel_position", "suite_config": config.to_dict(),

@@ -78,7 +78,10 @@ class CommonConfig:
     def __post_init__(self):
         from keras_gpos.training.distribution import STRATEGIES
 
+        from keras_gpos.experiments.sweeps import check_unique
+
         _check_float_fields(self)
+        check_unique(self)
         check_seed(self.seed, "seed")
         check_positive_int(self.epochs, "epochs")
         check_positive_int(self.batch_size, "batch_size")

@@ -1,14 +1,29 @@
-"""Command-line flags of `train.py`, one experiment at a time.
+"""Command-line flags of `train.py`, one experiment at a time, parsed strictly.
 
-`--experiment` (given on the command line or in a flagfile) is found first;
-only that experiment's config fields become flags, with that experiment's
-own defaults and help texts. So `train.py --experiment=augshift --help`
-lists exactly AugShift's flags, `train.py --help` lists the experiments, and
-a flag of another experiment is a one-line error naming its owner. Only the
-flags a user set reach the config, so the dataclass defaults apply.
+`--experiment` (given on the command line or in a flagfile, with one dash or
+two) is found first; only that experiment's config fields become flags, with
+that experiment's own defaults and help texts. So `train.py
+--experiment=augshift --help` lists exactly AugShift's flags, `train.py
+--help` lists the experiments, and a flag of another experiment is a one-line
+error naming its owner. Only the flags a user set reach the config, so the
+dataclass defaults apply.
+
+The parser takes what it is given or refuses it, in one line naming where:
+
+* flags may start with one dash or two, take `=value` or the next argument;
+* anything that is not a flag (a positional argument, `--` and what follows,
+  an em-dash `—epochs=3`) is refused, naming it and where it came from;
+* a flagfile is read line by line: every line is one flag (`--name=value`) or
+  a comment (`#`, `//`); a line that is not, and a byte-order mark, are
+  refused naming the file and line;
+* a suite's plural flags go through `keras_gpos.experiments.sweeps`: a value
+  given twice, or a plural flag given with its single-run twin (whatever
+  the values), is refused.
 """
 
 import dataclasses
+import os
+import re
 
 from absl import flags as absl_flags
 
@@ -16,8 +31,11 @@ from keras_gpos.experiments.config import field_help, field_kind
 
 DEFAULT_EXPERIMENT = "channel_position"
 HELP_FLAGS = ("help", "h", "helpshort", "helpfull", "?")
-# Flags of train.py itself (not config fields).
-CLI_FLAGS = ("experiment", "debug", "flagfile")
+# absl's logging flags, which train.py and evaluate.py take too (`--verbosity=1` shows everything).
+LOGGING_FLAGS = ("verbosity", "v", "logtostderr", "alsologtostderr", "log_dir", "stderrthreshold",
+                 "showprefixforinfo", "logger_levels")
+_FLAG = re.compile(r"--?([A-Za-z_][A-Za-z0-9_]*)(=.*)?", re.DOTALL)
+_BOM = b"\xef\xbb\xbf"
 
 
 class HelpRequested(Exception):
@@ -28,39 +46,106 @@ class HelpRequested(Exception):
         self.text = text
 
 
-def expand_flagfiles(argv):
-    """`argv[1:]` with every `--flagfile` replaced by its flags (recursively)."""
+def _split_flag(arg):
+    """`(name, value or None)` of a flag argument (one dash or two), or `(None, None)`."""
+    match = _FLAG.fullmatch(arg)
+    if match is None:
+        return None, None
+    return match.group(1), None if match.group(2) is None else match.group(2)[1:]
+
+
+def _read_flagfile(path, tokens, seen):
+    path = os.path.expanduser(path)
+    key = os.path.realpath(path)
+    if key in seen:
+        raise ValueError(f"flagfile {path} includes itself (through {' -> '.join(seen)}).")
     try:
-        return absl_flags.FlagValues().read_flags_from_files(list(argv[1:]), force_gnu=True)
-    except absl_flags.Error as error:
-        raise ValueError(str(error)) from error
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as error:
+        raise ValueError(f"cannot read flagfile {path}: {error.strerror or error}.") from error
+    if raw.startswith(_BOM):
+        raise ValueError(f"{path} line 1 starts with a UTF-8 byte-order mark, which would hide its flag; "
+                         "save the file as UTF-8 without BOM.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"flagfile {path} is not UTF-8 text ({error.reason} at byte {error.start}).") from error
+    args, numbers = [], []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith(("#", "//")):
+            continue
+        if _split_flag(line)[0] is None:
+            raise ValueError(f"{path} line {number}: {line!r} is not a flag; every line of a flagfile is one "
+                             "--name=value flag or a comment (# or //).")
+        args.append(line)
+        numbers.append(number)
+    _expand(args, path, tokens, (*seen, key), numbers)
 
 
-def _flag_name(arg):
-    if not arg.startswith("-") or arg in ("-", "--"):
-        return None
-    return arg.lstrip("-").split("=", 1)[0]
+def _expand(args, where, tokens, seen, numbers=None):
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        origin = where if numbers is None else f"{where} line {numbers[index]}"
+        name, value = _split_flag(arg)
+        if name == "flagfile":
+            if value is None:
+                if numbers is not None or index + 1 >= len(args):
+                    raise ValueError(f"--flagfile needs a file name ({origin}); write --flagfile=PATH.")
+                index += 1
+                value = args[index]
+            _read_flagfile(value, tokens, seen)
+        else:
+            tokens.append((arg, origin))
+        index += 1
+
+
+def expand_flagfiles(argv):
+    """`[(argument, where it came from)]`: `argv[1:]` with every `--flagfile` replaced by its
+    flags (recursively); where is `"the command line"` or `"<flagfile> line <n>"`.
+
+    Raises:
+        ValueError: an unreadable flagfile, a byte-order mark, or a line that is not a flag.
+    """
+    tokens = []
+    _expand(list(argv[1:]), "the command line", tokens, ())
+    return tokens
 
 
 def requested_experiment(args):
     """The last `--experiment` value in the (expanded) arguments, or None."""
     found = None
     for index, arg in enumerate(args):
-        if arg.startswith("--experiment="):
-            found = arg.split("=", 1)[1]
-        elif arg == "--experiment" and index + 1 < len(args):
-            found = args[index + 1]
+        name, value = _split_flag(arg)
+        if name != "experiment":
+            continue
+        if value is None and index + 1 < len(args):
+            value = args[index + 1]
+        found = value
     return found
 
 
 def wants_help(args):
-    return any(_flag_name(arg) in HELP_FLAGS for arg in args)
+    return any(_split_flag(arg)[0] in HELP_FLAGS or arg in ("-?", "--?") for arg in args)
 
 
 def _experiments():
     from keras_gpos.experiments import EXPERIMENTS
 
     return EXPERIMENTS
+
+
+def _flag_fields(experiment):
+    """The config fields of `experiment` that are flags (not the ones it sets itself)."""
+    fixed = dict(experiment.fixed_flags)
+    return [field for field in dataclasses.fields(experiment.config_class) if field.name not in fixed]
+
+
+def usage_text():
+    """What `train.py` prints without any flag: the usage and the experiments."""
+    return help_text()
 
 
 def help_text(name=None):
@@ -79,7 +164,7 @@ def help_text(name=None):
     if experiment is None:
         raise ValueError(f"Unknown experiment {name!r}; expected one of {sorted(experiments)}.")
     lines = [f"python train.py --experiment={name} [flags]", "", experiment.summary, "", "flags:"]
-    for field in dataclasses.fields(experiment.config_class):
+    for field in _flag_fields(experiment):
         kind, _ = field_kind(field)
         default = field.default
         if kind == "tuple":
@@ -90,34 +175,60 @@ def help_text(name=None):
     return "\n".join(lines)
 
 
-def check_flag_names(name, args, extra_allowed=()):
-    """Refuses flags the experiment does not take, naming the experiments that do."""
+def unknown_flags_error(name, unknown):
+    """The one-line refusal of flags experiment `name` does not take, naming their owners."""
     experiments = _experiments()
-    fields = {f.name: f for f in dataclasses.fields(experiments[name].config_class)}
-    booleans = {n for n, f in fields.items() if field_kind(f)[1] is bool}
-    unknown = []
-    for arg in args:
-        flag = _flag_name(arg)
-        if flag is None or flag in fields or flag in CLI_FLAGS or flag in extra_allowed:
-            continue
-        if flag.startswith("no") and flag[2:] in booleans:
-            continue
-        unknown.append(flag)
-    if not unknown:
-        return
+    fixed = dict(experiments[name].fixed_flags)
+    for flag in unknown:
+        if flag in fixed:
+            return ValueError(f"experiment {name!r} does not take --{flag}: {fixed[flag]}.")
     owners = sorted({other for other, e in experiments.items() if other != name and set(unknown)
-                     & {f.name for f in dataclasses.fields(e.config_class)}})
+                     & {f.name for f in _flag_fields(e)}})
     where = f" (a flag of {', '.join(owners)})" if owners else ""
-    raise ValueError(
+    return ValueError(
         f"experiment {name!r} does not take {', '.join('--' + u for u in sorted(set(unknown)))}{where}; "
         f"remove it or pick the experiment it belongs to (python train.py --experiment={name} --help)."
     )
 
 
-def define_config_flags(config_class, flag_values):
-    """Defines one flag per field of `config_class`; returns `{name: (kind, element)}`."""
+def refuse_leftovers(leftovers, tokens, unknown_error, program="train.py"):
+    """Refuses what the flag parser did not take: unknown flags first, then any other argument.
+
+    Args:
+        leftovers: the arguments absl left (`FlagValues(argv, known_only=True)[1:]`).
+        tokens: `expand_flagfiles`'s `(argument, origin)` pairs, to say where one came from.
+        unknown_error: function `[flag names] -> exception` for unknown flags.
+        program: str. The program named in the message.
+    """
+    names = _all_field_names()
+    end = leftovers.index("--") if "--" in leftovers else len(leftovers)
+    unknown = []
+    for arg in leftovers[:end]:
+        flag, _ = _split_flag(arg)
+        if flag is not None:
+            unknown.append(flag[2:] if flag.startswith("no") and flag not in names and flag[2:] in names else flag)
+    if unknown:
+        raise unknown_error(unknown)
+    if not leftovers:
+        return
+    arg = next((arg for arg in leftovers[:end] if _split_flag(arg)[0] is None), "--")
+    origin = next((where for token, where in tokens if token == arg), "the command line")
+    if arg == "--":
+        raise ValueError(f"'--' ({origin}) ends the flags, but {program} takes no arguments, so "
+                         f"{leftovers[end + 1:]} would be ignored; remove '--' and write them as --name=value flags.")
+    hint = f" (it starts with {arg[0]!r}, not a dash)" if arg[:1] in "\u2010\u2012\u2013\u2014\u2212" else ""
+    raise ValueError(f"unexpected argument {arg!r} ({origin}){hint}: {program} takes only flags "
+                     "(--name=value or -name=value); nothing else would be read.")
+
+
+def _all_field_names():
+    return {f.name for e in _experiments().values() for f in dataclasses.fields(e.config_class)}
+
+
+def define_config_flags(fields, flag_values):
+    """Defines one flag per config field in `fields`; returns `{name: (kind, element)}`."""
     defined = {}
-    for field in dataclasses.fields(config_class):
+    for field in fields:
         kind, element = field_kind(field)
         default, helptext = field.default, field_help(field)
         kwargs = dict(flag_values=flag_values)
@@ -136,7 +247,7 @@ def define_config_flags(config_class, flag_values):
 
 
 def explicit_values(flag_values, defined):
-    """`{name: value}` for the config flags the user set explicitly."""
+    """`{name: value}` for the config flags the user set explicitly (absl's `present`)."""
     values = {}
     for name, (kind, element) in defined.items():
         flag = flag_values[name]
@@ -158,7 +269,31 @@ def define_flags(name, flag_values):
                            "Which experiment to run.", flag_values=flag_values)
     absl_flags.DEFINE_boolean("debug", False, "Show the full traceback of an error.",
                               flag_values=flag_values)
-    return define_config_flags(_experiments()[name].config_class, flag_values)
+    return define_config_flags(_flag_fields(_experiments()[name]), flag_values)
+
+
+def share_logging_flags(flag_values, source=None):
+    """Registers absl's logging flags of `source` (the global `FLAGS`) in `flag_values`, so
+    `--verbosity=1` parsed there sets absl's verbosity."""
+    source = absl_flags.FLAGS if source is None else source
+    for name in LOGGING_FLAGS:
+        if name in source and name not in flag_values:
+            flag_values[name] = source[name]
+    return flag_values
+
+
+def parse_flags(argv, flag_values, tokens=None):
+    """Parses `argv` (flagfiles expanded) into `flag_values`; returns what absl did not take.
+
+    Raises:
+        ValueError: a bad value, an unknown flag (named) or any argument that is not a flag.
+    """
+    tokens = expand_flagfiles(argv) if tokens is None else tokens
+    try:
+        leftovers = flag_values([argv[0], *(arg for arg, _ in tokens)], known_only=True)[1:]
+    except absl_flags.Error as error:
+        raise ValueError(" ".join(str(error).split())) from error
+    return leftovers
 
 
 def parse(argv, flag_values=None):
@@ -167,16 +302,19 @@ def parse(argv, flag_values=None):
     Args:
         argv: `sys.argv`-like list (program name first).
         flag_values: an `absl.flags.FlagValues` to define the flags in (a
-            fresh one by default; `train.py` passes the global `FLAGS`).
+            fresh one by default); it must not hold an experiment's flags yet.
 
     Raises:
         HelpRequested: `--help` was given (its `text` is the help).
-        ValueError: an unknown experiment or flag, a bad value, or flags
-            that contradict each other (one line, naming the flag).
+        ValueError: an unknown experiment or flag, a bad value, an argument
+            that is not a flag, or flags that contradict each other (one
+            line, naming the flag and where it was given).
     """
     from keras_gpos.experiments.registry import make_config
+    from keras_gpos.experiments.sweeps import resolve_given
 
-    args = expand_flagfiles(argv)
+    tokens = expand_flagfiles(argv)
+    args = [arg for arg, _ in tokens]
     name = requested_experiment(args)
     if wants_help(args):
         raise HelpRequested(help_text(name))
@@ -184,14 +322,13 @@ def parse(argv, flag_values=None):
     if name not in _experiments():
         raise ValueError(f"Unknown experiment {name!r}; expected one of {sorted(_experiments())}.")
     flag_values = absl_flags.FlagValues() if flag_values is None else flag_values
-    already = set(flag_values) - set(CLI_FLAGS)
-    check_flag_names(name, args, extra_allowed=already)
     defined = define_flags(name, flag_values)
-    try:
-        flag_values([argv[0], *args])
-    except absl_flags.Error as error:
-        raise ValueError(str(error)) from error
-    config = make_config(name, **explicit_values(flag_values, defined))
+    refuse_leftovers(parse_flags(argv, flag_values, tokens), tokens, lambda unknown: unknown_flags_error(name, unknown))
+    given = {flag for flag in defined if flag_values[flag].present}
+    experiment = _experiments()[name]
+    defaults = {field.name: field.default for field in dataclasses.fields(experiment.config_class)}
+    values = resolve_given(experiment.sweep_axes, explicit_values(flag_values, defined), given, defaults)
+    config = make_config(name, **values)
     return name, config, bool(flag_values["debug"].value)
 
 

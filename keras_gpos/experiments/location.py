@@ -29,7 +29,7 @@ from keras_gpos.models.resnet import RESNET_BLOCKS
 from keras_gpos.models.vgg import VGG_STAGES
 from keras_gpos.runs.directory import RunDirectory
 from keras_gpos.runs.lifecycle import FitPlan, TrainingSetup, finish_run, fit_run
-from keras_gpos.runs.resources import MemoryPlan, warn_known_onednn_crash
+from keras_gpos.runs.resources import MemoryPlan
 from keras_gpos.training.recipe import compile_classifier
 
 TASKS = ("location", "class")
@@ -148,7 +148,10 @@ def _eval_dataset(config, image_set, splits):
 
 
 def fingerprint(config, splits):
-    return {"settings": result_settings(config), "data": splits.identity()}
+    """What identifies a run (as `fingerprint.json` stores it): its settings, the Keras backend, its data."""
+    from keras_gpos.runs.directory import make_fingerprint
+
+    return make_fingerprint({"settings": result_settings(config), "data": splits.identity()})
 
 
 def legacy_settings(record):
@@ -156,14 +159,20 @@ def legacy_settings(record):
     return result_settings(upgrade_record(LocationConfig, record))
 
 
-def train_location(config):
+def train_location(config, splits=None):
     """Trains, selects, tests, saves and exports one model.
+
+    Args:
+        config: a `LocationConfig`.
+        splits: the `ImageSplits` of `config`'s data, when a suite loaded
+            them once for all its runs (their digest is then computed once).
 
     Returns:
         The `run.json` summary as a dict (accuracies as fractions).
     """
     memory_plan(config).check()
-    splits = prepare_data(config)  # every data error before anything is written
+    if splits is None:
+        splits = prepare_data(config)  # every data error before anything is written
     train, val, test = splits.train, splits.val, splits.test
     with RunDirectory(config.output_dir, config.experiment, fingerprint(config, splits),
                       config.overwrite, legacy_settings) as run:
@@ -174,7 +183,6 @@ def train_location(config):
 
             return upgrade_summary(run.summary(), run.path / "run.json")
         run.write_start(config.to_dict())
-        warn_known_onednn_crash(config.arch, config.width, config.grid_size * train.image_shape[0])
 
         def build(num_replicas):
             model = build_model(config, train, num_replicas)
@@ -234,43 +242,159 @@ def train_location(config):
     return summary
 
 
-def load_run(run_dir):
-    """`(config, summary, model)` of a finished location/classification run directory."""
+def _run_record(run_dir):
+    """`(config, summary)` of a finished location/classification run directory, their structure checked."""
     from keras_gpos.reporting.schema import read_run_summary
 
     summary = read_run_summary(run_dir)
+    path = os.path.join(run_dir, "run.json")
     if "config" not in summary or not isinstance(summary["config"], dict):
-        raise ValueError(f"{os.path.join(run_dir, 'run.json')} records no config; it was not written by train.py.")
+        raise ValueError(f"{path} records no config; it was not written by train.py.")
+    normalization = summary.get("normalization")
+    if not (isinstance(normalization, dict) and all(isinstance(normalization.get(key), list)
+                                                    for key in ("mean", "std"))):
+        raise ValueError(f"{path} is not a valid run summary: expected 'normalization' to be an object with "
+                         "'mean' and 'std' lists.")
     try:
         config = upgrade_record(LocationConfig, summary["config"])
-    except ValueError as error:
-        raise ValueError(f"{os.path.join(run_dir, 'run.json')}: {error}") from error
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{path}: {' '.join(str(error).split())}") from error
+    return config, summary
+
+
+def load_run_config(run_dir):
+    """The config a finished location/classification run recorded."""
+    return _run_record(run_dir)[0]
+
+
+def load_run(run_dir):
+    """`(config, summary, model)` of a finished location/classification run directory."""
+    config, summary = _run_record(run_dir)
     model = load_keras_model(os.path.join(run_dir, "model.keras"))
     return config, summary, model
 
 
-def evaluate_run(run_dir, data_dir=None, repeats=1):
+def grid_targets(task, labels, cells_per_image):
+    """The target of every canvas of an exhaustive grid dataset: image `i` fills cells `0..k*k-1`, in order."""
+    import numpy as np
+
+    labels = np.asarray(labels, np.int64)
+    if task == "location":
+        return np.tile(np.arange(cells_per_image), len(labels))
+    return np.repeat(labels, cells_per_image)
+
+
+def per_image_outcomes(model, dataset, targets, cells_per_image):
+    """Correct canvases per image of one pass of `model` over an exhaustive grid dataset.
+
+    The dataset holds every test image in every cell, image by image
+    (`grid_dataset` in evaluation mode), so the canvases of image `i` are
+    rows `i * cells .. (i + 1) * cells - 1` (`grid_targets` gives their
+    targets).
+    """
+    import numpy as np
+
+    logits = model.predict(dataset, verbose=0)
+    if len(logits) != len(targets):
+        raise ValueError(f"the grid dataset gave {len(logits)} canvases for {len(targets)} targets.")
+    return (np.argmax(logits, axis=-1) == targets).reshape(-1, cells_per_image).sum(axis=1)
+
+
+def recorded_fingerprint(run_dir, summary):
+    """What a run recorded of itself: its `fingerprint.json`, or for a 0.1 run the settings of its config."""
+    from keras_gpos.base.schema import FINGERPRINT_FILE, read_fingerprint
+
+    path = os.path.join(run_dir, FINGERPRINT_FILE)
+    if os.path.exists(path):
+        return read_fingerprint(path)
+    return {"settings": legacy_settings(summary["config"]), "data": {
+        key: value for key, value in (summary.get("dataset") or {}).items()
+        if key in ("train_images", "val_images", "test_images", "image_shape", "num_classes")}}
+
+
+def check_data(run_dir, recorded, splits, allow_other_data=False, source=None):
+    """Compares the data a run recorded with the data rebuilt to score it.
+
+    Returns:
+        `"content"` (the digests match), `"sizes"` (a run of keras_gpos 0.1
+        or 0.2, which recorded sizes only: they match) or `"other"` (they
+        differ, and `allow_other_data` lets it be scored anyway).
+
+    Raises:
+        ValueError: the data differ, naming what (and how to score anyway).
+    """
+    from keras_gpos.base.records import describe_differences, short_digests
+
+    now = splits.identity()
+    compared = {key: now.get(key, "<unset>") for key in recorded}
+    differences = describe_differences(recorded, compared)
+    if not differences:
+        return "content" if "content" in recorded else "sizes"
+    if allow_other_data:
+        logging.warning("%s is scored on other data than it recorded (%s)", run_dir, "; ".join(differences[:3]))
+        return "other"
+    shown = "; ".join(short_digests(line) for line in differences[:4])
+    raise ValueError(f"{run_dir} was trained on other data than {source or 'its recorded data source'} holds now "
+                     f"({shown}); point --data_dir at its data, or pass --allow_other_data to score it on these.")
+
+
+def _group_setting(fingerprint):
+    """A run's fingerprint less its seed and task: runs that share it are seeds of one table row."""
+    settings = {key: value for key, value in fingerprint.get("settings", {}).items() if key not in ("seed", "task")}
+    setting = {"settings": settings, "data": fingerprint.get("data", {})}
+    if "keras_backend" in fingerprint:
+        setting["keras_backend"] = fingerprint["keras_backend"]
+    return setting
+
+
+def evaluate_run(run_dir, data_dir=None, repeats=1, splits=None, allow_other_data=False):
     """Re-scores a finished run's saved model on its test set.
 
     Args:
         run_dir: a run directory written by `train_location`.
         data_dir: override the data folder recorded in the run (for runs
-            moved between machines).
+            moved between machines); the data must still be the ones the
+            run recorded (checked by content; by size for runs of 0.1/0.2).
         repeats: int. Test passes to average (PermuteNet draws a fresh
             permutation per batch, so its score varies a little).
+        splits: the run's `ImageSplits` when the caller already loaded them.
+        allow_other_data: bool. Score on other data than the run recorded
+            (the row says so).
 
     Returns:
-        A dict row for the results table (accuracies as fractions).
+        A dict row for the results table (accuracies as fractions), with the
+        per-image outcomes the verdicts test (`per_image`: correct canvases
+        per test image, out of `trials`), the held-out majority rate
+        (`majority_rate`, what a constant predictor scores) and `1 / outputs`
+        (`chance_accuracy`).
+
+    Raises:
+        ValueError: the data differ from the ones the run recorded.
     """
+    import numpy as np
+
     config, summary, model = load_run(run_dir)
     if data_dir:
         config = dataclasses.replace(config, data_dir=data_dir)
-    splits = prepare_data(config)
+    recorded = recorded_fingerprint(run_dir, summary)
+    if splits is None:
+        splits = prepare_data(config)
+    data_check = check_data(run_dir, recorded.get("data", {}), splits, allow_other_data,
+                            source=config.data_dir or config.dataset)
     norm = summary["normalization"]
     test_ds = gdata.grid_dataset(splits.test, config.grid_size, config.task, config.batch_size,
                                  mean=norm["mean"], std=norm["std"], background=config.background)
-    scores = [float(model.evaluate(test_ds, verbose=0, return_dict=True)["accuracy"])
-              for _ in range(repeats)]
+    cells = config.grid_size**2
+    scores = []
+    correct = np.zeros(len(splits.test), np.int64)
+    targets = grid_targets(config.task, splits.test.labels, cells)
+    for _ in range(repeats):
+        passed = per_image_outcomes(model, test_ds, targets, cells)
+        correct += passed
+        scores.append(float(passed.sum() / (len(passed) * cells)))
+    outputs = num_outputs(config, splits.train)
+    labels = np.asarray(splits.test.labels, np.int64)
+    majority = 1.0 / cells if config.task == "location" else float(np.bincount(labels).max() / len(labels))
     return {
         "run_dir": os.fspath(run_dir),
         "model": f"{config.arch}{config.depth}-w{config.width}",
@@ -281,20 +405,43 @@ def evaluate_run(run_dir, data_dir=None, repeats=1):
         "seed": config.seed,
         "dataset": config.dataset,
         "test_images": len(splits.test),
-        "test_canvases": len(splits.test) * config.grid_size**2,
+        "test_canvases": len(splits.test) * cells,
+        "test_digest": splits.test.digest(),
         "accuracy": sum(scores) / len(scores),
         "accuracy_repeats": scores,
-        "chance_accuracy": 1.0 / num_outputs(config, splits.train),
+        "chance_accuracy": 1.0 / outputs,
+        "majority_rate": majority,
+        "per_image": {"correct": correct.tolist(), "trials": cells * repeats},
         "train_seconds": summary.get("train_seconds"),
         "epochs": config.epochs,
+        "data_check": data_check,
+        "setting": _group_setting(recorded),
     }
 
 
-def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1):
-    """Scores finished runs and writes one report into `output_dir`; returns the `Report`."""
+def _data_key(config):
+    """The fields that decide which images `prepare_data` loads."""
+    return (config.dataset, config.data_dir, config.train_examples, config.val_fraction,
+            config.embedded_train_size, config.embedded_test_size)
+
+
+def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1, allow_other_data=False):
+    """Scores finished runs and writes one report into `output_dir`; returns the `Report`.
+
+    Runs that read the same data share one load (and one digest of it).
+    """
     from keras_gpos.reporting.location import write_report
 
     if not run_dirs:
         raise ValueError("No run directories to evaluate.")
-    rows = [evaluate_run(d, data_dir=data_dir, repeats=repeats) for d in run_dirs]
+    loaded, rows = {}, []
+    for run_dir in run_dirs:
+        config = load_run_config(run_dir)
+        if data_dir:
+            config = dataclasses.replace(config, data_dir=data_dir)
+        key = _data_key(config)
+        if key not in loaded:
+            loaded[key] = prepare_data(config)
+        rows.append(evaluate_run(run_dir, data_dir=data_dir, repeats=repeats, splits=loaded[key],
+                                 allow_other_data=allow_other_data))
     return write_report(output_dir, rows, {"experiment": "location"})

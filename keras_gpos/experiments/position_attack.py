@@ -24,7 +24,9 @@ import keras
 from absl import logging
 
 from keras_gpos.data.pipeline import steps_per_epoch
-from keras_gpos.data.segmentation import SEGMENTATION_DATASETS, load_segmentation_dataset, segmentation_dataset
+from keras_gpos.base.inputs import check_segmentation_model
+from keras_gpos.data.segmentation import (
+    SEGMENTATION_DATASETS, check_splits, load_segmentation_dataset, segmentation_dataset)
 from keras_gpos.experiments.config import CommonConfig, option, result_settings, upgrade_record
 from keras_gpos.base.files import load_keras_model
 from keras_gpos.base.graph import feature_model
@@ -52,6 +54,8 @@ TRAINING_FIELDS = (
     "image_width", "flip_augmentation", "segmentation_model", "depth", "width", "padding",
     "output_stride", "aspp_filters",
 )
+# What a position-attack run writes into its directory besides the lifecycle's files.
+ATTACK_ENTRIES = ("ranking.json", "ranking.png", "results.json", "results.md", "attack_curves.png")
 # Peak bytes per generated street-scene pixel (float32 image, float64 grids, noise).
 STREET_BYTES_PER_PIXEL = 120
 
@@ -170,7 +174,7 @@ def prepare_data(config):
         train = train.head(config.train_examples)
     if config.val_examples:
         val = val.head(config.val_examples)
-    return train, val
+    return check_splits(train, val)
 
 
 def build_model(config, data):
@@ -232,23 +236,39 @@ def train_model(config, run, train, val):
     return result.model, finish_run(run, result.model, summary, export=False)
 
 
-def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1):
-    """Judges the claims of several seeds' attacks (same layer and flip) over seeds."""
-    from keras_gpos.base.files import read_json
+# Fields that may differ between the seeds a seed report averages.
+SEED_REPORT_FREE = ("seed", "output_dir", "overwrite", "verbose", "data_dir", "tfds_download", "model_path")
+
+
+def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1, allow_other_data=False):
+    """Judges the claims of several seeds' attacks (same settings but the seed) over seeds."""
+    from keras_gpos.base.files import read_record
+    from keras_gpos.reporting.grouping import check_one_setting
     from keras_gpos.reporting.position_attack import write_seed_report
 
-    del data_dir, repeats  # the attacks were scored when they ran
+    del data_dir, repeats, allow_other_data  # the attacks were scored when they ran
     results = []
     for run_dir in run_dirs:
         path = pathlib.Path(run_dir) / "results.json"
         if not path.exists():
             raise ValueError(f"{run_dir} holds no position-attack results.json.")
-        record = read_json(path)
+        record = read_record(path, "position-attack results file", optional={"seeds_summary": dict})
+        if "seeds_summary" in record:
+            raise ValueError(f"{path} is a report over seeds (written by evaluate.py), not one run's results; "
+                             "give the run directories it was made from.")
+        record = read_record(path, "position-attack results file", {"config": dict},
+                             {"comparison": dict, "layer": str})
         if "comparison" not in record:
             raise ValueError(f"{path} was written before keras_gpos 0.2 (no comparison); re-attack the model "
                              "with --model_path to add the contrasts.")
-        results.append(record)
-    return write_seed_report(output_dir, results)
+        results.append({**record, "run_dir": str(run_dir)})
+    check_one_setting(results, lambda r: {k: v for k, v in r["config"].items() if k not in SEED_REPORT_FREE},
+                      "a position-attack seed report")
+    seeds = [r["config"].get("seed") for r in results]
+    doubled = sorted({s for s in seeds if seeds.count(s) > 1}, key=str)
+    if doubled:
+        raise ValueError(f"--runs holds seed {doubled[0]} more than once; a seed report averages one run per seed.")
+    return write_seed_report(output_dir, [{k: v for k, v in r.items() if k != "run_dir"} for r in results])
 
 
 def run_position_attack(config):
@@ -265,15 +285,19 @@ def run_position_attack(config):
     memory_plan(config).check()
     train, val = prepare_data(config)  # data errors before anything is written
     given = load_keras_model(config.model_path) if config.model_path else None
-    check_layer(given if given is not None else build_model(config, train), config)
+    model_to_check = given if given is not None else build_model(config, train)
+    check_segmentation_model(model_to_check, f"position_attack (model {config.model_path or 'built'})",
+                             val.image_shape, val.num_classes)
+    check_layer(model_to_check, config)
     fingerprint = {"settings": training_settings(config),
                    "data": {"train": train.metadata()["images"], "val": val.metadata()["images"],
-                            "source": config.dataset, "image_shape": list(train.image_shape)}}
+                            "source": config.dataset, "image_shape": list(train.image_shape),
+                            "content": {"train": train.identity(), "val": val.identity()}}}
     if given is not None:
         fingerprint = {"settings": {"model_path": str(pathlib.Path(config.model_path).resolve())},
                        "data": fingerprint["data"]}
     with RunDirectory(config.output_dir, "position_attack", fingerprint, config.overwrite,
-                      None if given is not None else legacy_settings) as run:
+                      None if given is not None else legacy_settings, extra_entries=ATTACK_ENTRIES) as run:
         legacy = (run.path / "training.json").exists() and (run.path / "model.keras").exists()
         if given is not None:
             model, training = given, {"model_path": config.model_path}
@@ -309,11 +333,11 @@ def run_position_attack(config):
             ranking, config.attack_n, random_draws=config.random_draws, region_n=config.region_n,
             contrast_pairs=config.contrast_pairs, seed=config.seed, verbose=1 if config.verbose else 0)
         for row in comparison.rows:
-            logging.info("N=%d: top-N drop %.3f, random drop %.3f (p95 %.3f, %d draws)", row["n"],
-                         row["top_drop"], row["random"]["mean"], row["random"]["p95"], row["draws"])
+            logging.info("N=%d: top-N drop %s, random drop %s (p95 %s, %d draws): %s", row["n"], row["top_drop"],
+                         row["random"]["mean"], row["random"]["p95"], row["draws"], row["verdict"]["state"])
         for row in comparison.contrasts:
-            logging.info("N=%d: region contrast %.3f, random p95 %.3f: %s", row["n"], row["contrast"],
-                         row["random"]["p95"], "holds" if row["holds"] else "does not hold")
+            logging.info("N=%d: region contrast %s, random p95 %s: %s", row["n"], row["contrast"],
+                         row["random"]["p95"], row["verdict"]["state"])
         results = {
             "experiment": "position_attack",
             "config": config.to_dict(),

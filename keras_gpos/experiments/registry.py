@@ -21,6 +21,10 @@ class Experiment:
             -> results dict`, or None when results are written by `run`.
         summary: str. One line for `train.py --help`.
         reads_runs_of: experiment names whose run directories `evaluate` reads.
+        sweep_axes: the suite's `SweepAxis` tuple (plural flags and their
+            single-run twins; see `keras_gpos.experiments.sweeps`).
+        fixed_flags: `((field, why), ...)`: config fields the experiment sets
+            itself; they are not flags of it (a given one is refused, saying why).
     """
 
     name: str
@@ -29,6 +33,8 @@ class Experiment:
     evaluate: object = None
     summary: str = ""
     reads_runs_of: tuple = ()
+    sweep_axes: tuple = ()
+    fixed_flags: tuple = ()
 
 
 def register_experiment(experiment):

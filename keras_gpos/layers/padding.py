@@ -29,19 +29,26 @@ def check_padding_mode(mode, allowed=PADDING_MODES, name="padding mode"):
 
 
 def _pad_axis(x, axis, before, after, mode):
-    """Pads one spatial axis of an NHWC tensor with `mode`."""
+    """Pads one spatial axis of an NHWC tensor with `mode`, by any width.
+
+    Index arrays are int32 whatever their length (an empty Python list would
+    reach TensorFlow's gather as float). Circular indices wrap modulo the
+    size, so a pad wider than the map repeats it periodically, as a
+    circular convolution on a torus does.
+    """
     if before == 0 and after == 0:
         return x
     size = ops.shape(x)[axis]
     if mode == "replicate":
-        first = ops.take(x, [0] * before, axis=axis)
-        last = ops.take(x, [size - 1] * after, axis=axis) if after else None
+        first = ops.zeros((before,), "int32")
+        last = ops.full((after,), size - 1, "int32")
     elif mode == "circular":
-        first = ops.take(x, ops.arange(size - before, size), axis=axis)
-        last = ops.take(x, ops.arange(0, after), axis=axis) if after else None
+        first = ops.mod(ops.arange(-before, 0, dtype="int32"), size)
+        last = ops.mod(ops.arange(0, after, dtype="int32"), size)
     else:
         raise ValueError(f"_pad_axis does not handle mode {mode!r}.")
-    parts = ([first] if before else []) + [x] + ([last] if after else [])
+    parts = ([ops.take(x, first, axis=axis)] if before else []) + [x] + (
+        [ops.take(x, last, axis=axis)] if after else [])
     return ops.concatenate(parts, axis=axis)
 
 
@@ -116,12 +123,6 @@ class SpatialPadding2D(keras.layers.Layer):
                     f"reflect padding {self.padding} needs an input larger than "
                     f"the border; got spatial size {(height, width)}."
                 )
-        if self.mode == "circular" and height is not None and width is not None:
-            if max(top, bottom) > height or max(left, right) > width:
-                raise ValueError(
-                    f"circular padding {self.padding} cannot exceed the input "
-                    f"size {(height, width)}."
-                )
 
     def call(self, inputs):
         return pad_spatial(inputs, self.padding, self.mode)
@@ -175,7 +176,10 @@ class PaddedConv2D(keras.layers.Layer):
       outputs are not dimmed by the zeros; the bias is added after.
 
     Reflect padding needs a map larger than the pad; a smaller static map is
-    a `ValueError` naming the layer (use `"replicate"` there).
+    a `ValueError` naming the layer (use `"replicate"` there). The other
+    modes take any kernel size on any map: replicate repeats the edge pixel,
+    and circular wraps modulo the map size (a pad wider than the map tiles
+    it periodically).
 
     Args:
         filters: int. Number of output channels.
@@ -270,6 +274,7 @@ class PaddedConv2D(keras.layers.Layer):
             kernel_initializer=self.kernel_initializer,
             kernel_regularizer=self.kernel_regularizer,
             kernel_constraint=self.kernel_constraint,
+            dtype=self.dtype_policy,  # a per-layer policy (e.g. mixed_float16) reaches the convolution
             name="conv",
         )
         self.conv.build(self._padded_shape(input_shape))
@@ -279,6 +284,33 @@ class PaddedConv2D(keras.layers.Layer):
                 constraint=self.bias_constraint, name="bias",
             )
         self.built = True
+
+    def _conv2d_order(self):
+        return [self.conv.kernel] + ([self.bias] if self.use_bias else [])
+
+    def get_weights(self):
+        """`[kernel, bias]` as NumPy arrays: `keras.layers.Conv2D`'s order, so weights move between the two.
+
+        The kernel lives in the inner valid `Conv2D` and the bias in this layer
+        (it is added after the partial-padding rescale), so `layer.weights` and
+        a model's weight list keep Keras' own order (the layer's bias first).
+        Only this layer-level pair is reordered: changing the order of the
+        variables themselves would reorder optimizer state and break loading
+        `.keras` files saved with an optimizer.
+        """
+        return [keras.ops.convert_to_numpy(v) for v in self._conv2d_order()]
+
+    def set_weights(self, weights):
+        """Sets `[kernel, bias]` (a `Conv2D`'s `get_weights()`), checking their shapes."""
+        variables = self._conv2d_order()
+        if len(weights) != len(variables):
+            raise ValueError(
+                f"{self.name} takes {len(variables)} weights ([kernel, bias], as Conv2D); got {len(weights)}.")
+        for variable, value in zip(variables, weights):
+            if tuple(variable.shape) != tuple(np.shape(value)):
+                raise ValueError(f"{self.name}: weight {variable.path} has shape {tuple(variable.shape)}; "
+                                 f"got {tuple(np.shape(value))}.")
+            variable.assign(value)
 
     def _padded_shape(self, input_shape):
         if self.padding_mode == "none":

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_gpos.base.backend import is_eager
 from keras_gpos.base.serialization import register
 
 
@@ -74,7 +75,7 @@ class ShiftConsistency(keras.metrics.Metric):
             )
         finite = ops.logical_and(ops.all(ops.isfinite(logits_a), axis=-1),
                                  ops.all(ops.isfinite(logits_b), axis=-1))
-        if _is_eager(logits_a) and not bool(np.all(ops.convert_to_numpy(finite))):
+        if is_eager(logits_a) and not bool(np.all(ops.convert_to_numpy(finite))):
             raise ValueError("ShiftConsistency got NaN or Inf predictions; they cannot agree or disagree.")
         same = ops.cast(
             ops.equal(ops.argmax(logits_a, axis=-1), ops.argmax(logits_b, axis=-1)),
@@ -99,10 +100,3 @@ class ShiftConsistency(keras.metrics.Metric):
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype}
 
-
-def _is_eager(tensor):
-    try:
-        ops.convert_to_numpy(tensor)
-        return True
-    except Exception:  # noqa: BLE001 - a symbolic tensor of any backend
-        return False

@@ -17,13 +17,13 @@ streaming two-view metric, `ShiftConsistency`, is in `keras_gpos.metrics.agreeme
 NumPy and `keras.ops` only: runs on every Keras backend.
 """
 
-import keras
 import numpy as np
 from keras import ops
 
-from keras_gpos.base.inputs import batches, check_model_input, check_value_range, iterate
+from keras_gpos.base.inputs import batches, check_images, check_model_input, class_labels, iterate, single_output
+from keras_gpos.base.progress import Progress
 from keras_gpos.data.view_protocol import ViewProtocol
-from keras_gpos.base.validation import check_finite_array, check_labels, check_positive_int
+from keras_gpos.base.validation import check_positive_int
 
 
 def _protocol(protocol):
@@ -33,8 +33,13 @@ def _protocol(protocol):
     return protocol
 
 
-def _predict(model, images, what, index):
-    logits = np.asarray(ops.convert_to_numpy(model(images, training=False)), np.float32)
+def _predict(model, images, what, index, classifier=True):
+    outputs = single_output(model(images, training=False), what, model)
+    logits = np.asarray(ops.convert_to_numpy(outputs), np.float32)
+    if classifier and logits.ndim != 2:
+        name = getattr(model, "name", model)
+        raise ValueError(f"{what}: model {name!r} outputs shape {logits.shape}; a classifier's output is "
+                         "(batch, classes) logits or probabilities.")
     if not np.all(np.isfinite(logits)):
         raise ValueError(f"{what}: the model produced NaN or Inf predictions on batch {index}.")
     return logits
@@ -59,10 +64,6 @@ def _stream(data, labels, batch_size, what):
     return batches(data, batch_size, name=what)
 
 
-def _progbar(verbose, total):
-    if not verbose:
-        return None
-    return keras.utils.Progbar(total, verbose=1 if verbose == 1 else 2, unit_name="image")
 
 
 def consistency_and_accuracy(
@@ -82,11 +83,15 @@ def consistency_and_accuracy(
         repeats: int >= 1. Offset pairs per image.
         seed: int. Seed of the offsets.
         batch_size: int. Images per forward pass (arrays).
-        verbose: 0 silent, 1 progress bar, 2 one line at the end.
+        verbose: 0 silent, 1 progress (a bar in a terminal, plain lines in a log),
+            2 one line at the end (`keras_gpos.base.progress`).
 
     Returns:
         `{"consistency": float, "accuracy": float or None, "cases": int,
-        "protocol": dict}`, fractions in [0, 1].
+        "protocol": dict, "per_image": dict}`, fractions in [0, 1].
+        `per_image` holds, in data order, each image's agreeing pairs
+        (`agree`, out of `repeats`) and, with labels, its correct views
+        (`correct`, out of `2 * repeats`): what a paired test by image needs.
 
     Raises:
         ValueError: NaN/Inf images or predictions, labels outside the
@@ -107,12 +112,14 @@ def consistency_and_accuracy(
     stream = _stream(data, labels, batch_size, what)
     agree = correct = cases = labelled = 0
     seen = 0
-    progbar = None
+    agree_per_image, correct_per_image = [], []
+    progress = Progress(what, stream.count, verbose)
     for index, images, batch_labels in iterate(stream):
-        check_finite_array(images, f"{what}: batch {index}")
-        check_value_range(images, what)
+        check_images(images, f"{what}: batch {index}", model)
         protocol.check(images.shape[1:])
         images = images.astype(np.float32)
+        batch_agree = np.zeros(len(images), np.int64)
+        batch_correct = np.zeros(len(images), np.int64)
         for repeat in range(repeats):
             oy_a, ox_a, oy_b, ox_b = _pair_offsets(
                 protocol, _image_rngs(seed, repeat, seen, len(images)), images.shape[1:])
@@ -123,24 +130,31 @@ def consistency_and_accuracy(
             logits_a = _predict(model, view_a, what, index)
             logits_b = _predict(model, view_b, what, index)
             top_a, top_b = logits_a.argmax(-1), logits_b.argmax(-1)
-            agree += int(np.sum(top_a == top_b))
+            batch_agree += top_a == top_b
             cases += len(images)
             if batch_labels is not None:
-                truth = check_labels(batch_labels, logits_a.shape[-1], f"{what}: labels of batch {index}")
-                correct += int(np.sum(top_a == truth) + np.sum(top_b == truth))
+                truth = class_labels(batch_labels, f"{what}: labels of batch {index}", logits_a.shape[-1],
+                                     count=len(images))
+                batch_correct += (top_a == truth).astype(np.int64) + (top_b == truth)
                 labelled += 2 * len(images)
+        agree += int(batch_agree.sum())
+        correct += int(batch_correct.sum())
+        agree_per_image.append(batch_agree)
+        correct_per_image.append(batch_correct)
         seen += len(images)
-        if verbose and progbar is None:
-            progbar = _progbar(verbose, None)
-        if progbar is not None:
-            progbar.update(seen)
+        progress.update(seen)
+    progress.close()
     if cases == 0:
         raise ValueError(f"{what} got no images.")
+    per_image = {"agree": np.concatenate(agree_per_image).tolist(), "agree_trials": repeats}
+    if labelled:
+        per_image.update(correct=np.concatenate(correct_per_image).tolist(), correct_trials=2 * repeats)
     return {
         "consistency": agree / cases,
         "accuracy": correct / labelled if labelled else None,
         "cases": cases,
         "protocol": protocol.to_dict(),
+        "per_image": per_image,
     }
 
 
@@ -197,12 +211,12 @@ def view_latent_distance(encoder, data, protocol=None, seed=1234, batch_size=256
     distances = []
     seen = 0
     for index, images, _ in iterate(batches(data, batch_size, name=what)):
-        check_finite_array(images, f"{what}: batch {index}")
+        check_images(images, f"{what}: batch {index}", encoder)
         images = images.astype(np.float32)
         oy_a, ox_a, oy_b, ox_b = _pair_offsets(
             protocol, _image_rngs(seed, 0, seen, len(images)), images.shape[1:])
-        z_a = _pooled(_predict(encoder, protocol.place(images, oy_a, ox_a), what, index).astype(np.float64))
-        z_b = _pooled(_predict(encoder, protocol.place(images, oy_b, ox_b), what, index).astype(np.float64))
+        z_a = _pooled(_predict(encoder, protocol.place(images, oy_a, ox_a), what, index, False).astype(np.float64))
+        z_b = _pooled(_predict(encoder, protocol.place(images, oy_b, ox_b), what, index, False).astype(np.float64))
         scale = 0.5 * (np.sum(z_a**2, axis=1) + np.sum(z_b**2, axis=1))
         distances.append(np.sum((z_a - z_b) ** 2, axis=1) / np.maximum(scale, 1e-12))
         seen += len(images)
@@ -237,30 +251,51 @@ def accuracy_vs_shift(model, data, labels=None, protocol=None, batch_size=256, s
     check_positive_int(stride, "stride")
     stream = _stream(data, labels, batch_size, what)
     correct, total, offsets = None, 0, None
-    progbar = None
+    progress = Progress(what, stream.count, verbose)
     for index, images, batch_labels in iterate(stream):
         if batch_labels is None:
             raise ValueError(f"{what} needs labels: pass (images, labels) or labels=.")
-        check_finite_array(images, f"{what}: batch {index}")
+        check_images(images, f"{what}: batch {index}", model)
         images = images.astype(np.float32)
         if offsets is None:
             offsets = protocol.diagonal_offsets(images.shape[1:], stride)
             correct = np.zeros(len(offsets))
-            progbar = _progbar(verbose, None)
         for position, offset in enumerate(offsets):
             shift = np.full(len(images), offset)
             moved = protocol.place(images, shift, shift)
             if index == 0 and position == 0:
                 check_model_input(model, moved, what)
             logits = _predict(model, moved, what, index)
-            truth = check_labels(batch_labels, logits.shape[-1], f"{what}: labels of batch {index}")
+            truth = class_labels(batch_labels, f"{what}: labels of batch {index}", logits.shape[-1],
+                                 count=len(images))
             correct[position] += int(np.sum(logits.argmax(-1) == truth))
         total += len(images)
-        if progbar is not None:
-            progbar.update(total)
+        progress.update(total)
+    progress.close()
     if not total:
         raise ValueError(f"{what} got no images.")
     return list(offsets), [float(c / total) for c in correct]
+
+
+def protocol_keys(protocols):
+    """One distinct key per protocol: its mode, or for modes listed more than once the mode and
+    the settings that tell them apart (`"canvas[canvas_size=40]"`, `"canvas[canvas_size=64]"`).
+
+    Raises:
+        ValueError: the same protocol listed twice.
+    """
+    keys = []
+    for protocol in protocols:
+        same_mode = [p for p in protocols if p.mode == protocol.mode]
+        if len(same_mode) == 1:
+            keys.append(protocol.mode)
+            continue
+        fields = [f for f in ("canvas_size", "max_shift", "fill")
+                  if len({getattr(p, f) for p in same_mode}) > 1]
+        if not fields or sum(p == protocol for p in same_mode) > 1:
+            raise ValueError(f"protocols lists {protocol} twice; list each protocol once.")
+        keys.append(f"{protocol.mode}[{', '.join(f'{f}={getattr(protocol, f)}' for f in fields)}]")
+    return keys
 
 
 def consistency_by_protocol(model, images, labels, protocols, repeats=5, seed=1234):
@@ -273,20 +308,22 @@ def consistency_by_protocol(model, images, labels, protocols, repeats=5, seed=12
     Args:
         model: a functional classifier.
         images, labels: normalised images `(N, h, w, c)` and their labels.
-        protocols: `ViewProtocol`s.
+        protocols: `ViewProtocol`s; several of one mode are all kept.
 
     Returns:
-        `{mode: {"consistency", "accuracy", "input_shape", "protocol"}}`.
+        `{key: {"consistency", "accuracy", "input_shape", "protocol"}}`, keyed
+        by mode, or for a mode listed more than once by `protocol_keys`
+        (`"canvas[canvas_size=40]"`).
     """
     from keras_gpos.base.graph import with_input_shape
 
     scores = {}
     images = np.asarray(images)
-    for protocol in protocols:
-        protocol = _protocol(protocol)
+    protocols = [_protocol(protocol) for protocol in protocols]
+    for key, protocol in zip(protocol_keys(protocols), protocols):
         shape = protocol.input_shape(images.shape[1:])
         result = consistency_and_accuracy(with_input_shape(model, shape), images, labels, protocol,
                                           repeats=repeats, seed=seed)
-        scores[protocol.mode] = {"consistency": result["consistency"], "accuracy": result["accuracy"],
-                                 "input_shape": list(shape), "protocol": protocol.describe(images.shape[1:])}
+        scores[key] = {"consistency": result["consistency"], "accuracy": result["accuracy"],
+                       "input_shape": list(shape), "protocol": protocol.describe(images.shape[1:])}
     return scores

@@ -6,12 +6,16 @@ does that for named halves, the centre, any box in relative coordinates or
 any boolean mask, and also reports per-class IoU.
 """
 
-import numpy as np
+import warnings
+
 import keras
+import numpy as np
 from keras import ops
 
+from keras_gpos.base.backend import is_eager
 from keras_gpos.base.serialization import register
 from keras_gpos.base.vocabulary import NAMED_BOXES, REGIONS, check_region  # noqa: F401 - re-exported
+
 
 def region_mask(region, height, width):
     """Boolean `(height, width)` tensor of the pixels inside `region`."""
@@ -26,8 +30,13 @@ def region_mask(region, height, width):
     return ops.logical_and(rows[:, None], cols[None, :])
 
 
-def confusion_matrix(y_true, y_pred, num_classes, ignore_label=None, region="all", dtype="float32"):
-    """Confusion matrix `(true class, predicted class)` of the pixels in `region`.
+def confusion_matrix(y_true, y_pred, num_classes, ignore_label=None, region="all"):
+    """Exact pixel counts `(true class, predicted class)` of the pixels in `region`, as int32.
+
+    Counts are int32 within one call (exact up to 2**31 - 1 pixels per call);
+    add calls up in int64 on the host (`AttackEvaluator`) or in two int32
+    words (`RegionMeanIoU`), so totals stay exact at any size on every
+    backend, JAX without x64 included. Float32 counts would stop at 2**24.
 
     Args:
         y_true: int tensor `(batch, height, width)` (a trailing axis of 1 is
@@ -37,12 +46,26 @@ def confusion_matrix(y_true, y_pred, num_classes, ignore_label=None, region="all
         num_classes: int.
         ignore_label: int or None. Pixels with this true label count nowhere.
         region: see `RegionMeanIoU`.
+
+    Returns:
+        int32 `(num_classes, num_classes + 1)`: column `num_classes` counts
+        pixels whose predicted id lies outside `[0, num_classes)`, a miss for
+        their true class and a hit for none (never folded into a class).
+
+    Raises:
+        ValueError: scores with another number of classes than `num_classes`,
+            or shapes that are not `(batch, height, width[, classes])`.
     """
     y_true = ops.convert_to_tensor(y_true)
     y_pred = ops.convert_to_tensor(y_pred)
     if len(y_true.shape) == 4 and y_true.shape[-1] == 1:
         y_true = ops.squeeze(y_true, -1)
     if len(y_pred.shape) == len(y_true.shape) + 1:
+        if y_pred.shape[-1] is not None and y_pred.shape[-1] != num_classes:
+            raise ValueError(
+                f"predictions hold scores for {y_pred.shape[-1]} classes but num_classes is {num_classes}; "
+                "a model trained for other labels cannot be scored on these."
+            )
         y_pred = ops.argmax(y_pred, axis=-1)
     if len(y_true.shape) != 3 or len(y_pred.shape) != 3:
         raise ValueError(
@@ -62,26 +85,56 @@ def confusion_matrix(y_true, y_pred, num_classes, ignore_label=None, region="all
     if ignore_label is not None:
         valid = ops.logical_and(valid, y_true != ignore_label)
     valid = ops.logical_and(valid, inside[None])
-    weights = ops.reshape(ops.cast(valid, dtype), (-1,))
-    pred = ops.clip(y_pred, 0, num_classes - 1)
-    true = ops.clip(y_true, 0, num_classes - 1)
-    index = ops.reshape(true * num_classes + pred, (-1,))
+    weights = ops.reshape(ops.cast(valid, "int32"), (-1,))
+    columns = num_classes + 1
+    outside = ops.logical_or(y_pred < 0, y_pred >= num_classes)
+    pred = ops.where(outside, num_classes, y_pred)
+    true = ops.clip(y_true, 0, num_classes - 1)  # invalid rows carry weight 0
+    index = ops.reshape(true * columns + pred, (-1,))
     # A segment sum with a static segment count compiles on every backend
     # (JAX's bincount needs a static length inside jit).
-    counts = ops.segment_sum(weights, index, num_segments=num_classes * num_classes)
-    return ops.reshape(ops.cast(counts, dtype), (num_classes, num_classes))
+    counts = ops.segment_sum(weights, index, num_segments=num_classes * columns)
+    return ops.reshape(ops.cast(counts, "int32"), (num_classes, columns))
 
 
 def iou_from_confusion(matrix):
-    """`(per-class IoU with NaN for absent classes, mean IoU over present ones)`."""
-    matrix = ops.convert_to_tensor(matrix)
-    diag = ops.diagonal(matrix)
-    union = ops.sum(matrix, axis=0) + ops.sum(matrix, axis=1) - diag
+    """`(per-class IoU with NaN for absent classes, mean IoU over present ones)`.
+
+    `matrix` is `(classes, classes)` or `confusion_matrix`'s `(classes,
+    classes + 1)` (the last column: predictions outside the classes, which
+    count in the union of their true class only). Computed in float32 on
+    every backend (float64 for NumPy input); the mean is NaN when no pixel
+    is labelled, never 0.0 (see `labelled_pixels`).
+    """
+    if isinstance(matrix, np.ndarray):  # host counts (int64): exact float64 ratios
+        square = matrix[:, :matrix.shape[0]].astype(np.float64)
+        diag = np.diagonal(square)
+        union = matrix.sum(axis=1) + square.sum(axis=0) - diag
+        present = union > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            iou = np.where(present, diag / np.where(present, union, 1.0), np.nan)
+        return iou, float(np.mean(iou[present])) if present.any() else float("nan")
+    matrix = ops.cast(ops.convert_to_tensor(matrix), "float32")
+    classes = matrix.shape[0]
+    square = matrix[:, :classes]
+    diag = ops.diagonal(square)
+    union = ops.sum(matrix, axis=1) + ops.sum(square, axis=0) - diag
     present = union > 0
     iou = ops.where(present, diag / ops.where(present, union, 1.0), float("nan"))
-    count = ops.sum(ops.cast(present, matrix.dtype))
+    count = ops.sum(ops.cast(present, "float32"))
     mean = ops.sum(ops.where(present, iou, 0.0)) / ops.maximum(count, 1.0)
-    return iou, mean
+    return iou, ops.where(count > 0, mean, float("nan"))
+
+
+def labelled_pixels(matrix):
+    """How many labelled pixels a confusion matrix counts (0: the region cannot be scored)."""
+    return int(np.sum(np.asarray(keras.ops.convert_to_numpy(matrix), np.int64)))
+
+
+# RegionMeanIoU keeps its counts in two int32 words, `high * 2**24 + low`:
+# exact up to 2**55 pixels on every backend (no int64 variables on JAX without
+# x64), and the words of several replicas still add up without overflow.
+_WORD = 2**24
 
 
 @register
@@ -126,26 +179,53 @@ class RegionMeanIoU(keras.metrics.Metric):
         self.num_classes = num_classes
         self.region = check_region(region)
         self.ignore_label = ignore_label
-        self.confusion = self.add_variable(
-            shape=(num_classes, num_classes), initializer="zeros", dtype=self.dtype, name="confusion"
-        )
+        shape = (num_classes, num_classes + 1)
+        self.counts_high = self.add_variable(shape=shape, initializer="zeros", dtype="int32", name="counts_high")
+        self.counts_low = self.add_variable(shape=shape, initializer="zeros", dtype="int32", name="counts_low")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None:
             raise ValueError("RegionMeanIoU does not take sample_weight; use ignore_label or a region.")
-        self.confusion.assign_add(
-            confusion_matrix(y_true, y_pred, self.num_classes, self.ignore_label, self.region, self.dtype)
-        )
+        low = self.counts_low + confusion_matrix(y_true, y_pred, self.num_classes, self.ignore_label, self.region)
+        self.counts_high.assign_add(low // _WORD)
+        self.counts_low.assign(low % _WORD)
+
+    def _float_counts(self):
+        return (ops.cast(self.counts_high, "float32") * float(_WORD)
+                + ops.cast(self.counts_low, "float32"))
 
     def result(self):
-        return iou_from_confusion(self.confusion)[1]
+        """Mean IoU over the classes present; NaN (never 0.0) while no pixel is labelled.
+
+        A Keras metric must return a number, and 0.0 would read as a total
+        failure, so a region with nothing labelled gives NaN; `labelled_pixels()`
+        says why, and called eagerly the metric warns.
+        """
+        mean = iou_from_confusion(self._float_counts())[1]
+        if is_eager(self.counts_low) and self.labelled_pixels() == 0:
+            warnings.warn(f"{self.name}: no labelled pixel in region {self._region_text()}, so there is no "
+                          "mIoU (result is NaN).", UserWarning, stacklevel=2)
+        return mean
+
+    def _region_text(self):
+        return "mask" if isinstance(self.region, np.ndarray) else repr(self.region)
+
+    def confusion(self):
+        """Exact int64 counts `(classes, classes + 1)` (see `confusion_matrix`), as a NumPy array."""
+        high = np.asarray(ops.convert_to_numpy(self.counts_high.value), np.int64)
+        return high * _WORD + np.asarray(ops.convert_to_numpy(self.counts_low.value), np.int64)
+
+    def labelled_pixels(self):
+        """How many labelled pixels of the region were scored (0: the mIoU is undefined, NaN)."""
+        return int(self.confusion().sum())
 
     def per_class_iou(self):
-        """IoU of each class as a numpy array (NaN: class absent in the region)."""
-        return keras.ops.convert_to_numpy(iou_from_confusion(self.confusion)[0])
+        """IoU of each class as a numpy array (NaN: class absent in the region), from the exact counts."""
+        return iou_from_confusion(self.confusion())[0]
 
     def reset_state(self):
-        self.confusion.assign(ops.zeros((self.num_classes, self.num_classes), self.dtype))
+        for variable in (self.counts_high, self.counts_low):
+            variable.assign(ops.zeros(variable.shape, "int32"))
 
     def get_config(self):
         region = self.region

@@ -26,6 +26,8 @@ from keras_gpos.layers.permutation import ChannelPermutation
 from keras_gpos.layers.polyphase import PolyphaseDownsample2D
 
 DOWNSAMPLING = ("stride", "aps")
+# A strided 1x1 projection on fewer input channels than this is sampled first (see _add_shortcut).
+ONEDNN_SAFE_CHANNELS = 16
 
 RESNET_BLOCKS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3)}
 # The block each depth stacks, as in torchvision: BasicBlocks up to 34,
@@ -110,8 +112,16 @@ def _add_shortcut(x, y, stride, phase, name, options):
             shortcut = BlurPool2D(
                 options.blur_kernel_size, strides=stride, name=f"{name}_proj_blur"
             )(shortcut)
+        projection_stride = 1 if moved else stride
+        if projection_stride > 1 and shortcut.shape[-1] < ONEDNN_SAFE_CHANNELS:
+            # Sample first, then project at stride 1: the same function and weights as a strided
+            # 1x1 convolution, whose weight gradient on < 16 input channels writes past a buffer
+            # in TF 2.21's oneDNN CPU kernels (uxlfoundation/oneDNN#6035) and aborts narrow runs.
+            shortcut = keras.layers.AveragePooling2D(
+                pool_size=1, strides=projection_stride, name=f"{name}_proj_subsample")(shortcut)
+            projection_stride = 1
         shortcut = keras.layers.Conv2D(
-            filters, 1, strides=1 if moved else stride, use_bias=False,
+            filters, 1, strides=projection_stride, use_bias=False,
             kernel_initializer="he_normal", name=f"{name}_proj",
         )(shortcut)
         shortcut = _batch_norm(shortcut, f"{name}_proj_bn", options)

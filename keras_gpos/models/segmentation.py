@@ -18,6 +18,7 @@ the map the experiment ranks unless told otherwise.
 
 import keras
 
+from keras_gpos.base.backend import requires_extra
 from keras_gpos.models.resnet import resnet_features
 
 SEGMENTATION_MODELS = ("deeplab_resnet", "keras_cv_deeplabv3plus", "keras_hub_deeplabv3")
@@ -233,16 +234,10 @@ def build_keras_hub_deeplab(
         A functional `keras.Model` holding the KerasHub segmenter as a nested model.
 
     Raises:
-        ValueError: KerasHub not installed (`pip install "keras_gpos[hub]"`),
-            or a shape it cannot take.
+        ImportError: KerasHub is not installed (the message gives the install line).
+        ValueError: a shape it cannot take.
     """
-    try:
-        import keras_hub
-    except ImportError as error:
-        raise ValueError(
-            "segmentation model keras_hub_deeplabv3 needs KerasHub; install it with "
-            "pip install 'keras_gpos[hub]' (keras-hub and tensorflow-text)."
-        ) from error
+    keras_hub = requires_extra("keras_hub", "hub", "segmentation model keras_hub_deeplabv3")
     if not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}.")
     if len(input_shape) != 3 or input_shape[-1] != 3 or input_shape[0] % 32 or input_shape[1] % 32:

@@ -25,7 +25,8 @@ import numpy as np
 from keras_gpos.base.backend import compiled_forward
 from keras_gpos.base.files import read_json, write_json
 from keras_gpos.base.graph import feature_model, functional_view
-from keras_gpos.base.inputs import batches, check_model_input, iterate
+from keras_gpos.base.inputs import batches, check_images, check_model_input, check_model_layout, iterate
+from keras_gpos.base.progress import Progress
 from keras_gpos.base.rendering import pyplot, save_figure
 from keras_gpos.base.validation import check_channel_count
 from keras_gpos.base.vocabulary import FLIPS, SIDES, flip_axis  # noqa: F401 - FLIPS re-exported
@@ -214,7 +215,8 @@ def rank_position_channels(model, layer_name, data, flip="horizontal", batch_siz
         batch_size: int. Used for arrays and unbatched data.
         max_batches: int or None. Stop after this many batches.
         data_description: dict or None. Stored in the result metadata.
-        verbose: 0 silent, 1 progress bar (like `fit`).
+        verbose: 0 silent, 1 progress (a bar in a terminal, plain lines in a log),
+            2 one line at the end (`keras_gpos.base.progress`).
 
     Returns:
         A `PositionRanking`. Warns when all scores are near zero or tied
@@ -251,12 +253,13 @@ def rank_position_channels(model, layer_name, data, flip="horizontal", batch_siz
             if first is not None:
                 stream_shape = first[1].shape[1:]
                 functional_view(model, stream_shape)
+        check_model_layout(model, "rank_position_channels")
         pooled_model = pooled_feature_model(model, layer_name)
         forward = compiled_forward(pooled_model)
         layer_label = layer_name if isinstance(layer_name, str) else layer_name.name
     stream = batches(data, batch_size, name="rank_position_channels data")
     accumulator = FlipAccumulator()
-    progbar = keras.utils.Progbar(None, verbose=1, unit_name="image") if verbose else None
+    progress = Progress("rank_position_channels", stream.count, verbose)
     for index, images, _ in iterate(stream, max_batches):
         if np.issubdtype(images.dtype, np.floating) and not np.all(np.isfinite(images)):
             raise ValueError(
@@ -264,6 +267,7 @@ def rank_position_channels(model, layer_name, data, flip="horizontal", batch_siz
                 "from them would be meaningless. Clean or drop those images."
             )
         if pooled_model is not None and accumulator.count == 0:
+            check_images(images, f"rank_position_channels: batch {index}", model)
             check_model_input(pooled_model, images, "rank_position_channels")
         images = images.astype("float32")
         both = np.concatenate([images, np.flip(images, axis=axis)], axis=0)
@@ -275,8 +279,8 @@ def rank_position_channels(model, layer_name, data, flip="horizontal", batch_siz
                 f"{index} (finite inputs); the model's weights or inputs overflow."
             )
         accumulator.add(z, z_flip)
-        if progbar is not None:
-            progbar.update(accumulator.count)
+        progress.update(accumulator.count)
+    progress.close()
     if accumulator.count == 0:
         raise ValueError("rank_position_channels got no images.")
     metadata = {

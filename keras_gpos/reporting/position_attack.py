@@ -4,9 +4,12 @@ import pathlib
 
 import numpy as np
 
+from keras_gpos.attacks.comparison import judge_comparison
 from keras_gpos.attacks.rendering import comparison_markdown, comparison_plot
 from keras_gpos.base.files import write_json, write_text
-from keras_gpos.base.rendering import Report, markdown_table, pyplot, save_figure, write_files
+from keras_gpos.base.rendering import (
+    STATE_TEXT, Report, markdown_table, pyplot, reason_text, save_figure, write_files,
+)
 from keras_gpos.base.schema import SCHEMA_VERSION
 
 
@@ -58,7 +61,25 @@ def write_report(output_dir, runs, extra=None):
 
 def _mean_std(values):
     values = np.asarray(values, np.float64)
+    if not values.size:
+        return None, None
     return float(values.mean()), (float(values.std(ddof=1)) if len(values) > 1 else None)
+
+
+def _state(record):
+    """A seed's verdict state on a claim and why it cannot be judged (`judge_comparison` gave every claim one)."""
+    return record["verdict"]["state"], record["verdict"].get("reason")
+
+
+def _over_seeds(per_seed):
+    """A claim over seeds: it holds where it holds in every seed; one seed that cannot judge it stops it."""
+    states = [_state(record) for record in per_seed]
+    holds_in = sum(state == "holds" for state, _ in states)
+    blocked = [(state, reason) for state, reason in states if state == "cannot_be_judged"]
+    verdict = {"state": "cannot_be_judged" if blocked else ("holds" if holds_in == len(states) else "does_not_hold"),
+               "reason": blocked[0][1] if blocked else None,
+               "seeds": {"holds_in": holds_in, "of": len(states), "required": len(states)}}
+    return [state for state, _ in states], verdict
 
 
 def summarize_seeds(results):
@@ -67,32 +88,38 @@ def summarize_seeds(results):
     Args:
         results: results dicts of several position-attack runs (one per
             training seed) with the same layer, flip and N values.
+
+    Each claim gets `states_per_seed` and a `verdict` (`holds` in every
+    seed, `does_not_hold`, or `cannot_be_judged` with the first blocked
+    seed's reason); `holds` is kept as its boolean.
     """
     layers = {(r["layer"], r["ranking"]["flip"]) for r in results}
     if len(layers) != 1:
         raise ValueError(f"the runs attack different layers or flips: {sorted(layers)}; summarise them apart.")
-    comparisons = [r["comparison"] for r in results]
+    comparisons = [r["comparison"] if "verdict_rule" in r["comparison"] else judge_comparison(r["comparison"])
+                   for r in results]
     seeds = [r["config"]["seed"] for r in results]
     rows = []
     for n in [row["n"] for row in comparisons[0]["rows"]]:
         per_seed = [next(row for row in c["rows"] if row["n"] == n) for c in comparisons]
-        top = _mean_std([row["top_drop"] for row in per_seed])
-        random = _mean_std([row["random"]["mean"] for row in per_seed])
+        top = _mean_std([row["top_drop"] for row in per_seed if row["top_drop"] is not None])
+        random = _mean_std([row["random"]["mean"] for row in per_seed if row["random"]["mean"] is not None])
         ratios = [row["ratio"] for row in per_seed if row["ratio"] is not None]
+        states, verdict = _over_seeds(per_seed)
         rows.append({"n": n, "top_drop": top, "random_drop": random,
                      "ratio": _mean_std(ratios) if ratios else (None, None),
-                     "holds_per_seed": [row["holds"] for row in per_seed],
-                     "holds": all(row["holds"] for row in per_seed)})
+                     "states_per_seed": states, "verdict": verdict, "holds": verdict["state"] == "holds"})
     contrasts = []
     for n in [c["n"] for c in comparisons[0]["contrasts"]]:
         per_seed = [next(c for c in comp["contrasts"] if c["n"] == n) for comp in comparisons]
-        contrasts.append({"n": n, "contrast": _mean_std([c["contrast"] for c in per_seed]),
-                          "random_p95": _mean_std([c["random"]["p95"] for c in per_seed]),
-                          "holds_per_seed": [c["holds"] for c in per_seed],
-                          "holds": all(c["holds"] for c in per_seed)})
+        states, verdict = _over_seeds(per_seed)
+        contrasts.append({"n": n, "contrast": _mean_std([c["contrast"] for c in per_seed if c["contrast"] is not None]),
+                          "random_p95": _mean_std([c["random"]["p95"] for c in per_seed
+                                                   if c["random"]["p95"] is not None]),
+                          "states_per_seed": states, "verdict": verdict, "holds": verdict["state"] == "holds"})
     layer, flip = layers.pop()
     return {"layer": layer, "flip": flip, "seeds": seeds, "rows": rows, "contrasts": contrasts,
-            "clean_miou": _mean_std([c["clean"]["all"] for c in comparisons])}
+            "clean_miou": _mean_std([c["clean"]["all"] for c in comparisons if c["clean"]["all"] is not None])}
 
 
 def _fmt(pair, digits=3):
@@ -102,20 +129,28 @@ def _fmt(pair, digits=3):
     return f"{mean:.{digits}f}" + ("" if std is None else f" ± {std:.{digits}f}")
 
 
+def _seed_cell(verdict):
+    seeds = verdict["seeds"]
+    if verdict["state"] == "cannot_be_judged":
+        return f"cannot be judged ({reason_text(verdict)})"
+    return f"{STATE_TEXT[verdict['state']]} ({seeds['holds_in']} of {seeds['of']} seeds)"
+
+
 def seeds_markdown(summary):
-    yes = {True: "yes", False: "no"}
+    short = {"holds": "yes", "does_not_hold": "no", "cannot_be_judged": "cannot judge"}
     lines = [f"# Position attack over seeds {summary['seeds']}: {summary['layer']}, {summary['flip']} flip", "",
-             f"Clean mIoU {_fmt(summary['clean_miou'])} (mean ± std over seeds). A claim holds when, in every "
-             "seed, the measured value lies above the 95th percentile of its random baseline.", "",
+             f"Clean mIoU {_fmt(summary['clean_miou'])} (mean ± std over seeds). A claim holds when it holds "
+             "in every seed (each seed's claims are judged from its stored random baselines and corrected by "
+             "Holm over that seed's comparison); a seed that cannot judge it leaves it unjudged.", "",
              "## Top-N position channels vs N random channels (mIoU drop)", "",
-             markdown_table(["N", "top-N drop", "random drop", "top / random", "holds per seed", "holds"],
+             markdown_table(["N", "top-N drop", "random drop", "top / random", "per seed", "verdict"],
                             [[r["n"], _fmt(r["top_drop"]), _fmt(r["random_drop"]), _fmt(r["ratio"], 1),
-                              ", ".join(yes[h] for h in r["holds_per_seed"]), yes[r["holds"]]]
+                              ", ".join(short[s] for s in r["states_per_seed"]), _seed_cell(r["verdict"])]
                              for r in summary["rows"]]),
              "## Region contrast", "",
-             markdown_table(["N", "contrast", "random p95", "holds per seed", "holds"],
+             markdown_table(["N", "contrast", "random p95", "per seed", "verdict"],
                             [[c["n"], _fmt(c["contrast"]), _fmt(c["random_p95"]),
-                              ", ".join(yes[h] for h in c["holds_per_seed"]), yes[c["holds"]]]
+                              ", ".join(short[s] for s in c["states_per_seed"]), _seed_cell(c["verdict"])]
                              for c in summary["contrasts"]])]
     return "\n".join(lines)
 

@@ -6,7 +6,30 @@ import pathlib
 import keras
 from absl import logging
 
-from keras_gpos.base.files import file_digest, read_json, save_keras_model, save_weights, write_json
+from keras_gpos.base.files import file_digest, read_record, save_keras_model, save_weights, write_json
+
+# The structure of the lifecycle's sidecar files (read through `read_record`).
+BEST_SIDECAR = ("best-model sidecar", {"epoch": int, "value": (int, float)}, {"model_sha256": str, "monitor": str})
+BACKUP_METADATA = ("backup metadata file", {"epoch": int}, {"weights": str, "batch": int})
+# Set to N, training raises SIGINT after epoch N's backup: a deterministic Ctrl-C for tests.
+INTERRUPT_VARIABLE = "KERAS_GPOS_INTERRUPT_AFTER_EPOCH"
+
+
+def read_best_sidecar(path):
+    """A `BestModelCheckpoint` sidecar (`best.json`), its structure checked."""
+    return read_record(path, *BEST_SIDECAR)
+
+
+def read_backup_metadata(path):
+    """An `AtomicBackupAndRestore` `training_metadata.json`, its structure checked."""
+    record = read_record(path, *BACKUP_METADATA)
+    if record["epoch"] < 0:
+        raise ValueError(f"{path} is not a valid backup metadata file: expected 'epoch' >= 0; got {record['epoch']}.")
+    weights = record.get("weights")
+    if weights is not None and (not weights or "/" in weights or weights in (".", "..")):
+        raise ValueError(f"{path} is not a valid backup metadata file: expected 'weights' to name a file in "
+                         f"{pathlib.Path(path).parent}; got {weights!r}.")
+    return record
 
 
 class BestModelCheckpoint(keras.callbacks.Callback):
@@ -36,7 +59,7 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         self.best = None
         self.best_epoch = None
         if self.sidecar.exists() and self.filepath.exists():
-            record = read_json(self.sidecar)
+            record = read_best_sidecar(self.sidecar)
             recorded = record.get("model_sha256")
             if recorded is not None and recorded != file_digest(self.filepath):
                 # A kill fell between saving the model and its sidecar: the pair is torn.
@@ -77,7 +100,7 @@ def read_backup(backup_dir):
     path = backup_dir / "training_metadata.json"
     if not path.exists():
         return None
-    metadata = read_json(path)
+    metadata = read_backup_metadata(path)
     # Backups written by plain BackupAndRestore name no file.
     weights = backup_dir / metadata.get("weights", "latest.weights.h5")
     if not weights.exists():
@@ -146,3 +169,33 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         for old in backup.glob("*.weights.h5"):
             if old.name != name:
                 old.unlink(missing_ok=True)
+
+
+class InterruptAfterEpoch(keras.callbacks.Callback):
+    """Sends this process SIGINT (a Ctrl-C) once epoch `epoch` is backed up: a deterministic interruption.
+
+    The lifecycle adds it, last, when `KERAS_GPOS_INTERRUPT_AFTER_EPOCH=N` is set (tests use it to
+    interrupt a real `train.py` at a known point instead of timing a signal).
+    """
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = int(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            import signal
+
+            signal.raise_signal(signal.SIGINT)
+
+
+def interruption_from_environment():
+    """`[InterruptAfterEpoch(N)]` when `KERAS_GPOS_INTERRUPT_AFTER_EPOCH=N` is set, else `[]`."""
+    import os
+
+    value = os.environ.get(INTERRUPT_VARIABLE, "")
+    if not value:
+        return []
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{INTERRUPT_VARIABLE}={value!r} must be an epoch number >= 1.")
+    return [InterruptAfterEpoch(int(value))]

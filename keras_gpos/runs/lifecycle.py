@@ -29,9 +29,23 @@ import time
 import keras
 from absl import logging
 
-from keras_gpos.base.files import check_keras_file, load_keras_model, read_json, save_keras_model, write_json, write_text
+from keras_gpos.base.files import (
+    check_keras_file,
+    load_keras_model,
+    read_record,
+    save_keras_model,
+    write_json,
+    write_text,
+)
 from keras_gpos.base.schema import SCHEMA_VERSION, VERSION
-from keras_gpos.runs.callbacks import AtomicBackupAndRestore, BestModelCheckpoint, read_backup
+from keras_gpos.runs.callbacks import (
+    AtomicBackupAndRestore,
+    BestModelCheckpoint,
+    interruption_from_environment,
+    read_backup,
+    read_backup_metadata,
+    read_best_sidecar,
+)
 from keras_gpos.training.callbacks import EpochSeeds, StopOnNonFiniteLoss
 
 
@@ -110,11 +124,11 @@ def check_backup(backup_dir):
     record = None
     if metadata.exists():
         try:
-            record = read_json(metadata)
+            record = read_backup_metadata(metadata)
         except ValueError as error:
             raise ValueError(f"Backup checkpoint is corrupt: {error} {hint}.") from error
     names = {"latest.weights.h5"}
-    if isinstance(record, dict) and isinstance(record.get("weights"), str):
+    if record is not None and "weights" in record:
         names.add(record["weights"])
     for name in sorted(names):
         weights = backup_dir / name
@@ -127,7 +141,7 @@ def check_backup(backup_dir):
                 pass
         except OSError as error:
             raise ValueError(f"Backup checkpoint {weights} is unreadable ({error}); {hint}.") from error
-    return int(record["epoch"]) if isinstance(record, dict) and "epoch" in record else 0
+    return 0 if record is None else record["epoch"]
 
 
 def _trim_history(path, epochs_done):
@@ -182,6 +196,7 @@ def fit_run(run_dir, plan, setup):
         keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(work / "logs"), write_graph=False),
         AtomicBackupAndRestore(str(backup), delete_checkpoint=False, restore_dir=str(restore)),
+        *interruption_from_environment(),
     ]
     logging.info("training %s%s for %d epochs -> %s%s", model.name,
                  f" ({plan.description})" if plan.description else "", setup.epochs, run_dir.path,
@@ -196,7 +211,7 @@ def fit_run(run_dir, plan, setup):
     elif not best_path.exists():
         model.load_weights(str(read_backup(restore)[1]))
     seconds = time.time() - start
-    best = read_json(best_path.with_suffix(".json")) if best_path.exists() else None
+    best = read_best_sidecar(best_path.with_suffix(".json")) if best_path.exists() else None
     if best_path.exists():
         with strategy.scope():
             model = load_keras_model(best_path)
@@ -236,6 +251,6 @@ def finish_run(run_dir, model, summary, export=True):
                 if not (path / "saved_model" / "saved_model.pb").exists():
                     raise OSError(f"the SavedModel export in {path / 'saved_model'} is incomplete.")
         write_json(path / "run.json", summary)
-        read_json(path / "run.json")
+        read_record(path / "run.json", "run summary")
     run_dir.cleanup()
     return summary

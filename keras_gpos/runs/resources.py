@@ -7,12 +7,14 @@ killer minutes later.
 """
 
 import dataclasses
+import math
 import os
 
 GIB = 1024**3
 # Share of the available memory a run may plan to use; the rest is left for
 # TensorFlow's own buffers, activations and other processes.
 USABLE_SHARE = 0.8
+MEMORY_LIMIT_VARIABLE = "KERAS_GPOS_MEMORY_LIMIT_GB"
 
 
 def available_memory_bytes():
@@ -20,9 +22,16 @@ def available_memory_bytes():
 
     The environment variable `KERAS_GPOS_MEMORY_LIMIT_GB` overrides it.
     """
-    override = os.environ.get("KERAS_GPOS_MEMORY_LIMIT_GB")
+    override = os.environ.get(MEMORY_LIMIT_VARIABLE)
     if override:
-        return float(override) * GIB
+        try:
+            limit = float(override)
+        except ValueError:
+            limit = float("nan")
+        if not math.isfinite(limit) or limit <= 0:
+            raise ValueError(f"{MEMORY_LIMIT_VARIABLE}={override!r} is not a positive number of GiB; "
+                             f"set it to e.g. 8, or unset it to use the memory this machine has.")
+        return limit * GIB
     try:
         with open("/proc/meminfo") as handle:
             for line in handle:
@@ -69,19 +78,3 @@ class MemoryPlan:
             f"the {limit / GIB:.1f} GiB this machine can give it ({USABLE_SHARE:.0%} of "
             f"{available / GIB:.1f} GiB available); lower {', '.join('--' + f for f in flags)}."
         )
-
-
-def warn_known_onednn_crash(arch, width, canvas):
-    """Warns about a TensorFlow 2.21 oneDNN crash on very narrow ResNets on large canvases.
-
-    TF 2.21's oneDNN CPU kernels abort (segfault / heap corruption) while
-    training ResNets of width 4 or 8 on 96 px and 128 px inputs; width >= 12
-    and 64 px inputs are fine. Turning oneDNN off avoids it at up to 3x the
-    step time, so this only warns.
-    """
-    from absl import logging
-
-    if arch == "resnet" and width < 12 and canvas >= 96 and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":
-        logging.warning(
-            "width %d on %dpx canvases can crash TensorFlow's oneDNN kernels (a TF bug); use "
-            "--width>=12 or set TF_ENABLE_ONEDNN_OPTS=0 if the run aborts.", width, canvas)

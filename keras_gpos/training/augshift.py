@@ -262,7 +262,9 @@ class ConsistencyWarmup(keras.callbacks.Callback):
 
     At the start of epoch `e` (0-based) the model's `consistency_scale` is
     set to `min(1, e / warmup_epochs)`: the classifier first learns the
-    classes, then is asked to be shift-invariant.
+    classes, then is asked to be shift-invariant. When training ends the
+    scale it found is put back, so a later `fit` without the
+    callback trains with the configured weight, not the last ramp value.
 
     Args:
         warmup_epochs: int >= 0. Epochs of the linear ramp (0: full weight
@@ -280,16 +282,25 @@ class ConsistencyWarmup(keras.callbacks.Callback):
         if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be an int >= 0; got {warmup_epochs!r}.")
         self.warmup_epochs = warmup_epochs
+        self._scale_before = None
 
     def scale_at(self, epoch):
         if self.warmup_epochs == 0:
             return 1.0
         return min(1.0, epoch / self.warmup_epochs)
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_train_begin(self, logs=None):
         if not isinstance(self.model, AugShiftModel):
             raise ValueError("ConsistencyWarmup needs an AugShiftModel.")
+        self._scale_before = float(keras.ops.convert_to_numpy(self.model.consistency_scale.value))
+
+    def on_epoch_begin(self, epoch, logs=None):
         self.model.consistency_scale.assign(self.scale_at(epoch))
+
+    def on_train_end(self, logs=None):
+        if self._scale_before is not None:
+            self.model.consistency_scale.assign(self._scale_before)
+            self._scale_before = None
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:

@@ -1,0 +1,34 @@
+"""The file layer: a structure-checked reader, and temporaries removed only for the files named."""
+
+import json
+
+import pytest
+
+from keras_gpos.base.files import is_temporary_of, read_record, remove_temporaries
+
+pytestmark = pytest.mark.backend_agnostic
+
+
+def test_read_record_names_the_file_and_what_was_expected(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps({"epoch": 1.5, "value": None}))
+    with pytest.raises(ValueError, match=rf"{path} is not a valid sidecar: expected a JSON object with 'epoch' "
+                                         r"\(an integer\), 'value' \(a number\); 'epoch' is a number; 'value' is null"):
+        read_record(path, "sidecar", {"epoch": int, "value": (int, float)})
+    with pytest.raises(ValueError, match=rf"sidecar {tmp_path / 'missing.json'} does not exist"):
+        read_record(tmp_path / "missing.json", "sidecar")
+    path.write_text(json.dumps({"epoch": 2, "value": 0.5, "extra": []}))
+    assert read_record(path, "sidecar", {"epoch": int, "value": (int, float)})["epoch"] == 2
+
+
+@pytest.mark.adversarial
+def test_only_the_temporaries_of_the_named_files_are_removed(tmp_path):
+    ours = [".run.json.k2j3.tmp", ".best.tmp.keras", ".saved_model.tmp", ".saved_model.old", ".run.json.tmp123",
+            ".epoch-2.tmp.weights.h5"]
+    theirs = [".tmp", ".tmp_cache", ".tmpfile.txt", ".notes.tmp.txt", "tmp", ".cache.old"]
+    for name in ours + theirs:
+        (tmp_path / name).write_text("x")
+    removed = remove_temporaries(tmp_path, ["run.json", "best.keras", "saved_model", "epoch-2.weights.h5"])
+    assert sorted(p.name for p in removed) == sorted(ours)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(theirs)
+    assert not is_temporary_of("run.json", ["run.json"])

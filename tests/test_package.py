@@ -1,0 +1,22 @@
+"""What `import keras_gpos` gives a user, and the optional extras' install lines."""
+
+import sys
+
+import pytest
+
+import keras_gpos
+
+
+def test_every_subpackage_is_reachable_after_import_keras_gpos():
+    for name in ("base", "layers", "losses", "data", "models", "metrics", "ranking", "attacks", "audit",
+                 "training", "export"):
+        assert hasattr(keras_gpos, name), name
+    assert callable(keras_gpos.export.export_saved_model)
+
+
+def test_a_missing_extra_is_an_import_error_with_install_lines_for_pip_and_a_clone(monkeypatch):
+    monkeypatch.setitem(sys.modules, "keras_hub", None)  # import keras_hub now raises ImportError
+    with pytest.raises(ImportError) as raised:
+        keras_gpos.models.build_keras_hub_deeplab(3, (64, 64, 3))
+    message = str(raised.value)
+    assert "pip install 'keras_gpos[hub]'" in message and "pip install -e '.[hub]'" in message
