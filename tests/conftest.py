@@ -100,3 +100,37 @@ def tiny_run_once(tmp_path_factory):
                             grid_size=2, depth=10, width=4, epochs=1, batch_size=16, verbose=0, head="fc")
     train_location(config)
     return TinyRun(root / "run", cifar, config)
+
+
+# --- global state: every test starts from the defaults and leaves them so -----
+
+def _op_determinism():
+    from tensorflow.python.framework import config as tf_config  # the public API cannot switch it off
+
+    return tf_config.is_op_determinism_enabled(), tf_config.disable_op_determinism
+
+
+@pytest.fixture(autouse=True)
+def _reset_global_state():
+    """Puts back the Keras dtype policy and distribution, and clears the library's warn-once memory.
+
+    TensorFlow op determinism cannot be undone through the public API: a test that switches it on
+    fails here (it is switched off again so later tests are not affected); such tests start their
+    own process (tests/cli/test_train.py runs `train.py --deterministic`).
+    """
+    import keras
+
+    from keras_gpos.base import inputs
+
+    policy = keras.config.dtype_policy()
+    distribution = keras.distribution.distribution()
+    determinism_before, disable_determinism = _op_determinism()
+    inputs._WARNED.clear()
+    yield
+    keras.config.set_dtype_policy(policy)
+    keras.distribution.set_distribution(distribution)
+    inputs._WARNED.clear()
+    if _op_determinism()[0] and not determinism_before:
+        disable_determinism()
+        pytest.fail("this test switched on TensorFlow op determinism, which a process cannot undo: "
+                    "run it in its own process (see tests/cli/test_train.py)")
