@@ -10,6 +10,8 @@ import keras_gpos
 from keras_gpos.audit import PositionAuditCallback, candidate_layers, position_audit
 from keras_gpos.base.schema import SCHEMA_VERSION
 
+pytestmark = pytest.mark.backend_agnostic
+
 GRID, SIDE, CELL = 3, 48, 16
 RNG = np.random.default_rng(0)
 # Bright images (class 1) and dim ones (class 0), 16x16, on a zero background.

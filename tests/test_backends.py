@@ -14,6 +14,8 @@ from keras_gpos.attacks import AttackEvaluator, insert_channel_mask
 from keras_gpos.losses import ShiftConsistencyLoss
 from keras_gpos.training import AugShiftModel
 
+pytestmark = pytest.mark.backend_agnostic
+
 RNG = np.random.default_rng(0)
 CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 

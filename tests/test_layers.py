@@ -8,6 +8,8 @@ import keras_gpos
 from keras_gpos.layers import ChannelPermutation, PaddedConv2D, SpatialPadding2D
 from tests.layer_test_utils import run_layer_test
 
+pytestmark = pytest.mark.backend_agnostic
+
 
 @pytest.mark.parametrize("mode", ["zero", "reflect", "replicate", "circular"])
 def test_spatial_padding_layer_contract(mode):
