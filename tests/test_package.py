@@ -1,10 +1,14 @@
-"""What `import keras_gpos` gives a user, and the optional extras' install lines."""
+"""What `import keras_gpos` gives a user, the optional extras' install lines, and how the library logs."""
 
+import pathlib
 import sys
 
 import pytest
 
 import keras_gpos
+from keras_gpos.losses import ShiftConsistencyLoss
+from keras_gpos.metrics import ShiftConsistency
+from keras_gpos.training import AugShiftModel
 
 
 def test_every_subpackage_is_reachable_after_import_keras_gpos():
@@ -20,3 +24,10 @@ def test_a_missing_extra_is_an_import_error_with_install_lines_for_pip_and_a_clo
         keras_gpos.models.build_keras_hub_deeplab(3, (64, 64, 3))
     message = str(raised.value)
     assert "pip install 'keras_gpos[hub]'" in message and "pip install -e '.[hub]'" in message
+
+
+def test_public_api():
+    assert keras_gpos.training.AugShiftModel is AugShiftModel
+    assert keras_gpos.losses.ShiftConsistencyLoss is ShiftConsistencyLoss
+    assert keras_gpos.metrics.ShiftConsistency is ShiftConsistency
+    assert pathlib.Path(keras_gpos.__file__).exists()

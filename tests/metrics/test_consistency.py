@@ -6,14 +6,17 @@ Backend-agnostic: run once more with KERAS_BACKEND=jax.
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_gpos
-
 from keras_gpos.data import ViewProtocol
-from keras_gpos.metrics import accuracy_vs_shift, consistency_and_accuracy, consistency_by_protocol
+from keras_gpos.metrics import (
+    accuracy_vs_shift,
+    consistency_and_accuracy,
+    consistency_by_protocol,
+    shift_consistency,
+)
 from keras_gpos.metrics.consistency import protocol_keys, view_latent_distance
-
-pytestmark = pytest.mark.backend_agnostic
 
 CANVAS = ViewProtocol("canvas", canvas_size=12)
 
@@ -31,6 +34,7 @@ def data():
     return rng.normal(size=(6, 8, 8, 3)).astype("float32"), rng.integers(0, 3, 6)
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 def test_two_protocols_of_one_mode_are_both_kept(classifier, data):
     # Finding 5: results were keyed by mode, so the second canvas protocol overwrote the first.
@@ -44,6 +48,7 @@ def test_two_protocols_of_one_mode_are_both_kept(classifier, data):
         protocol_keys([small, ViewProtocol("canvas", canvas_size=10)])
 
 
+@pytest.mark.backend_agnostic
 def test_every_keras_label_layout_scores_alike(classifier, data):
     images, labels = data
     reference = consistency_and_accuracy(classifier, images, labels, CANVAS, repeats=1)
@@ -53,6 +58,7 @@ def test_every_keras_label_layout_scores_alike(classifier, data):
     assert accuracy_vs_shift(classifier, images, np.eye(3)[labels], CANVAS, stride=4) == (offsets, accuracy)
 
 
+@pytest.mark.backend_agnostic
 def test_bad_labels_images_and_models_are_one_line_errors(classifier, data):
     images, labels = data
     with pytest.raises(ValueError, match=r"labels of batch 0 holds labels \[5\] outside \[0, 3\)"):
@@ -69,6 +75,7 @@ def test_bad_labels_images_and_models_are_one_line_errors(classifier, data):
         consistency_and_accuracy(as_dict, images, labels, CANVAS, repeats=1)
 
 
+@pytest.mark.backend_agnostic
 def test_per_image_outcomes_add_up_to_consistency_and_accuracy():
     model = keras_gpos.models.build_classifier(3, (40, 40, 3), depth=10, width=4, head="fc")
     x = np.random.default_rng(0).normal(size=(7, 32, 32, 3)).astype("float32")
@@ -83,3 +90,56 @@ def test_per_image_outcomes_add_up_to_consistency_and_accuracy():
     again = consistency_and_accuracy(model, x, labels, protocol, repeats=3, batch_size=7)["per_image"]
     assert again == per_image
     assert "correct" not in consistency_and_accuracy(model, x, protocol=protocol, repeats=1)["per_image"]
+
+
+def _mean_colour_classifier(side):
+    # Mean over the canvas of an image on a 0 background does not depend on
+    # where the image sits: a perfectly shift-invariant classifier.
+    inputs = keras.Input((side, side, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(3, kernel_initializer="glorot_uniform")(pooled))
+
+
+def _position_classifier(side):
+    inputs = keras.Input((side, side, 3))
+    flat = keras.layers.Flatten()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(3, kernel_initializer="glorot_uniform")(flat))
+
+
+def test_consistency_and_accuracy_vs_shift_protocol():
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(40, 8, 8, 3)).astype("float32")
+    labels = rng.integers(0, 3, 40)
+    canvas = ViewProtocol("canvas", canvas_size=14)
+    invariant = _mean_colour_classifier(14)
+    assert shift_consistency(invariant, images, protocol=canvas, repeats=2) == 1.0  # a fraction
+    offsets, accuracy = accuracy_vs_shift(invariant, images, labels, canvas)
+    assert offsets == list(range(7))
+    assert max(accuracy) - min(accuracy) < 1e-9 and 0.0 <= accuracy[0] <= 1.0  # flat curve
+    keras.utils.set_random_seed(0)
+    sensitive = _position_classifier(14)
+    assert shift_consistency(sensitive, images, protocol=canvas, repeats=2) < 0.9
+    # Same seed, same views: the protocol is reproducible, also when the data come batched otherwise.
+    once = shift_consistency(sensitive, images, protocol=canvas, seed=5)
+    assert once == shift_consistency(sensitive, images, protocol=canvas, seed=5, batch_size=7)
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
+    scores = keras_gpos.metrics.consistency_and_accuracy(sensitive, dataset, protocol=canvas, seed=5)
+    assert scores["consistency"] == once and 0.0 <= scores["accuracy"] <= 1.0
+    offsets, _ = accuracy_vs_shift(_mean_colour_classifier(8), images, labels,
+                                   ViewProtocol("shift", max_shift=3), stride=2)
+    assert offsets == [0, 2, 3]
+
+
+def test_view_latent_distance_is_zero_for_an_invariant_encoder_and_scale_free():
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(20, 8, 8, 3)).astype("float32")
+    inputs = keras.Input((14, 14, 3))
+    invariant = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(inputs))
+    canvas = ViewProtocol("canvas", canvas_size=14)
+    assert keras_gpos.metrics.view_latent_distance(invariant, images, canvas) < 1e-10
+    flat = keras.Model(inputs, keras.layers.Flatten()(inputs))
+    doubled = keras.Model(inputs, keras.layers.Rescaling(2.0)(keras.layers.Flatten()(inputs)))
+    d_flat = keras_gpos.metrics.view_latent_distance(flat, images, canvas)
+    assert d_flat > 0.5  # flattened pixels move with the image
+    np.testing.assert_allclose(
+        keras_gpos.metrics.view_latent_distance(doubled, images, canvas), d_flat, rtol=1e-5)
