@@ -1,5 +1,6 @@
 """What `import keras_gpos` gives a user, the optional extras' install lines, and how the library logs."""
 
+import ast
 import pathlib
 import sys
 
@@ -31,3 +32,15 @@ def test_public_api():
     assert keras_gpos.losses.ShiftConsistencyLoss is ShiftConsistencyLoss
     assert keras_gpos.metrics.ShiftConsistency is ShiftConsistency
     assert pathlib.Path(keras_gpos.__file__).exists()
+
+
+PACKAGE = pathlib.Path(keras_gpos.__file__).parent
+
+
+def test_the_library_logs_instead_of_printing():
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert not offenders, offenders

@@ -1,10 +1,15 @@
 """train.py's `main(argv) -> exit code`, called in process: every expected error is one line."""
 
+import subprocess
+import sys
+
 import pytest
 from absl.testing import flagsaver
 
 import train
 from keras_gpos import experiments
+from keras_gpos.experiments import EXPERIMENTS
+from tests.run_utils import REPO
 
 
 def _lines(capsys):
@@ -74,3 +79,23 @@ def test_quiet_native_startup_drops_only_the_known_banner(capfd):
                     b"I0000 port.cc:153] oneDNN custom operations are on. You may see ...\n"
                     b"something else went wrong\n")
     assert capfd.readouterr().err == "something else went wrong\n"
+
+
+def test_train_cli_reports_flag_errors_without_a_traceback():
+    result = subprocess.run(
+        [sys.executable, "train.py", "--experiment=location", "--background=purple"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "Unknown background 'purple'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_train_help_on_the_command_line_and_through_a_flagfile():
+    result = subprocess.run([sys.executable, "train.py", "--flagfile=flags/augshift_cifar.cfg", "--help"],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "--consistency_weights:" in result.stdout and "--paddings:" not in result.stdout
+    result = subprocess.run([sys.executable, "train.py", "--help"], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0 and all(name in result.stdout for name in EXPERIMENTS)
