@@ -18,6 +18,7 @@ from keras_gpos.base.files import read_json
 from keras_gpos.base.schema import SCHEMA_VERSION
 from keras_gpos.experiments import location
 from keras_gpos.experiments.location import (
+    LocationConfig,
     evaluate_run,
     evaluate_runs,
     grid_targets,
@@ -216,7 +217,7 @@ def test_location_experiment_trains_under_mirrored_strategy(tmp_path):
 
 
 def test_a_run_of_keras_gpos_0_1_is_reused_when_its_settings_match(tmp_path):
-    from keras_gpos.experiments.location import LocationConfig, train_location
+    from keras_gpos.experiments.location import train_location
 
     config = LocationConfig(output_dir=str(tmp_path / "run"), dataset="embedded", embedded_train_size=64,
                             embedded_test_size=8, grid_size=2, depth=10, width=4, epochs=1, batch_size=16,
