@@ -3,6 +3,8 @@
 Backend-agnostic: run once more with KERAS_BACKEND=jax.
 """
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -13,6 +15,8 @@ from keras_gpos.attacks import AttackEvaluator, get_channel_mask, insert_channel
 from keras_gpos.data import make_street_scenes, segmentation_dataset
 from keras_gpos.export import export_saved_model
 from keras_gpos.layers import ChannelPermutation
+from keras_gpos.ranking import rank_position_channels
+from tests.any_input_utils import IMAGES, MODEL_KINDS, _input_kinds
 
 CLASSES = 3
 
@@ -226,3 +230,63 @@ def test_attacked_model_exports_as_saved_model(tmp_path):
     np.testing.assert_allclose(loaded.serve(tf.constant(x)).numpy(), expected, rtol=1e-4, atol=1e-4)
     # The export holds the mask that was set: it differs from the clean model.
     assert not np.allclose(expected, model.predict(x, verbose=0), atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", sorted(MODEL_KINDS))
+def test_every_model_kind_ranks_and_masks(kind):
+    model, layer, channels = MODEL_KINDS[kind]()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # untrained models rank nothing; the warning is tested below
+        ranking = rank_position_channels(model, layer, IMAGES, batch_size=4)
+    assert ranking.num_channels == channels and ranking.num_images == len(IMAGES)
+    attacked = insert_channel_mask(model, layer)
+    clean = keras.ops.convert_to_numpy(model(IMAGES, training=False))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(attacked(IMAGES, training=False)), clean,
+                               rtol=1e-4, atol=1e-5)  # no channel masked: the same model
+    get_channel_mask(attacked).set_channels(list(range(channels)))
+    masked = keras.ops.convert_to_numpy(attacked(IMAGES, training=False))
+    assert np.abs(masked - clean).max() > 1e-3 * np.abs(clean).max()  # untrained outputs can be tiny
+    # The user's model is untouched (the attacked copy shares its weights only).
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(IMAGES, training=False)), clean, rtol=1e-5)
+
+
+class _Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.backbone = keras.layers.Conv2D(6, 3, activation="relu")
+        self.pool = keras.layers.GlobalAveragePooling2D()
+        self.head = keras.layers.Dense(2)
+
+    def call(self, x, training=False):
+        return self.head(self.pool(self.backbone(x)))
+
+
+def test_subclassed_models_take_a_feature_callable_and_masking_says_what_to_do():
+    model = _Subclassed()
+    model(IMAGES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ranking = rank_position_channels(model, lambda x: model.backbone(x), IMAGES)
+    assert ranking.num_channels == 6
+    with pytest.raises(ValueError, match="subclassed .* Pass a feature callable"):
+        rank_position_channels(model, "conv2d", IMAGES)
+    with pytest.raises(ValueError, match="subclassed .* insert a mask .* functional API"):
+        insert_channel_mask(model, "conv2d")
+
+
+def test_every_input_kind_feeds_the_attack_evaluator_alike():
+    keras.utils.set_random_seed(0)
+    model = keras_gpos.models.build_deeplab(3, (32, 48, 3), depth=10, width=4, aspp_filters=8)
+    attacked = insert_channel_mask(model, "stage4_out")
+    scenes = keras_gpos.data.make_street_scenes(7, (32, 48), seed=3)
+    masks = np.minimum(scenes.masks, 2)
+    images = scenes.images.astype("float32")
+    from keras_gpos.data import SegmentationSet
+
+    reference = AttackEvaluator(attacked, (images, masks), 3, batch_size=4).evaluate([1, 2])
+    kinds = {**_input_kinds(images, masks),
+             "segmentation_set": SegmentationSet(scenes.images, masks.astype(np.uint8), ("a", "b", "c"))}
+    for name, data in kinds.items():
+        got = AttackEvaluator(attacked, data, 3, batch_size=4).evaluate([1, 2])
+        assert got["all"]["miou"] == pytest.approx(reference["all"]["miou"], abs=1e-6), name
+        assert got["left"]["miou"] == pytest.approx(reference["left"]["miou"], abs=1e-6), name

@@ -6,9 +6,9 @@ Backend-agnostic: run once more with KERAS_BACKEND=jax.
 import keras
 import pytest
 
+import keras_gpos
 from keras_gpos.base.graph import find_layer, layer_path
-
-pytestmark = pytest.mark.backend_agnostic
+from tests.any_input_utils import _nested_sequential
 
 
 def _block(name):
@@ -16,6 +16,7 @@ def _block(name):
     return keras.Model(inputs, keras.layers.Conv2D(3, 3, padding="same", name="conv")(inputs), name=name)
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 def test_a_name_held_by_two_nested_models_is_an_error_listing_both_paths():
     # Finding 14: the first nested model's layer was used without a word.
@@ -27,6 +28,7 @@ def test_a_name_held_by_two_nested_models_is_an_error_listing_both_paths():
     assert find_layer(model, "right/conv") is right.get_layer("conv")
 
 
+@pytest.mark.backend_agnostic
 def test_a_direct_layer_wins_over_nested_ones_with_a_warning():
     inputs = keras.Input((8, 8, 3))
     nested = _block("inner")
@@ -34,3 +36,10 @@ def test_a_direct_layer_wins_over_nested_ones_with_a_warning():
     model = keras.Model(inputs, outer, name="outer")
     with pytest.warns(UserWarning, match=r"'conv' in model 'outer' is its own layer and also nested at \['inner/"):
         assert find_layer(model, "conv") is model.get_layer("conv")
+
+
+def test_a_nested_layer_name_is_found_and_unknown_names_list_close_matches():
+    model, _, _ = _nested_sequential()
+    assert keras_gpos.base.graph.find_layer(model, "c2") is keras_gpos.base.graph.find_layer(model, "inner/c2")
+    with pytest.raises(ValueError, match=r"no layer named 'inner/c3'.*close matches"):
+        keras_gpos.base.graph.find_layer(model, "inner/c3")

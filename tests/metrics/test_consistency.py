@@ -17,6 +17,7 @@ from keras_gpos.metrics import (
     shift_consistency,
 )
 from keras_gpos.metrics.consistency import protocol_keys, view_latent_distance
+from tests.any_input_utils import IMAGES, _input_kinds
 
 CANVAS = ViewProtocol("canvas", canvas_size=12)
 
@@ -143,3 +144,14 @@ def test_view_latent_distance_is_zero_for_an_invariant_encoder_and_scale_free():
     assert d_flat > 0.5  # flattened pixels move with the image
     np.testing.assert_allclose(
         keras_gpos.metrics.view_latent_distance(doubled, images, canvas), d_flat, rtol=1e-5)
+
+
+def test_every_input_kind_gives_the_same_consistency():
+    keras.utils.set_random_seed(0)
+    model = keras_gpos.models.build_classifier(3, (40, 40, 3), depth=10, width=4, head="fc")
+    labels = np.random.default_rng(1).integers(0, 3, len(IMAGES))
+    protocol = keras_gpos.data.ViewProtocol(canvas_size=40)
+    reference = keras_gpos.metrics.consistency_and_accuracy(model, IMAGES, labels, protocol, repeats=2)
+    for name, data in _input_kinds(IMAGES, labels).items():
+        got = keras_gpos.metrics.consistency_and_accuracy(model, data, protocol=protocol, repeats=2)
+        assert got["consistency"] == reference["consistency"] and got["accuracy"] == reference["accuracy"], name

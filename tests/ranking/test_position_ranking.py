@@ -4,6 +4,7 @@ Backend-agnostic: run once more with KERAS_BACKEND=jax.
 """
 
 import json
+import warnings
 
 import keras
 import numpy as np
@@ -18,6 +19,7 @@ from keras_gpos.attacks import AttackEvaluator, insert_channel_mask
 from keras_gpos.data.segmentation import SegmentationSet, segmentation_dataset
 from keras_gpos.layers import ChannelPermutation
 from keras_gpos.ranking import PositionRanking, rank_position_channels
+from tests.any_input_utils import IMAGES, _functional, _input_kinds
 
 
 def _model(permute=False):
@@ -264,3 +266,37 @@ def test_nested_keras_cv_backbone_layer_is_found():
     images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
     ranking = rank_position_channels(model, "v2_stack_3_block2_out", images)
     assert ranking.num_channels == 16 and np.all(np.isfinite(ranking.overall))
+
+
+def test_every_input_kind_ranks_the_same():
+    model, layer, _ = _functional()
+    labels = np.zeros(len(IMAGES), "int64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = rank_position_channels(model, layer, IMAGES)
+        for name, data in _input_kinds(IMAGES, labels).items():
+            got = rank_position_channels(model, layer, data)
+            np.testing.assert_allclose(got.overall, reference.overall, rtol=1e-5, atol=1e-8, err_msg=name)
+        images_only = tf.data.Dataset.from_tensor_slices(IMAGES).batch(4)
+        np.testing.assert_allclose(rank_position_channels(model, layer, images_only).overall, reference.overall,
+                                   rtol=1e-5, atol=1e-8)
+
+
+def test_an_untrained_network_ranking_warns_naming_the_layer():
+    inputs = keras.Input((32, 32, 3))
+    features = keras.layers.Conv2D(4, 3, kernel_initializer="zeros", name="flat")(inputs)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(features))
+    with pytest.warns(UserWarning, match=r"every score of layer 'flat' is near zero.*Is the model trained"):
+        rank_position_channels(model, "flat", IMAGES)
+
+
+def test_repeated_rankings_reuse_one_compiled_pass():
+    model, layer, _ = _functional()
+    from keras_gpos import compiled
+    from keras_gpos.ranking.position_ranking import pooled_feature_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(3):
+            rank_position_channels(model, layer, IMAGES, batch_size=4)  # 4 + 2: two batch sizes
+    assert compiled.traces(pooled_feature_model(model, layer)) == 1
