@@ -4,11 +4,15 @@ import json
 
 import pytest
 
-from keras_gpos.base.files import is_temporary_of, read_record, remove_temporaries
+from keras_gpos.base.files import (
+    is_temporary_of,
+    read_json,
+    read_record,
+    remove_temporaries,
+)
 
-pytestmark = pytest.mark.backend_agnostic
 
-
+@pytest.mark.backend_agnostic
 def test_read_record_names_the_file_and_what_was_expected(tmp_path):
     path = tmp_path / "x.json"
     path.write_text(json.dumps({"epoch": 1.5, "value": None}))
@@ -21,6 +25,7 @@ def test_read_record_names_the_file_and_what_was_expected(tmp_path):
     assert read_record(path, "sidecar", {"epoch": int, "value": (int, float)})["epoch"] == 2
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 def test_only_the_temporaries_of_the_named_files_are_removed(tmp_path):
     ours = [".run.json.k2j3.tmp", ".best.tmp.keras", ".saved_model.tmp", ".saved_model.old", ".run.json.tmp123",
@@ -32,3 +37,19 @@ def test_only_the_temporaries_of_the_named_files_are_removed(tmp_path):
     assert sorted(p.name for p in removed) == sorted(ours)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(theirs)
     assert not is_temporary_of("run.json", ["run.json"])
+
+
+def test_corrupt_result_file_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text('{"test_accuracy": 9')
+    with pytest.raises(ValueError, match=r"run\.json is not valid JSON"):
+        read_json(path)
+
+
+def test_corrupt_model_file_is_an_error_naming_it(tmp_path):
+    from keras_gpos.base.files import load_keras_model
+
+    path = tmp_path / "model.keras"
+    path.write_bytes(b"PK\x03\x04 truncated zip")
+    with pytest.raises(ValueError, match=r"model file .*model\.keras \(\d+ bytes\) is not a complete \.keras archive"):
+        load_keras_model(path)

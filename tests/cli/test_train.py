@@ -1,8 +1,11 @@
 """train.py's `main(argv) -> exit code`, called in process: every expected error is one line."""
 
+import os
 import subprocess
 import sys
 
+import keras
+import numpy as np
 import pytest
 from absl.testing import flagsaver
 
@@ -72,13 +75,32 @@ def test_debug_shows_the_traceback_and_help_exits_0(capsys, monkeypatch):
 
 
 def test_quiet_native_startup_drops_only_the_known_banner(capfd):
-    import os
 
     with train.quiet_native_startup():
         os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
                     b"I0000 port.cc:153] oneDNN custom operations are on. You may see ...\n"
                     b"something else went wrong\n")
     assert capfd.readouterr().err == "something else went wrong\n"
+
+
+def test_deterministic_flag_makes_two_runs_bit_identical(tmp_path):
+    args = ["--experiment=location", "--dataset=embedded", "--embedded_train_size=96",
+            "--embedded_test_size=8", "--grid_size=2", "--depth=10", "--width=4",
+            "--epochs=2", "--batch_size=16", "--head=fc", "--permute_at=pooled",
+            "--deterministic", "--verbose=0"]
+    weights = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        result = subprocess.run([sys.executable, "train.py", *args, f"--output_dir={out}"],
+                                cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+        assert result.returncode == 0, result.stderr[-2000:]
+        model = keras.saving.load_model(out / "model.keras")
+        weights.append([w.numpy() for w in model.weights])
+        assert (out / "history.csv").exists()
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+    histories = [(tmp_path / n / "history.csv").read_text() for n in ("a", "b")]
+    assert histories[0] == histories[1]
 
 
 def test_train_cli_reports_flag_errors_without_a_traceback():

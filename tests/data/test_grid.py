@@ -189,3 +189,30 @@ def test_exhaustive_placement_visits_every_cell_in_order():
     np.testing.assert_array_equal(cells, list(range(9)) * 2)
     np.testing.assert_array_equal(labels, [7] * 9 + [8] * 9)
     np.testing.assert_array_equal(out.ravel(), [0] * 9 + [1] * 9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    batch=st.integers(1, 4), height=st.integers(1, 9), width=st.integers(1, 9),
+    channels=st.integers(1, 4), grid=st.integers(1, 4),
+    background=st.sampled_from(data.BACKGROUNDS),
+)
+def test_place_on_grid_any_shape_keeps_the_image_in_its_cell(batch, height, width, channels,
+                                                           grid, background):
+    rng = np.random.default_rng(batch * 1000 + height * 100 + width)
+    images = rng.normal(size=(batch, height, width, channels)).astype(np.float32) + 10.0
+    cells = rng.integers(0, grid * grid, size=batch)
+    canvas = data.place_on_grid(images, cells, grid, background)
+    assert canvas.shape == (batch, grid * height, grid * width, channels)
+    assert np.all(np.isfinite(canvas))
+    for i, cell in enumerate(cells):
+        row, col = divmod(int(cell), grid)
+        np.testing.assert_allclose(
+            canvas[i, row * height:(row + 1) * height, col * width:(col + 1) * width], images[i])
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int32", "float16", "float64"])
+def test_place_on_grid_accepts_common_dtypes(dtype):
+    images = np.ones((2, 3, 3, 1), dtype)
+    canvas = data.place_on_grid(images, [0, 3], 2)
+    assert canvas.dtype == np.float32 and canvas.shape == (2, 6, 6, 1)

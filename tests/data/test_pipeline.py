@@ -5,6 +5,7 @@ Backend-agnostic: the JAX run (tests/test_jax_backend.py) runs this file too.
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_gpos import data
 from keras_gpos.data.feed import numpy_stream
@@ -159,3 +160,12 @@ def test_grid_dataset_rejects_empty_set_and_bad_target():
     empty = s.take(np.arange(0))
     with pytest.raises(ValueError, match="is empty"):
         data.grid_dataset(empty, 2)
+
+
+def test_grid_dataset_runs_in_graph_over_all_backgrounds():
+    s = data.make_shapes_dataset(6)
+    for background in data.BACKGROUNDS:
+        ds = data.grid_dataset(s, 2, "location", batch_size=4, training=True,
+                               background=background)
+        for canvas, _ in ds:
+            assert bool(tf.reduce_all(tf.math.is_finite(canvas)))

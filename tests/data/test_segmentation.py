@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from keras_gpos.data import (
@@ -141,3 +143,59 @@ def test_mask_folder_errors(tmp_path):
     _write_folder_pair(tmp_path / "lab" / "img", tmp_path / "lab" / "ann", "d", label=7)
     with pytest.raises(ValueError, match=r"label image .*d\.png holds labels \[7\], outside 0\.\.1 or the ignore label 11"):
         load_mask_folder(tmp_path / "lab" / "img", tmp_path / "lab" / "ann", ("x", "y"), ignore_label=11)
+
+
+def _png(array):
+    return tf.io.encode_png(array).numpy()
+
+
+@pytest.mark.adversarial
+@pytest.mark.parametrize("kind", ["image", "mask"])
+@pytest.mark.parametrize("keep", [0, 0.3, 0.6, 0.9, 0.98])
+def test_truncated_camvid_file_is_an_error_naming_it(tmp_path, kind, keep):
+    from keras_gpos.data import CAMVID_CLASSES, load_mask_folder
+
+    rng = np.random.default_rng(0)
+    for sub in ("val", "valannot"):
+        (tmp_path / sub).mkdir()
+    for stem in ("0001", "0002"):
+        (tmp_path / "val" / f"{stem}.png").write_bytes(
+            _png(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)))
+        (tmp_path / "valannot" / f"{stem}.png").write_bytes(
+            _png(rng.integers(0, 11, (24, 32, 1), dtype=np.uint8)))
+    broken = tmp_path / ("val" if kind == "image" else "valannot") / "0002.png"
+    payload = broken.read_bytes()
+    broken.write_bytes(payload[:int(len(payload) * keep)])
+    with pytest.raises(ValueError, match=r"valannot[/\\]0002\.png|val[/\\]0002\.png"):
+        load_mask_folder(tmp_path / "val", tmp_path / "valannot", CAMVID_CLASSES, ignore_label=11)
+
+
+@pytest.mark.adversarial
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 3), height=st.integers(1, 7), width=st.integers(1, 7),
+       classes=st.integers(2, 5), ignore=st.sampled_from([None, 255]),
+       batch=st.integers(1, 4), flip=st.booleans(), seed=st.integers(0, 2**16))
+def test_segmentation_pipeline_any_valid_shape(n, height, width, classes, ignore, batch, flip,
+                                               seed):
+    from keras_gpos.data.segmentation import SegmentationSet, segmentation_dataset
+
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, height, width, 3), dtype=np.uint8)
+    labels = list(range(classes)) + ([ignore] if ignore is not None else [])
+    masks = rng.choice(labels, size=(n, height, width)).astype(np.uint8)
+    dataset = SegmentationSet(images, masks, tuple(f"c{i}" for i in range(classes)), ignore)
+    seen = 0
+    for x, y in segmentation_dataset(dataset, batch, training=True, flip=flip, seed=seed):
+        assert x.dtype == tf.float32 and y.dtype == tf.int32
+        assert x.shape[1:] == (height, width, 3) and y.shape[1:] == (height, width)
+        x, y = x.numpy(), y.numpy()
+        for image, mask in zip(x, y):
+            # Each image arrives whole with its own mask, flipped together or not at all.
+            index = [i for i in range(n) if np.array_equal(image, images[i])
+                     or np.array_equal(image, images[i][:, ::-1])]
+            assert index, "an image was altered"
+            i = index[0]
+            flipped = not np.array_equal(image, images[i])
+            np.testing.assert_array_equal(mask, masks[i][:, ::-1] if flipped else masks[i])
+        seen += len(x)
+    assert seen == n

@@ -240,3 +240,14 @@ def test_a_run_of_keras_gpos_0_1_is_reused_when_its_settings_match(tmp_path):
 
     with pytest.raises(RunDirectoryError, match="width: 4 -> 6"):
         train_location(config.replace(width=6))
+
+
+@pytest.mark.adversarial
+def test_training_on_no_images_is_a_clear_error(tmp_path):
+    from keras_gpos.experiments.location import train_location
+
+    with pytest.raises(ValueError, match="(?i)empty|no images|at least"):
+        train_location(LocationConfig(output_dir=str(tmp_path / "run"), embedded_train_size=1,
+                                      embedded_test_size=1, grid_size=2, depth=10, width=4,
+                                      epochs=1, batch_size=4, verbose=0))
+    assert not (tmp_path / "run" / "run.json").exists()

@@ -3,6 +3,7 @@
 Backend-agnostic: run once more with KERAS_BACKEND=jax.
 """
 
+import dataclasses
 import json
 import warnings
 
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from keras import ops
 
 import keras_gpos
+from keras_gpos import data
 from keras_gpos.attacks import AttackEvaluator, insert_channel_mask
 from keras_gpos.data.segmentation import SegmentationSet, segmentation_dataset
 from keras_gpos.layers import ChannelPermutation
@@ -300,3 +302,75 @@ def test_repeated_rankings_reuse_one_compiled_pass():
         for _ in range(3):
             rank_position_channels(model, layer, IMAGES, batch_size=4)  # 4 + 2: two batch sizes
     assert compiled.traces(pooled_feature_model(model, layer)) == 1
+
+
+def _tiny_classifier():
+    from keras_gpos.models import build_classifier
+
+    keras.utils.set_random_seed(0)
+    return build_classifier(4, input_shape=(32, 32, 3), depth=10, width=4, head="fc")
+
+
+@pytest.mark.adversarial
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_ranking_refuses_non_finite_images_instead_of_a_nan_ranking(bad):
+    from keras_gpos.ranking import rank_position_channels
+
+    model = _tiny_classifier()
+    images = np.random.default_rng(0).normal(size=(6, 32, 32, 3)).astype("float32")
+    images[4, 3, 3, 0] = bad
+    with pytest.raises(ValueError, match="batch 1 holds NaN or Inf pixels"):
+        rank_position_channels(model, "stage4_out", images, batch_size=4)
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.zeros(6))).batch(3)
+    with pytest.raises(ValueError, match="batch 1 holds NaN or Inf pixels"):
+        rank_position_channels(model, "stage4_out", dataset)
+
+
+@pytest.mark.adversarial
+def test_ranking_refuses_a_layer_that_overflows():
+    from keras_gpos.ranking import rank_position_channels
+
+    model = _tiny_classifier()
+    layer = model.get_layer("stem_conv")
+    layer.set_weights([np.full_like(w, 1e38) for w in layer.get_weights()])
+    images = np.ones((2, 32, 32, 3), "float32")
+    with pytest.raises(ValueError, match="produced NaN or Inf on batch 0"):
+        rank_position_channels(model, "stage4_out", images)
+
+
+@pytest.mark.adversarial
+def test_empty_data_is_a_clear_error_everywhere():
+    from keras_gpos.attacks import AttackEvaluator, insert_channel_mask
+    from keras_gpos.data.segmentation import SegmentationSet, segmentation_dataset
+    from keras_gpos.models import build_deeplab
+    from keras_gpos.ranking import rank_position_channels
+
+    model = _tiny_classifier()
+    with pytest.raises(ValueError, match="got no images"):
+        rank_position_channels(model, "stage4_out", np.zeros((0, 32, 32, 3), "float32"))
+    empty_ds = tf.data.Dataset.from_tensor_slices(np.zeros((0, 32, 32, 3), "float32")).batch(2)
+    with pytest.raises(ValueError, match="got no images"):
+        rank_position_channels(model, "stage4_out", empty_ds)
+
+    keras.utils.set_random_seed(0)
+    attacked = insert_channel_mask(
+        build_deeplab(3, (32, 48, 3), depth=10, width=4, aspp_filters=8), "stage4_out")
+    images, masks = np.zeros((0, 32, 48, 3), "float32"), np.zeros((0, 32, 48), "int32")
+    empty = tf.data.Dataset.from_tensor_slices((images, masks)).batch(2)
+    with pytest.raises(ValueError, match="AttackEvaluator got an empty dataset"):
+        AttackEvaluator(attacked, empty, 3)
+    # Unknown cardinality (a filter) that turns out empty: caught when the data are read.
+    filtered = tf.data.Dataset.from_tensor_slices(
+        (np.zeros((2, 32, 48, 3), "float32"), np.zeros((2, 32, 48), "int32"))
+    ).filter(lambda x, y: False).batch(2)
+    with pytest.raises(ValueError, match="AttackEvaluator got an empty dataset"):
+        AttackEvaluator(attacked, filtered, 3)
+
+    nothing = SegmentationSet(np.zeros((0, 8, 8, 3), np.uint8), np.zeros((0, 8, 8), np.uint8),
+                              ("a", "b"), source="folder:x")
+    with pytest.raises(ValueError, match="folder:x is empty"):
+        segmentation_dataset(nothing, 2, training=True)
+    shapes = data.make_shapes_dataset(4)
+    no_shapes = dataclasses.replace(shapes, images=shapes.images[:0], labels=shapes.labels[:0])
+    with pytest.raises(ValueError, match="empty"):
+        data.grid_dataset(no_shapes, 2, "location", batch_size=4)
