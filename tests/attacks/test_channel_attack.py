@@ -290,3 +290,30 @@ def test_every_input_kind_feeds_the_attack_evaluator_alike():
         got = AttackEvaluator(attacked, data, 3, batch_size=4).evaluate([1, 2])
         assert got["all"]["miou"] == pytest.approx(reference["all"]["miou"], abs=1e-6), name
         assert got["left"]["miou"] == pytest.approx(reference["left"]["miou"], abs=1e-6), name
+
+
+def _attacked():
+    keras.utils.set_random_seed(0)
+    model = keras_gpos.models.build_deeplab(3, (32, 48, 3), depth=10, width=4, aspp_filters=8)
+    return keras_gpos.attacks.insert_channel_mask(model, "stage4_out")
+
+
+@pytest.mark.adversarial
+def test_attack_evaluator_refuses_non_finite_pixels_bad_masks_and_bad_channels():
+    attacked = _attacked()
+    images = np.zeros((4, 32, 48, 3), "float32")
+    masks = np.zeros((4, 32, 48), "int32")
+    bad = images.copy()
+    bad[3, 0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="batch 1 holds 1 NaN or Inf value"):
+        keras_gpos.attacks.AttackEvaluator(attacked, (bad, masks), 3, batch_size=2)
+    wrong = masks.copy()
+    wrong[0, 0, 0] = 5
+    with pytest.raises(ValueError, match=r"masks of batch 0 holds labels \[5\] outside \[0, 3\)"):
+        keras_gpos.attacks.AttackEvaluator(attacked, (images, wrong), 3, batch_size=2)
+    evaluator = keras_gpos.attacks.AttackEvaluator(attacked, (images, masks), 3, batch_size=2)
+    with pytest.raises(ValueError, match="channels must be integer indices"):
+        evaluator.evaluate([1.5])
+    mask = keras_gpos.attacks.get_channel_mask(attacked)
+    with pytest.raises(ValueError, match="fill values hold NaN or Inf"):
+        mask.set_fill_values(np.full(mask.num_channels, np.nan))

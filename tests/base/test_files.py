@@ -1,6 +1,7 @@
 """The file layer: a structure-checked reader, and temporaries removed only for the files named."""
 
 import json
+import os
 
 import pytest
 
@@ -53,3 +54,38 @@ def test_corrupt_model_file_is_an_error_naming_it(tmp_path):
     path.write_bytes(b"PK\x03\x04 truncated zip")
     with pytest.raises(ValueError, match=r"model file .*model\.keras \(\d+ bytes\) is not a complete \.keras archive"):
         load_keras_model(path)
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b"", "is empty"),
+    (b"PK\x03\x04 truncated", "not a complete .keras archive"),
+    (b"hello, not a model", "not a complete .keras archive"),
+    (None, "is a directory"),
+])
+def test_unusable_model_files_say_why(tmp_path, payload, message):
+    from keras_gpos.base.files import load_keras_model
+
+    path = tmp_path / "model.keras"
+    if payload is None:
+        path.mkdir()
+    else:
+        path.write_bytes(payload)
+    with pytest.raises(ValueError, match=message):
+        load_keras_model(path)
+
+
+@pytest.mark.adversarial
+def test_atomic_files_get_the_permissions_of_a_plain_file(tmp_path):
+    from keras_gpos.base.files import write_json
+
+    previous = os.umask(0o022)
+    try:
+        (tmp_path / "plain_022.txt").write_text("x")
+        write_json(tmp_path / "results.json", {"a": 1})
+        assert (tmp_path / "results.json").stat().st_mode & 0o777 == \
+            (tmp_path / "plain_022.txt").stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        write_json(tmp_path / "private.json", {"a": 1})
+        assert (tmp_path / "private.json").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(previous)

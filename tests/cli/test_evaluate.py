@@ -1,6 +1,8 @@
 """evaluate.py's `main(argv) -> exit code`, called in process."""
 
 import json
+import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -10,7 +12,8 @@ from absl.testing import flagsaver
 import evaluate
 from keras_gpos.base.files import read_json
 from keras_gpos.base.schema import SCHEMA_VERSION
-from tests.run_utils import REPO
+from keras_gpos.experiments.location import train_location
+from tests.run_utils import REPO, _evaluate, _tiny
 
 
 def _lines(capsys):
@@ -88,3 +91,59 @@ def test_evaluate_cli_rejects_mixed_run_kinds(tiny_run, tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 2 and "mixes runs of different experiments" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    config = _tiny(tmp_path_factory.mktemp("eval"))
+    train_location(config)
+    return pathlib.Path(config.output_dir)
+
+
+def _copy_run(run, tmp_path, name):
+    copy = tmp_path / name
+    shutil.copytree(run, copy)
+    return copy
+
+
+def test_evaluate_rejects_broken_runs_in_one_line(finished_run, tmp_path):
+    no_config = _copy_run(finished_run, tmp_path, "noconfig")
+    summary = read_json(no_config / "run.json")
+    del summary["config"]
+    (no_config / "run.json").write_text(json.dumps(summary))
+    extra = _copy_run(finished_run, tmp_path, "extra")
+    summary = read_json(extra / "run.json")
+    summary["config"]["colour"] = "blue"
+    (extra / "run.json").write_text(json.dumps(summary))
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    cases = [
+        ([f"--runs={no_config}"], "records no config"),
+        ([f"--runs={extra}"], "unknown config keys ['colour']"),
+        ([f"--runs={finished_run},{afile}"], f"--runs entry {afile} is a file, not a run directory"),
+        ([f"--runs={finished_run}", f"--output_dir={afile}"], "exists and is a file"),
+    ]
+    for args, message in cases:
+        result = _evaluate(args)
+        assert result.returncode != 0, args
+        assert "Traceback" not in result.stderr, result.stderr[-2000:]
+        assert message in result.stderr, (args, result.stderr[-2000:])
+
+
+def test_evaluate_names_an_unregistered_custom_layer(finished_run, tmp_path):
+    custom = _copy_run(finished_run, tmp_path, "custom")
+    import zipfile
+
+    with zipfile.ZipFile(custom / "model.keras") as archive:
+        contents = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(contents["config.json"])
+    config["config"]["layers"][1]["class_name"] = "NotRegisteredAnywhere"
+    config["config"]["layers"][1]["module"] = "my_private_layers"
+    config["config"]["layers"][1]["registered_name"] = "my_private>NotRegisteredAnywhere"
+    contents["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(custom / "model.keras", "w") as archive:
+        for name, data in contents.items():
+            archive.writestr(name, data)
+    result = _evaluate([f"--runs={custom}", f"--output_dir={tmp_path / 'o'}"])
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "cannot load the model file" in result.stderr and "NotRegisteredAnywhere" in result.stderr

@@ -145,6 +145,29 @@ def test_mask_folder_errors(tmp_path):
         load_mask_folder(tmp_path / "lab" / "img", tmp_path / "lab" / "ann", ("x", "y"), ignore_label=11)
 
 
+def _png16(array):
+    return tf.io.encode_png(tf.constant(array, tf.uint16)).numpy()
+
+
+def test_sixteen_bit_label_images_keep_their_values_or_are_refused(tmp_path):
+    from keras_gpos.data import CAMVID_CLASSES, load_mask_folder
+
+    for sub in ("img", "ann"):
+        (tmp_path / sub).mkdir()
+    image = tf.io.encode_png(np.zeros((6, 8, 3), np.uint8)).numpy()
+    labels = np.arange(48, dtype=np.uint16).reshape(6, 8, 1) % 12
+    (tmp_path / "img" / "a.png").write_bytes(image)
+    (tmp_path / "ann" / "a.png").write_bytes(_png16(labels))
+    data = load_mask_folder(tmp_path / "img", tmp_path / "ann", CAMVID_CLASSES, ignore_label=11)
+    np.testing.assert_array_equal(data.masks[0], labels[..., 0])  # 0..11 kept, not all 0
+    (tmp_path / "ann" / "a.png").write_bytes(_png16(np.full((6, 8, 1), 300, np.uint16)))
+    with pytest.raises(ValueError, match=r"16-bit label image .*a\.png holds label 300"):
+        load_mask_folder(tmp_path / "img", tmp_path / "ann", CAMVID_CLASSES, ignore_label=11)
+    (tmp_path / "ann" / "a.png").write_bytes(_png16(np.full((6, 8, 1), 40, np.uint16)))
+    with pytest.raises(ValueError, match=r"holds labels \[40\], outside 0\.\.10 or the ignore label 11"):
+        load_mask_folder(tmp_path / "img", tmp_path / "ann", CAMVID_CLASSES, ignore_label=11)
+
+
 def _png(array):
     return tf.io.encode_png(array).numpy()
 

@@ -9,10 +9,12 @@ import pytest
 from PIL import Image
 
 import keras_gpos
+from keras_gpos.base.files import read_json
 from keras_gpos.experiments.position_attack import (
     PositionAttackConfig,
     run_position_attack,
 )
+from keras_gpos.runs.directory import RunDirectoryError
 from tests.flag_utils import parse_train_flags
 
 
@@ -187,3 +189,41 @@ def test_claims_are_judged_over_seeds_by_evaluate(tmp_path):
         assert len(row["states_per_seed"]) == 2
         assert row["holds"] == all(state == "holds" for state in row["states_per_seed"])
     assert "per seed" in report.text and (tmp_path / "seeds" / "results.png").exists()
+
+
+def test_position_attack_layer_and_n_are_checked_before_training(tmp_path):
+    from keras_gpos.experiments.position_attack import (
+        PositionAttackConfig,
+        run_position_attack,
+    )
+
+    base = dict(output_dir=str(tmp_path / "pa"), street_train_size=8, street_val_size=4, image_height=32,
+                image_width=32, depth=10, width=4, aspp_filters=4, verbose=0)
+    with pytest.raises(ValueError, match="no layer named 'bogus'"):
+        run_position_attack(PositionAttackConfig(**base, layer="bogus"))
+    with pytest.raises(ValueError, match=r"N=100000 .* larger than the 32 channels"):
+        run_position_attack(PositionAttackConfig(**base, attack_n=(100000,)))
+    assert not (tmp_path / "pa").exists()
+
+
+@pytest.mark.adversarial
+def test_position_attack_reuses_its_model_only_with_its_own_training_settings(tmp_path):
+    from keras_gpos.experiments.position_attack import (
+        PositionAttackConfig,
+        run_position_attack,
+    )
+
+    config = PositionAttackConfig(
+        output_dir=str(tmp_path / "pa"), street_train_size=8, street_val_size=4, image_height=32,
+        image_width=32, depth=10, width=4, aspp_filters=4, epochs=1, attack_n=(2,), region_n=(2,),
+        random_draws=2, contrast_pairs=0, verbose=0)
+    run_position_attack(config)
+    model_bytes = (tmp_path / "pa" / "model.keras").read_bytes()
+    # Other attack settings: the same trained model is re-attacked.
+    again = run_position_attack(config.replace(rank_flip="vertical"))
+    assert again["ranking"]["flip"] == "vertical" and (tmp_path / "pa" / "model.keras").read_bytes() == model_bytes
+    with pytest.raises(RunDirectoryError, match="width: 4 -> 8"):
+        run_position_attack(config.replace(width=8))
+    replaced = run_position_attack(config.replace(width=8, overwrite=True))
+    assert replaced["model"]["parameters"] != again["model"]["parameters"]
+    assert read_json(tmp_path / "pa" / "run.json")["config"]["width"] == 8

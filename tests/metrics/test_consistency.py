@@ -155,3 +155,45 @@ def test_every_input_kind_gives_the_same_consistency():
     for name, data in _input_kinds(IMAGES, labels).items():
         got = keras_gpos.metrics.consistency_and_accuracy(model, data, protocol=protocol, repeats=2)
         assert got["consistency"] == reference["consistency"] and got["accuracy"] == reference["accuracy"], name
+
+
+def _classifier(side=40, classes=3):
+    keras.utils.set_random_seed(0)
+    return keras_gpos.models.build_classifier(classes, (side, side, 3), depth=10, width=4, head="fc")
+
+
+@pytest.mark.adversarial
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_consistency_functions_refuse_non_finite_images(bad):
+    images = np.zeros((4, 32, 32, 3), "float32")
+    images[2, 1, 1, 0] = bad
+    protocol = keras_gpos.data.ViewProtocol(canvas_size=40)
+    model = _classifier()
+    for call in (
+        lambda: keras_gpos.metrics.consistency_and_accuracy(model, images, protocol=protocol, repeats=1),
+        lambda: keras_gpos.metrics.shift_consistency(model, images, protocol=protocol, repeats=1),
+        lambda: keras_gpos.metrics.accuracy_vs_shift(model, images, np.zeros(4, int), protocol),
+        lambda: keras_gpos.metrics.view_latent_distance(model, images, protocol),
+    ):
+        with pytest.raises(ValueError, match="batch 0 holds 1 NaN or Inf value"):
+            call()
+
+
+@pytest.mark.adversarial
+def test_consistency_refuses_nan_predictions_and_bad_labels():
+    protocol = keras_gpos.data.ViewProtocol(canvas_size=40)
+    images = np.zeros((4, 32, 32, 3), "float32")
+    inputs = keras.Input((40, 40, 3))
+    nan_model = keras.Model(inputs, keras.layers.Lambda(lambda x: keras.ops.mean(x, axis=(1, 2)) / 0.0)(inputs))
+    with pytest.raises(ValueError, match="NaN or Inf predictions on batch 0"):
+        keras_gpos.metrics.shift_consistency(nan_model, images, protocol=protocol, repeats=1)
+    metric = keras_gpos.metrics.ShiftConsistency()
+    with pytest.raises(ValueError, match="NaN or Inf predictions"):
+        metric.update_state(np.array([[np.nan, 1.0]]), np.array([[0.0, 1.0]]))
+    model = _classifier()
+    for labels, message in ((np.array([0, 1, 2, 3]), r"labels \[3\] outside \[0, 3\)"),
+                            (np.array([0, 1, 2.7, 1]), r"non-integer labels such as \[2.7\]")):
+        with pytest.raises(ValueError, match=message):
+            keras_gpos.metrics.consistency_and_accuracy(model, images, labels, protocol, repeats=1)
+    with pytest.raises(ValueError, match="not a compile\\(metrics=...\\) metric"):
+        metric.update_state(np.array([0, 1]), np.zeros((2, 3)))

@@ -1,12 +1,13 @@
 """Resource bounds: the memory override is named when it is not a number."""
 
+import time
+
 import pytest
 
 from keras_gpos.runs.resources import GIB, MemoryPlan, available_memory_bytes
 
-pytestmark = pytest.mark.backend_agnostic
 
-
+@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 @pytest.mark.parametrize("value", ["8GB", "0", "-2", "nan", "inf"])
 def test_a_bad_memory_limit_is_named(monkeypatch, value):
@@ -15,8 +16,27 @@ def test_a_bad_memory_limit_is_named(monkeypatch, value):
         MemoryPlan("experiment location").add("data", GIB, ("embedded_train_size",)).check()
 
 
+@pytest.mark.backend_agnostic
 def test_the_memory_limit_overrides_what_the_machine_has(monkeypatch):
     monkeypatch.setenv("KERAS_GPOS_MEMORY_LIMIT_GB", "1.5")
     assert available_memory_bytes() == 1.5 * GIB
     with pytest.raises(ValueError, match=r"needs about 2\.0 GiB .* lower --embedded_train_size"):
         MemoryPlan("experiment location").add("data", 2 * GIB, ("embedded_train_size",)).check()
+
+
+@pytest.mark.parametrize("args, flags", [
+    (["--experiment=location", "--grid_size=1000"], "--batch_size, --grid_size"),
+    (["--experiment=location", "--embedded_train_size=1000000000"], "--embedded_train_size"),
+    (["--experiment=position_attack", "--image_height=100000"], "--image_height"),
+    (["--experiment=position_attack", "--street_train_size=1000000000"], "--street_train_size"),
+])
+def test_settings_that_cannot_fit_in_memory_are_refused_at_once(args, flags):
+    from keras_gpos.experiments import get_experiment, run_experiment
+    from tests.flag_utils import parse_train_flags
+
+    name, config = parse_train_flags([*args, "--output_dir=/nonexistent/never-written"])
+    start = time.time()
+    with pytest.raises(ValueError, match=r"needs about [\d.]+ GiB of memory .* more than the [\d.]+ GiB") as error:
+        run_experiment(name, config)
+    assert flags in str(error.value) and time.time() - start < 10
+    assert get_experiment(name)
