@@ -3,6 +3,8 @@
 Backend-agnostic: run once more with KERAS_BACKEND=jax.
 """
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -91,6 +93,9 @@ def test_per_image_outcomes_add_up_to_consistency_and_accuracy():
     again = consistency_and_accuracy(model, x, labels, protocol, repeats=3, batch_size=7)["per_image"]
     assert again == per_image
     assert "correct" not in consistency_and_accuracy(model, x, protocol=protocol, repeats=1)["per_image"]
+
+
+RNG = np.random.default_rng(0)
 
 
 def _mean_colour_classifier(side):
@@ -197,3 +202,44 @@ def test_consistency_refuses_nan_predictions_and_bad_labels():
             keras_gpos.metrics.consistency_and_accuracy(model, images, labels, protocol, repeats=1)
     with pytest.raises(ValueError, match="not a compile\\(metrics=...\\) metric"):
         metric.update_state(np.array([0, 1]), np.zeros((2, 3)))
+
+
+@pytest.mark.backend_agnostic
+def test_every_consistency_protocol_scores_an_invariant_model_1_and_a_position_reader_below():
+    # One dominant colour channel per image (1.0 against 0.3) under a spatial
+    # pattern shared by the channels (0..0.4): every view keeps the dominant
+    # channel the largest anywhere, so "the channel with the largest value"
+    # is invariant under every protocol; a dense layer over the pixels reads
+    # where the pattern sits.
+    dominant = np.eye(3, dtype="float32")[np.arange(12) % 3]
+    pattern = RNG.uniform(0.0, 0.4, size=(12, 16, 16, 1)).astype("float32")
+    images = (0.3 + 0.7 * dominant[:, None, None, :] + pattern).astype("float32")
+    for mode in keras_gpos.data.VIEW_MODES:
+        protocol = keras_gpos.data.ViewProtocol(mode, canvas_size=24, max_shift=4)
+        shape = protocol.input_shape(images.shape[1:])
+        inputs = keras.Input(shape)
+        invariant = keras.Model(inputs, keras.layers.GlobalMaxPooling2D()(inputs))
+        assert keras_gpos.metrics.shift_consistency(invariant, images, protocol=protocol, repeats=3) == 1.0, mode
+        keras.utils.set_random_seed(0)
+        reader = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(
+            inputs * keras.ops.convert_to_tensor(RNG.normal(size=shape).astype("float32")))))
+        assert keras_gpos.metrics.shift_consistency(reader, images, protocol=protocol, repeats=3) < 1.0, mode
+
+
+@pytest.mark.backend_agnostic
+def test_ranking_consistency_and_probe_run():
+    keras.utils.set_random_seed(0)
+    model = keras_gpos.models.build_classifier(3, (40, 40, 3), depth=10, width=4, head="fc")
+    images = RNG.normal(size=(6, 32, 32, 3)).astype("float32")
+    protocol = keras_gpos.data.ViewProtocol(canvas_size=40)
+    scores = keras_gpos.metrics.consistency_and_accuracy(model, images, np.zeros(6, int), protocol, repeats=1)
+    assert 0.0 <= scores["consistency"] <= 1.0 and 0.0 <= scores["accuracy"] <= 1.0
+    canvases = protocol.place(images, np.zeros(6, int), np.zeros(6, int))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ranking = keras_gpos.ranking.rank_position_channels(model, "stage4_out", canvases)
+    assert ranking.num_channels == 32 and np.all(np.isfinite(ranking.overall))
+    result = keras_gpos.metrics.position_probe(
+        keras.Model(model.input, model.get_layer("pooled").output), images[:4], images[4:], protocol)
+    assert 0.0 <= result.accuracy <= 1.0

@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 
+import keras_gpos
 from keras_gpos.layers import BlurPool2D, PolyphaseDownsample2D
 from keras_gpos.models import RESNET_BLOCK_TYPES, RESNET_BLOCKS, build_classifier
 
@@ -193,3 +194,17 @@ def test_aps_classifier_saves_loads_and_exports(tmp_path):
                                rtol=1e-5, atol=1e-6)
     served = tf.saved_model.load(str(export_saved_model(model, tmp_path / "saved_model")))
     np.testing.assert_allclose(served.serve(x).numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.mark.backend_agnostic
+def test_aps_network_is_exactly_invariant_to_circular_shifts():
+    keras.utils.set_random_seed(0)
+    model = keras_gpos.models.build_classifier(5, (16, 16, 3), depth=10, width=4, padding="circular",
+                                               head="fc", downsample="aps")
+    x = RNG.normal(size=(1, 16, 16, 3)).astype("float32")
+    shifts = np.concatenate([np.roll(x, (dy, dx), axis=(1, 2)) for dy in range(16) for dx in range(16)])
+    logits = keras.ops.convert_to_numpy(model(shifts, training=False))
+    assert np.abs(logits - logits[0]).max() <= 1e-5 * max(np.abs(logits[0]).max(), 1.0)

@@ -197,3 +197,28 @@ def test_warmup_ramps_linearly():
     warmup = ConsistencyWarmup(4)
     assert [warmup.scale_at(e) for e in range(6)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
     assert ConsistencyWarmup(0).scale_at(0) == 1.0
+
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.mark.backend_agnostic
+def test_augshift_fits_on_numpy_views_and_the_terms_add_up():
+    keras.utils.set_random_seed(0)
+    encoder = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(6, 3),
+                                keras.layers.BatchNormalization(), keras.layers.ReLU()])
+    model = AugShiftModel(encoder, keras.layers.Dense(3), ShiftConsistencyLoss(2.0))
+    model.compile(keras.optimizers.SGD(0.05), CE, metrics=["accuracy"])
+    base = RNG.normal(size=(16, 16, 16, 3)).astype("float32")
+    view_a, view_b = np.roll(base, 1, axis=2), np.roll(base, -2, axis=1)
+    y = np.arange(16) % 3
+    history = model.fit((view_a, view_b), y, batch_size=8, epochs=2, verbose=0,
+                        validation_data=(view_a, y), callbacks=[keras_gpos.training.ConsistencyWarmup(1)])
+    for key in ("loss", "ce_loss", "consistency_loss", "view_agreement", "accuracy", "val_accuracy"):
+        assert key in history.history and np.all(np.isfinite(history.history[key])), key
+    assert history.history["consistency_loss"][0] == 0.0  # warm-up: lambda x 0 in epoch 0
+    logs = model.evaluate((view_a, view_b), y, batch_size=16, return_dict=True, verbose=0)
+    np.testing.assert_allclose(logs["loss"], logs["ce_loss"] + logs["consistency_loss"], rtol=1e-5)
+    z_a, z_b = (keras.ops.convert_to_numpy(model.latents(v)) for v in (view_a, view_b))
+    np.testing.assert_allclose(logs["consistency_loss"], 2.0 * np.mean((z_a - z_b) ** 2), rtol=1e-4)
+    assert keras.ops.convert_to_numpy(model.inference_model()(view_a)).shape == (16, 3)
