@@ -134,3 +134,16 @@ def _reset_global_state():
         disable_determinism()
         pytest.fail("this test switched on TensorFlow op determinism, which a process cannot undo: "
                     "run it in its own process (see tests/cli/test_train.py)")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A finished location run on the embedded shapes (ResNet-10 w4, fc head, no permutation) and its
+    summary, as (config, run.json), trained once per session; tests/experiments/test_location.py and
+    tests/cli/ read it and never change it (it was module-scoped in the old tests/test_experiments.py)."""
+    from keras_gpos.experiments.location import train_location
+
+    from tests.run_utils import _tiny_config
+
+    config = _tiny_config(tmp_path_factory.mktemp("tiny"), head="fc", permute_at="")
+    return config, train_location(config)
