@@ -1,7 +1,7 @@
 """The one per-backend compile (`keras_gpos.base.backend`): traced once, and random layers stay random.
 
 Backend-agnostic: the main process runs it on TensorFlow and the JAX run
-(tests/test_jax_backend.py) runs it on JAX.
+(tests/integration/test_jax_backend.py, by marker) runs it on JAX.
 """
 
 import keras

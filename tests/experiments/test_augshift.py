@@ -52,7 +52,7 @@ def test_bad_config_values_are_clear_errors(values, match):
 @pytest.mark.parametrize("name", ["augshift_cifar", "augshift_lambda", "augshift_warmup",
                                   "augshift_warmup_mse"])
 def test_augshift_flagfiles_run_augshift_on_the_cifar_subset(name, monkeypatch):
-    # Parsing and the opening comment of every flagfile: test_experiments.py.
+    # Parsing and the opening comment of every flagfile: tests/experiments/test_flags.py.
     path = REPO / "flags" / f"{name}.cfg"
     monkeypatch.chdir(REPO)  # flagfiles include each other by repo-relative path
     experiment, config, _ = parse(["train.py", f"--flagfile={path}"], flags.FlagValues())

@@ -133,7 +133,7 @@ def test_street_scenes_attack_runs_end_to_end_with_its_random_baselines(tmp_path
     # loaded machine at 1.1; the three-seed study (docs/results/
     # position_attack_camvid_seeds_*) finds no claim that holds in every seed.
     # So the claim is judged by the comparison's statistics (tested on a
-    # constructed side-specific segmenter in tests/test_attacks.py) and
+    # constructed side-specific segmenter in tests/attacks/test_comparison.py) and
     # reported, never asserted from a trained network.
     config = PositionAttackConfig(
         output_dir=str(tmp_path), seed=1, epochs=8, learning_rate=2e-3,
