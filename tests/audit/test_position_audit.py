@@ -211,8 +211,7 @@ def test_impact_compares_top_n_with_random_channels():
         warnings.simplefilter("ignore")
         audit = position_audit(model, (IMAGES, LABELS), layers=["stage4_out"], grid_size=GRID, impact_n=(4,),
                                random_draws=3, verbose=0)
-    impact = audit.layers[0]["impact"]
-    assert 0.0 <= impact["clean_accuracy"] <= 1.0
+    impact = audit.layers[0]["impact"]  # its numbers: TF == JAX in tests/integration/test_jax_backend.py
     row = impact["rows"][0]
     assert row["n"] == 4 and row["random_std"] is not None and 0.0 < row["p_value"] <= 1.0
     assert "Accuracy drop (points, clean" in audit.to_markdown()

@@ -3,7 +3,6 @@
 Backend-agnostic: run once more with KERAS_BACKEND=jax.
 """
 
-import warnings
 
 import keras
 import numpy as np
@@ -121,7 +120,10 @@ def test_consistency_and_accuracy_vs_shift_protocol():
     assert shift_consistency(invariant, images, protocol=canvas, repeats=2) == 1.0  # a fraction
     offsets, accuracy = accuracy_vs_shift(invariant, images, labels, canvas)
     assert offsets == list(range(7))
-    assert max(accuracy) - min(accuracy) < 1e-9 and 0.0 <= accuracy[0] <= 1.0  # flat curve
+    # A flat curve, at the accuracy of the model on the images placed anywhere (here: the top-left corner).
+    at_corner = invariant.predict(canvas.place(images, np.zeros(40, int), np.zeros(40, int)), verbose=0)
+    assert max(accuracy) - min(accuracy) < 1e-9
+    assert accuracy[0] == pytest.approx(np.mean(at_corner.argmax(-1) == labels), abs=1e-9)
     keras.utils.set_random_seed(0)
     sensitive = _position_classifier(14)
     assert shift_consistency(sensitive, images, protocol=canvas, repeats=2) < 0.9
@@ -130,7 +132,9 @@ def test_consistency_and_accuracy_vs_shift_protocol():
     assert once == shift_consistency(sensitive, images, protocol=canvas, seed=5, batch_size=7)
     dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
     scores = keras_gpos.metrics.consistency_and_accuracy(sensitive, dataset, protocol=canvas, seed=5)
-    assert scores["consistency"] == once and 0.0 <= scores["accuracy"] <= 1.0
+    assert scores["consistency"] == once
+    assert scores["accuracy"] == keras_gpos.metrics.consistency_and_accuracy(
+        sensitive, images, labels, protocol=canvas, seed=5)["accuracy"]  # the same views, batched otherwise
     offsets, _ = accuracy_vs_shift(_mean_colour_classifier(8), images, labels,
                                    ViewProtocol("shift", max_shift=3), stride=2)
     assert offsets == [0, 2, 3]
@@ -224,22 +228,3 @@ def test_every_consistency_protocol_scores_an_invariant_model_1_and_a_position_r
         reader = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(
             inputs * keras.ops.convert_to_tensor(RNG.normal(size=shape).astype("float32")))))
         assert keras_gpos.metrics.shift_consistency(reader, images, protocol=protocol, repeats=3) < 1.0, mode
-
-
-@pytest.mark.backend_agnostic
-def test_ranking_consistency_and_probe_run():
-    keras.utils.set_random_seed(0)
-    model = keras_gpos.models.build_classifier(3, (40, 40, 3), depth=10, width=4, head="fc")
-    images = RNG.normal(size=(6, 32, 32, 3)).astype("float32")
-    protocol = keras_gpos.data.ViewProtocol(canvas_size=40)
-    scores = keras_gpos.metrics.consistency_and_accuracy(model, images, np.zeros(6, int), protocol, repeats=1)
-    assert 0.0 <= scores["consistency"] <= 1.0 and 0.0 <= scores["accuracy"] <= 1.0
-    canvases = protocol.place(images, np.zeros(6, int), np.zeros(6, int))
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ranking = keras_gpos.ranking.rank_position_channels(model, "stage4_out", canvases)
-    assert ranking.num_channels == 32 and np.all(np.isfinite(ranking.overall))
-    result = keras_gpos.metrics.position_probe(
-        keras.Model(model.input, model.get_layer("pooled").output), images[:4], images[4:], protocol)
-    assert 0.0 <= result.accuracy <= 1.0
