@@ -84,6 +84,7 @@ def test_public_names_import_without_warnings():
         from keras_gpos.reporting import Report, markdown_table  # noqa: F401
 
 
+@pytest.mark.backend_agnostic
 def test_keras_files_saved_before_the_move_still_load():
     expected = np.load(FIXTURES / "outputs_0.2.npz")
     layers_model = keras.saving.load_model(FIXTURES / "layers_0.2.keras")

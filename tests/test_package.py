@@ -27,6 +27,7 @@ def test_a_missing_extra_is_an_import_error_with_install_lines_for_pip_and_a_clo
     assert "pip install 'keras_gpos[hub]'" in message and "pip install -e '.[hub]'" in message
 
 
+@pytest.mark.backend_agnostic
 def test_public_api():
     assert keras_gpos.training.AugShiftModel is AugShiftModel
     assert keras_gpos.losses.ShiftConsistencyLoss is ShiftConsistencyLoss

@@ -165,6 +165,7 @@ def test_mask_inside_nested_keras_cv_backbone():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(attacked(x)), keras.ops.convert_to_numpy(model(x)), atol=1e-5)
 
 
+@pytest.mark.backend_agnostic
 def test_insert_channel_mask_errors():
     model = tiny_deeplab()
     with pytest.raises(ValueError, match=r"no layer named 'stage4_outt'.*close matches: \['stage4_out'"):
@@ -261,6 +262,7 @@ class _Subclassed(keras.Model):
         return self.head(self.pool(self.backbone(x)))
 
 
+@pytest.mark.backend_agnostic
 def test_subclassed_models_take_a_feature_callable_and_masking_says_what_to_do():
     model = _Subclassed()
     model(IMAGES)
@@ -324,6 +326,7 @@ def _attacked():
     return keras_gpos.attacks.insert_channel_mask(model, "stage4_out")
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 def test_attack_evaluator_refuses_non_finite_pixels_bad_masks_and_bad_channels():
     attacked = _attacked()

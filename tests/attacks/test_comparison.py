@@ -54,7 +54,6 @@ def _sided_ranking():
     return _ranking(overall, signed)
 
 
-@pytest.mark.backend_agnostic
 def test_position_channels_hurt_more_than_random_and_their_own_half_more():
     comparison = compare(_sided(), _sided_ranking(), (4,), random_draws=200, contrast_pairs=200, verbose=0)
     row = comparison.rows[0]
@@ -67,7 +66,6 @@ def test_position_channels_hurt_more_than_random_and_their_own_half_more():
     assert "left (p 0.005, Holm" in text and "Holm's correction over the 4 tested claims" in text
 
 
-@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 def test_a_ranking_no_better_than_random_hurts_no_half_more():
     # Every channel hurts both halves alike: the top-N set is any set. Before
@@ -81,7 +79,6 @@ def test_a_ranking_no_better_than_random_hurts_no_half_more():
     assert "no significant difference" in comparison.to_markdown()
 
 
-@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 def test_counts_mean_what_they_say_and_too_few_draws_cannot_judge():
     # Before the fix random_draws=5 with contrast_pairs=5 reported 10 draws.
@@ -97,7 +94,6 @@ def test_counts_mean_what_they_say_and_too_few_draws_cannot_judge():
     assert "too few random draws" in comparison.to_markdown()
 
 
-@pytest.mark.backend_agnostic
 def test_a_half_without_labelled_pixels_cannot_be_judged():
     evaluator = _sided()
     evaluator.unlabelled = ("right",)
@@ -107,6 +103,8 @@ def test_a_half_without_labelled_pixels_cannot_be_judged():
         assert record["verdict"]["reason"] == "no_labelled_pixels"
     assert comparison.contrasts[0]["contrast"] is None
     assert "cannot be judged: no labelled pixels" in comparison.to_markdown()
+
+pytestmark = pytest.mark.backend_agnostic
 
 
 def test_random_channel_sets_are_distinct_and_checked():

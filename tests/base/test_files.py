@@ -47,6 +47,7 @@ def test_corrupt_result_file_is_an_error_naming_it(tmp_path):
         read_json(path)
 
 
+@pytest.mark.backend_agnostic
 def test_corrupt_model_file_is_an_error_naming_it(tmp_path):
     from keras_gpos.base.files import load_keras_model
 
@@ -56,6 +57,7 @@ def test_corrupt_model_file_is_an_error_naming_it(tmp_path):
         load_keras_model(path)
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.parametrize("payload, message", [
     (b"", "is empty"),
     (b"PK\x03\x04 truncated", "not a complete .keras archive"),

@@ -10,13 +10,14 @@ import keras_gpos
 from keras_gpos.base.graph import find_layer, layer_path
 from tests.any_input_utils import _nested_sequential
 
+pytestmark = pytest.mark.backend_agnostic
+
 
 def _block(name):
     inputs = keras.Input((8, 8, 3))
     return keras.Model(inputs, keras.layers.Conv2D(3, 3, padding="same", name="conv")(inputs), name=name)
 
 
-@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 def test_a_name_held_by_two_nested_models_is_an_error_listing_both_paths():
     # Finding 14: the first nested model's layer was used without a word.
@@ -28,7 +29,6 @@ def test_a_name_held_by_two_nested_models_is_an_error_listing_both_paths():
     assert find_layer(model, "right/conv") is right.get_layer("conv")
 
 
-@pytest.mark.backend_agnostic
 def test_a_direct_layer_wins_over_nested_ones_with_a_warning():
     inputs = keras.Input((8, 8, 3))
     nested = _block("inner")

@@ -216,6 +216,7 @@ def test_jpeg_and_unreadable_label_images_are_refused(tmp_path):
         read_label_image(tmp_path / "broken.png")
 
 
+@pytest.mark.backend_agnostic
 def test_unsupported_data_and_a_second_pass_over_a_generator_are_clear_errors():
     model, layer, _ = _functional()
     with pytest.raises(ValueError, match="must be an array of images, .* got str"):
@@ -226,6 +227,7 @@ def test_unsupported_data_and_a_second_pass_over_a_generator_are_clear_errors():
         list(stream)
 
 
+@pytest.mark.backend_agnostic
 def test_uint8_and_out_of_range_images_warn():
     from keras_gpos.data import inputs as data_inputs
 
@@ -243,6 +245,7 @@ def test_uint8_and_out_of_range_images_warn():
         AttackEvaluator(attacked, (tiny, np.zeros((2, 32, 48), "int32")), 3, input_range=(0, 255))
 
 
+@pytest.mark.backend_agnostic
 def test_an_image_size_the_model_cannot_take_fails_before_tracing():
     model, layer, _ = _functional()
     with pytest.raises(ValueError, match=r"takes inputs of shape \(None, 32, 32, 3\); got images of shape \(6, 40, 40, 3\)"):

@@ -9,6 +9,8 @@ from keras_gpos.layers import BlurPool2D
 from keras_gpos.layers.blur_pool import binomial_filter
 from tests.layer_test_utils import run_layer_test
 
+pytestmark = pytest.mark.backend_agnostic
+
 
 @pytest.mark.parametrize("kernel_size,input_hw,output_hw", [(1, 8, 4), (4, 9, 5), (7, 8, 4)])
 def test_blur_pool_layer_contract(kernel_size, input_hw, output_hw):

@@ -13,6 +13,7 @@ from keras_gpos.layers import ChannelMask
 from tests.layer_test_utils import run_layer_test
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.parametrize("mode", ["zero", "mean"])
 def test_channel_mask_layer_contract(mode):
     run_layer_test(ChannelMask, {"channels": [1, 3], "mode": mode}, (2, 4, 5, 6), (2, 4, 5, 6))
@@ -37,6 +38,7 @@ def test_channel_mask_zeroes_or_fills_exactly_the_chosen_channels():
     np.testing.assert_array_equal(out[..., 0], x[..., 0])
 
 
+@pytest.mark.backend_agnostic
 def test_channel_mask_rejects_bad_arguments():
     with pytest.raises(ValueError, match="Unknown mask mode 'noise'"):
         ChannelMask(mode="noise")
@@ -52,6 +54,7 @@ def test_channel_mask_rejects_bad_arguments():
         mask.set_channels([1.5])
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 @settings(max_examples=40, deadline=None)
 @given(channels=st.integers(1, 9), rank=st.integers(2, 4),
@@ -89,6 +92,7 @@ def test_channel_mask_any_shape_dtype_and_channel_set(channels, rank, dtype, cho
         layer.set_channels([channels])
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 @pytest.mark.parametrize("channels, message", [
     ([1.5], "integer indices"), ([True], "integer indices"), (["a"], "integer indices"),

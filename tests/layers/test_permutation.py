@@ -58,6 +58,7 @@ def test_channel_permutation_same_seed_same_sequence():
                                       keras.ops.convert_to_numpy(b(x)))
 
 
+@pytest.mark.backend_agnostic
 @settings(max_examples=20, deadline=None)
 @given(shape=st.lists(st.integers(1, 6), min_size=2, max_size=4),
        per_sample=st.booleans(), seed=st.integers(0, 2**16))

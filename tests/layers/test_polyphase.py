@@ -8,6 +8,8 @@ from keras_gpos.layers import PolyphaseDownsample2D
 from keras_gpos.models import build_classifier
 from tests.layer_test_utils import run_layer_test
 
+pytestmark = pytest.mark.backend_agnostic
+
 
 @pytest.mark.parametrize("kwargs", [{}, {"norm": "l1"}, {"norm": "max", "blur_kernel_size": 3}])
 def test_polyphase_layer_contract(kwargs):

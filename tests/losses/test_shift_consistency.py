@@ -6,6 +6,8 @@ import pytest
 
 from keras_gpos.losses import ShiftConsistencyLoss
 
+pytestmark = pytest.mark.backend_agnostic
+
 
 def test_mse_and_cosine_distances_and_lambda():
     a = np.array([[1.0, 0.0], [0.0, 2.0]], "float32")

@@ -5,6 +5,8 @@ import pytest
 
 from keras_gpos.metrics import ShiftConsistency
 
+pytestmark = pytest.mark.backend_agnostic
+
 
 def test_shift_consistency_metric_counts_agreeing_top1():
     metric = ShiftConsistency()

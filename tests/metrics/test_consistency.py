@@ -140,6 +140,7 @@ def test_consistency_and_accuracy_vs_shift_protocol():
     assert offsets == [0, 2, 3]
 
 
+@pytest.mark.backend_agnostic
 def test_view_latent_distance_is_zero_for_an_invariant_encoder_and_scale_free():
     rng = np.random.default_rng(0)
     images = rng.normal(size=(20, 8, 8, 3)).astype("float32")
@@ -171,6 +172,7 @@ def _classifier(side=40, classes=3):
     return keras_gpos.models.build_classifier(classes, (side, side, 3), depth=10, width=4, head="fc")
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_consistency_functions_refuse_non_finite_images(bad):
@@ -188,6 +190,7 @@ def test_consistency_functions_refuse_non_finite_images(bad):
             call()
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 def test_consistency_refuses_nan_predictions_and_bad_labels():
     protocol = keras_gpos.data.ViewProtocol(canvas_size=40)

@@ -16,7 +16,6 @@ def _counts(matrix):
     return np.asarray(keras.ops.convert_to_numpy(matrix))
 
 
-@pytest.mark.backend_agnostic
 @settings(max_examples=30, deadline=None, derandomize=True)
 @given(classes=st.integers(2, 5), ignore=st.sampled_from([None, 9]), data=st.data())
 def test_confusion_counts_equal_a_numpy_reference(classes, ignore, data):
@@ -34,7 +33,6 @@ def test_confusion_counts_equal_a_numpy_reference(classes, ignore, data):
     np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 def test_predicted_ids_outside_the_classes_are_misses_not_the_last_class():
     # Finding 2: ids >= num_classes were clipped into the last class, scoring them as hits.
@@ -47,7 +45,6 @@ def test_predicted_ids_outside_the_classes_are_misses_not_the_last_class():
         metric.update_state(labels, np.zeros((1, 2, 4, 6), "float32"))
 
 
-@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 def test_counts_stay_exact_past_float32_precision():
     # Finding 4: float32 counts inside one update stopped at 2**24 = 16,777,216.
@@ -64,7 +61,6 @@ def test_counts_stay_exact_past_float32_precision():
     assert metric.confusion()[1, 1] == 201 * 2**24 + 99 and metric.confusion()[0, 0] == 201 * 2**24 - 1
 
 
-@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 def test_a_region_with_nothing_labelled_is_nan_with_a_reason_not_zero():
     # Finding 7: an all-ignored region scored 0.0, which reads as a total failure.
@@ -75,6 +71,8 @@ def test_a_region_with_nothing_labelled_is_nan_with_a_reason_not_zero():
         value = float(metric.result())
     assert np.isnan(value) and metric.labelled_pixels() == 0
     assert np.isnan(iou_from_confusion(np.zeros((3, 4), np.int64))[1])
+
+pytestmark = pytest.mark.backend_agnostic
 
 
 def two_halves():

@@ -15,6 +15,7 @@ def test_every_padding_gives_the_papers_6x6_map_on_96px(padding):
     assert model(np.zeros((2, 96, 96, 3), "float32")).shape == (2, 9)
 
 
+@pytest.mark.backend_agnostic
 def test_gapnet_logits_are_the_pooled_head_conv():
     model = build_classifier(5, input_shape=(64, 64, 3), depth=10, width=4, head="gapnet")
     assert not any(isinstance(layer, keras.layers.Dense) for layer in model.layers)
@@ -25,6 +26,7 @@ def test_gapnet_logits_are_the_pooled_head_conv():
     )
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.parametrize("permute_at", ["stage1", "stage2", "stage3", "stage4", "head", "pooled"])
 def test_permutenet_positions_make_the_model_stochastic(permute_at):
     model = build_classifier(
@@ -37,6 +39,7 @@ def test_permutenet_positions_make_the_model_stochastic(permute_at):
     assert any(not np.allclose(outs[0], o) for o in outs[1:])
 
 
+@pytest.mark.backend_agnostic
 def test_permutation_after_pooling_keeps_the_pooled_values():
     model = build_classifier(
         4, input_shape=(32, 32, 3), depth=10, width=4, head="fc", permute_at="pooled", seed=0
@@ -47,6 +50,7 @@ def test_permutation_after_pooling_keeps_the_pooled_values():
     np.testing.assert_allclose(np.sort(pooled, axis=-1), np.sort(permuted, axis=-1), rtol=1e-6)
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -68,6 +72,7 @@ def test_build_classifier_bad_arguments(kwargs, message):
         build_classifier(4, **kwargs)
 
 
+@pytest.mark.backend_agnostic
 def test_model_keras_round_trip_with_permutation(tmp_path):
     model = build_classifier(
         4, input_shape=(32, 32, 3), depth=10, width=4, head="fc", permute_at="stage2", seed=3

@@ -116,6 +116,7 @@ def _names(model):
     return [layer.name for layer in model.layers]
 
 
+@pytest.mark.backend_agnostic
 def test_resnet_without_blur_keeps_its_layers_and_names():
     plain = build_classifier(10, (32, 32, 3), depth=10, width=4, head="fc")
     explicit = build_classifier(10, (32, 32, 3), depth=10, width=4, head="fc", blur_kernel_size=None)
@@ -123,6 +124,7 @@ def test_resnet_without_blur_keeps_its_layers_and_names():
     assert not any("blur" in name for name in _names(plain))
 
 
+@pytest.mark.backend_agnostic
 def test_resnet_blur_option_antialiases_every_strided_block():
     plain = build_classifier(10, (32, 32, 3), depth=10, width=4, head="fc")
     blurred = build_classifier(10, (32, 32, 3), depth=10, width=4, head="fc", blur_kernel_size=4)
@@ -138,6 +140,7 @@ def test_resnet_blur_option_antialiases_every_strided_block():
     assert out.shape == (2, 10)
 
 
+@pytest.mark.backend_agnostic
 def test_resnet_blur_option_bad_values():
     with pytest.raises(ValueError, match="blur_kernel_size must be None or one of"):
         build_classifier(10, (32, 32, 3), depth=10, width=4, blur_kernel_size=9)

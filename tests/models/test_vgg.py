@@ -4,6 +4,8 @@ import pytest
 
 from keras_gpos.models import build_classifier
 
+pytestmark = pytest.mark.backend_agnostic
+
 
 def test_vgg_backbone_and_depths():
     model = build_classifier(10, arch="vgg", depth=11, width=8, head="fc")

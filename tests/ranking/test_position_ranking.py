@@ -126,6 +126,7 @@ def test_positive_signed_score_means_left_and_attack_hurts_left():
     assert right_attack["right"]["miou"] < 0.6 and right_attack["left"]["miou"] == pytest.approx(1.0)
 
 
+@pytest.mark.backend_agnostic
 def test_vertical_flip_names_top_and_bottom():
     model = half_channel_model()
     images = np.transpose(left_heavy_scenes(), (0, 2, 1, 3))  # content now mostly on top
@@ -150,6 +151,7 @@ def symmetric_conv_model(seed, channels=6):
     return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
 
 
+@pytest.mark.backend_agnostic
 @settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 2**16))
 def test_mirror_symmetric_model_has_zero_scores(seed):
@@ -159,6 +161,7 @@ def test_mirror_symmetric_model_has_zero_scores(seed):
     np.testing.assert_allclose(ranking.signed, 0.0, atol=1e-5)
 
 
+@pytest.mark.backend_agnostic
 def test_model_that_mirrors_its_input_has_zero_scores():
     inputs = keras.Input((6, 9, 2))
     mirrored = keras.layers.Lambda(lambda x: keras.ops.flip(x, axis=2), name="mirror")(inputs)
@@ -202,6 +205,7 @@ def test_permuting_channels_permutes_the_ranking(seed):
     assert permutation[permuted.order()].tolist() == plain.order().tolist()
 
 
+@pytest.mark.backend_agnostic
 def test_streaming_mean_matches_one_pass_and_max_batches():
     model = positional_model(0)
     images = np.random.default_rng(2).uniform(0, 1, (10, 12, 12, 3)).astype("float32")
@@ -222,6 +226,7 @@ def test_ranking_accepts_image_label_datasets():
     np.testing.assert_allclose(from_dataset.overall, from_array.overall, rtol=1e-5)
 
 
+@pytest.mark.backend_agnostic
 def test_save_load_json_and_plot(tmp_path):
     ranking = rank_position_channels(
         half_channel_model(), "features", left_heavy_scenes(), data_description={"source": "constructed"}
@@ -239,11 +244,13 @@ def test_save_load_json_and_plot(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.backend_agnostic
 def test_unknown_layer_lists_close_matches():
     with pytest.raises(ValueError, match=r"no layer named 'featurs'.*close matches: \['features'"):
         rank_position_channels(half_channel_model(), "featurs", left_heavy_scenes(4))
 
 
+@pytest.mark.backend_agnostic
 def test_layer_that_is_not_4d_is_rejected():
     inputs = keras.Input((8, 8, 3))
     pooled = keras.layers.GlobalAveragePooling2D(name="pooled")(inputs)
@@ -252,6 +259,7 @@ def test_layer_that_is_not_4d_is_rejected():
         rank_position_channels(model, "pooled", np.zeros((2, 8, 8, 3), "float32"))
 
 
+@pytest.mark.backend_agnostic
 def test_bad_n_flip_and_empty_data_are_errors():
     ranking = rank_position_channels(half_channel_model(), "features", left_heavy_scenes(4))
     with pytest.raises(ValueError, match="N=4 is larger than the 3 channels of features"):
@@ -262,6 +270,7 @@ def test_bad_n_flip_and_empty_data_are_errors():
         rank_position_channels(half_channel_model(), "features", np.zeros((0, 8, 8, 1), "float32"))
 
 
+@pytest.mark.backend_agnostic
 def test_nested_keras_cv_backbone_layer_is_found():
     model = keras_gpos.models.build_keras_cv_deeplab(3, (64, 64, 3), stackwise_filters=(64, 8, 8, 16))
     assert "v2_stack_3_block2_out" not in [layer.name for layer in model.layers]  # nested
@@ -284,6 +293,7 @@ def test_every_input_kind_ranks_the_same():
                                    rtol=1e-5, atol=1e-8)
 
 
+@pytest.mark.backend_agnostic
 def test_an_untrained_network_ranking_warns_naming_the_layer():
     inputs = keras.Input((32, 32, 3))
     features = keras.layers.Conv2D(4, 3, kernel_initializer="zeros", name="flat")(inputs)
@@ -292,6 +302,7 @@ def test_an_untrained_network_ranking_warns_naming_the_layer():
         rank_position_channels(model, "flat", IMAGES)
 
 
+@pytest.mark.backend_agnostic
 def test_repeated_rankings_reuse_one_compiled_pass():
     model, layer, _ = _functional()
     from keras_gpos import compiled
@@ -326,6 +337,7 @@ def test_ranking_refuses_non_finite_images_instead_of_a_nan_ranking(bad):
         rank_position_channels(model, "stage4_out", dataset)
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 def test_ranking_refuses_a_layer_that_overflows():
     from keras_gpos.ranking import rank_position_channels

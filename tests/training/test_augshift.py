@@ -73,6 +73,7 @@ def _model(weight=1.0, **kwargs):
     return model
 
 
+@pytest.mark.backend_agnostic
 def test_loss_is_cross_entropy_on_both_views_plus_lambda_consistency():
     model = _model(weight=2.0)
     a, b, y = _views()
@@ -86,6 +87,7 @@ def test_loss_is_cross_entropy_on_both_views_plus_lambda_consistency():
     np.testing.assert_allclose(logs["loss"], ce + consistency, rtol=1e-5)
 
 
+@pytest.mark.backend_agnostic
 def test_fit_reports_terms_and_single_view_validation_is_plain_accuracy():
     model = _model()
     a, b, y = _views(16)
@@ -168,6 +170,7 @@ def test_saves_loads_and_exports_the_inference_model(tmp_path):
                                rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.backend_agnostic
 def test_vector_encoder_works_like_a_feature_map_encoder():
     a, b, y = _views(8)
     model = _model(feature_map=False)
@@ -193,6 +196,7 @@ def test_bad_inputs_are_clear_errors():
         ConsistencyWarmup(-1)
 
 
+@pytest.mark.backend_agnostic
 def test_warmup_ramps_linearly():
     warmup = ConsistencyWarmup(4)
     assert [warmup.scale_at(e) for e in range(6)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]

@@ -1,9 +1,13 @@
 """ShiftConsistencyCallback: the consistency of held-out images logged each epoch."""
 
+import pytest
+
 from keras_gpos.data import ViewProtocol
 from keras_gpos.metrics import shift_consistency
 from keras_gpos.training import ShiftConsistencyCallback
 from tests.training.test_augshift import _model, _views
+
+pytestmark = pytest.mark.backend_agnostic
 
 
 def test_consistency_callback_logs_each_epoch():
