@@ -248,5 +248,6 @@ def test_uint8_and_out_of_range_images_warn():
 @pytest.mark.backend_agnostic
 def test_an_image_size_the_model_cannot_take_fails_before_tracing():
     model, layer, _ = _functional()
-    with pytest.raises(ValueError, match=r"takes inputs of shape \(None, 32, 32, 3\); got images of shape \(6, 40, 40, 3\)"):
+    with pytest.raises(ValueError, match=r"takes inputs of shape \(None, 32, 32, 3\); "
+                                         r"got images of shape \(6, 40, 40, 3\)"):
         rank_position_channels(model, layer, np.zeros((6, 40, 40, 3), "float32"))

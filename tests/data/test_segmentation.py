@@ -141,7 +141,8 @@ def test_mask_folder_errors(tmp_path):
     with pytest.raises(ValueError, match=r"is 5x8 but its image .* is 6x8"):
         load_mask_folder(tmp_path / "sz" / "img", tmp_path / "sz" / "ann", ("x", "y"))
     _write_folder_pair(tmp_path / "lab" / "img", tmp_path / "lab" / "ann", "d", label=7)
-    with pytest.raises(ValueError, match=r"label image .*d\.png holds labels \[7\], outside 0\.\.1 or the ignore label 11"):
+    with pytest.raises(ValueError, match=r"label image .*d\.png holds labels \[7\], "
+                                         r"outside 0\.\.1 or the ignore label 11"):
         load_mask_folder(tmp_path / "lab" / "img", tmp_path / "lab" / "ann", ("x", "y"), ignore_label=11)
 
 

@@ -96,7 +96,8 @@ def test_n_larger_than_the_channel_count_is_an_error(tmp_path):
         output_dir=str(tmp_path), model_path=str(tmp_path / "given.keras"), street_train_size=8,
         street_val_size=4, image_height=32, image_width=32, attack_n=(17,), region_n=(4,), verbose=0,
     )
-    with pytest.raises(ValueError, match=r"N=17 \(from --attack_n/--region_n\) is larger than the 16 channels of stage4_out"):
+    with pytest.raises(ValueError, match=r"N=17 \(from --attack_n/--region_n\) "
+                                         r"is larger than the 16 channels of stage4_out"):
         run_position_attack(config)
     assert not (tmp_path / "results.json").exists()  # refused before ranking anything
 
