@@ -19,6 +19,16 @@ try:
 except RuntimeError:  # devices already initialised by an earlier import
     pass
 
+def pytest_collection_modifyitems(config, items):
+    """KERAS_GPOS_TEST_SHUFFLE=SEED runs the tests in a shuffled order fixed by SEED, to find tests that
+    depend on the order; unset (CI), the order stays pytest's."""
+    seed = os.environ.get("KERAS_GPOS_TEST_SHUFFLE")
+    if seed:
+        import random
+
+        random.Random(int(seed)).shuffle(items)
+
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(
     os.environ.get("KERAS_GPOS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")
