@@ -1,6 +1,6 @@
 """The grid canvas: each tile exactly in its cell, the right background everywhere else.
 
-Backend-agnostic: the JAX run (tests/test_jax_backend.py) runs this file too.
+The backend_agnostic tests also run on JAX (tests/integration/test_jax_backend.py selects them by marker).
 """
 
 import numpy as np

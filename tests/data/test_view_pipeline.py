@@ -1,6 +1,6 @@
 """AugShift's view batches (`shift_view_batches`): one flip per image shared by both views, then two placements.
 
-Backend-agnostic: the JAX run (tests/test_jax_backend.py) runs this file too.
+The backend_agnostic tests also run on JAX (tests/integration/test_jax_backend.py selects them by marker).
 """
 
 import numpy as np

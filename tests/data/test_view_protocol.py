@@ -3,8 +3,8 @@
 Every pixel of a constructed image holds its own index, so the source of
 each pixel of a view is known: a view is right when all its image pixels
 moved by one offset inside the protocol's range, none is missing, and every
-other pixel is the fill. Backend-agnostic: the JAX run
-(tests/test_jax_backend.py) runs this file too.
+other pixel is the fill. The backend_agnostic tests also run on JAX
+(tests/integration/test_jax_backend.py selects them by marker).
 """
 
 import numpy as np
