@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import keras_gpos
 from keras_gpos.data import ViewProtocol
 from keras_gpos.data import shift_views as views
+from tests.data.test_shift_views import _reference_translate
 
 FILL = -0.5
 
@@ -132,19 +133,6 @@ def test_integer_images_become_float_views_and_bad_offsets_are_refused():
         protocol.place(np.ones((1, 4, 4, 1)), [0], [0, 1])
     with pytest.raises(ValueError, match=r"images must be \(batch, height, width, channels\)"):
         protocol.place(np.ones((4, 4, 1)), [0], [0])
-
-
-def _reference_translate(images, oy, ox, out_h, out_w, fill):
-    """Loop-by-pixel numpy reference of `translate`."""
-    b, h, w, c = images.shape
-    out = np.full((b, out_h, out_w, c), fill, dtype=np.float32)
-    for n in range(b):
-        for y in range(h):
-            for x in range(w):
-                ty, tx = y + oy[n], x + ox[n]
-                if 0 <= ty < out_h and 0 <= tx < out_w:
-                    out[n, ty, tx] = images[n, y, x]
-    return out
 
 
 @pytest.mark.parametrize("protocol", [
