@@ -282,3 +282,8 @@ def with_input_shape(model, input_shape):
     inputs = keras.Input(tuple(input_shape), name=graph.inputs[0].name.split(":")[0] + "_resized")
     structure = [inputs] if isinstance(graph.input, (list, tuple)) else inputs
     return keras.models.clone_model(graph, input_tensors=structure, clone_function=lambda layer: layer)
+
+__all__ = [
+    "is_functional", "subclassed_model_error", "functional_view", "all_layer_names", "layer_path", "find_layer",
+    "layer_output", "feature_model", "with_input_shape"
+]
