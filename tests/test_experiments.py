@@ -48,7 +48,7 @@ def test_every_shipped_flagfile_parses_and_is_documented(flagfile, monkeypatch):
     text = flagfile.read_text()
     assert text.startswith("# "), f"{flagfile.name} must open with a comment on what it runs"
     table = (REPO / "docs" / "experiments" / "index.md").read_text()
-    assert f"`{flagfile.name}`" in table, f"{flagfile.name} is missing from the flagfile table in docs/experiments/index.md"
+    assert f"`{flagfile.name}`" in table, f"{flagfile.name} is missing from docs/experiments/index.md's flagfile table"
 
 
 def test_flags_use_the_experiments_own_defaults():

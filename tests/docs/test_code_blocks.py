@@ -5,7 +5,6 @@ A block that cannot run in a test says so beside it, visibly: the line just befo
 in an empty temporary folder.
 """
 
-import pathlib
 import re
 
 import keras
