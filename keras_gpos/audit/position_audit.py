@@ -202,13 +202,12 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
             (naming the layer), or a model without a fixed input size and no
             `input_shape`.
 
-    Example:
-
-    >>> model = keras_gpos.models.build_classifier(4, (32, 32, 3), depth=10, width=4, head="fc")
-    >>> images = np.random.default_rng(0).normal(size=(8, 16, 16, 3)).astype("float32")
-    >>> audit = keras_gpos.audit.position_audit(model, images, layers=["stage4_out"], grid_size=2, verbose=0)
-    >>> audit.layers[0]["location"]["ordered"]["chance"] <= 1.0
-    True
+    Examples:
+        >>> model = keras_gpos.models.build_classifier(4, (32, 32, 3), depth=10, width=4, head="fc")
+        >>> images = np.random.default_rng(0).normal(size=(8, 16, 16, 3)).astype("float32")
+        >>> audit = keras_gpos.audit.position_audit(model, images, layers=["stage4_out"], grid_size=2, verbose=0)
+        >>> audit.layers[0]["location"]["ordered"]["chance"] <= 1.0
+        True
     """
     check_positive_int(grid_size, "grid_size")
     if grid_size < 2:

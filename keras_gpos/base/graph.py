@@ -183,11 +183,10 @@ def layer_path(model, layer):
 def find_layer(model, layer):
     """The layer named `layer` (a name, an `"outer/inner"` path or a layer object).
 
-    Example:
-
-    >>> model = keras_gpos.models.build_classifier(4, (32, 32, 3), depth=10, width=4)
-    >>> keras_gpos.base.graph.find_layer(model, "stage4_out").name
-    'stage4_out'
+    Examples:
+        >>> model = keras_gpos.models.build_classifier(4, (32, 32, 3), depth=10, width=4)
+        >>> keras_gpos.base.graph.find_layer(model, "stage4_out").name
+        'stage4_out'
     """
     return layer_path(model, layer)[-1]
 
@@ -270,11 +269,10 @@ def with_input_shape(model, input_shape):
     classifier) take any spatial size this way, e.g. to score them under a
     consistency protocol whose views are smaller crops.
 
-    Example:
-
-    >>> model = keras_gpos.models.build_classifier(3, (32, 32, 3), depth=10, width=4, head="fc")
-    >>> tuple(keras_gpos.base.graph.with_input_shape(model, (28, 28, 3)).output.shape)
-    (None, 3)
+    Examples:
+        >>> model = keras_gpos.models.build_classifier(3, (32, 32, 3), depth=10, width=4, head="fc")
+        >>> tuple(keras_gpos.base.graph.with_input_shape(model, (28, 28, 3)).output.shape)
+        (None, 3)
     """
     graph = functional_view(model)
     if tuple(graph.inputs[0].shape[1:]) == tuple(input_shape):
@@ -282,3 +280,8 @@ def with_input_shape(model, input_shape):
     inputs = keras.Input(tuple(input_shape), name=graph.inputs[0].name.split(":")[0] + "_resized")
     structure = [inputs] if isinstance(graph.input, (list, tuple)) else inputs
     return keras.models.clone_model(graph, input_tensors=structure, clone_function=lambda layer: layer)
+
+__all__ = [
+    "is_functional", "subclassed_model_error", "functional_view", "all_layer_names", "layer_path", "find_layer",
+    "layer_output", "feature_model", "with_input_shape"
+]

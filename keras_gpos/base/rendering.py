@@ -165,3 +165,8 @@ def paper_agreement(verdict, predicted):
     if (verdict["state"] == "holds") == predicted:
         return " The paper's claim agrees with this run."
     return " The paper's claim does not agree with this run."
+
+__all__ = [
+    "format_value", "markdown_table", "format_mean_spread", "pyplot", "save_figure", "Report", "write_files",
+    "STATE_TEXT", "REASON_TEXT", "verdict_text", "correction_text", "reason_text", "paper_agreement"
+]

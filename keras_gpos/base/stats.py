@@ -221,3 +221,10 @@ def holm(p_values):
         running = max(running, min(1.0, (m - rank) * p[index]))
         adjusted[index] = running
     return adjusted.tolist()
+
+__all__ = [
+    "DRAWS", "LEVEL", "ALPHA", "MIN_IMAGES", "TOLERANCE", "mean_and_spread", "empirical_p_value",
+    "smallest_empirical_p", "baseline_summary", "per_image_rates", "bootstrap_column_means", "bootstrap_test",
+    "accuracy_interval", "above_chance", "paired_difference", "kept_share", "kept_share_statistic",
+    "kept_share_difference", "seed_agreement", "holm"
+]

@@ -6,9 +6,8 @@ correction) from a results.json of any schema, through
 hold no per-image outcomes, so their claims read "cannot be judged here (no
 per-image outcomes)" instead of failing or repeating an old sentence.
 
-Example:
-
->>> text = keras_gpos.reporting.results.render_file("docs/results/quickstart/results.json")  # doctest: +SKIP
+Examples:
+    >>> text = keras_gpos.reporting.results.render_file("docs/results/quickstart/results.json")  # doctest: +SKIP
 """
 
 from keras_gpos.base.files import read_json
