@@ -179,6 +179,13 @@ def _kept_interval(ref_runs, runs):
 
 
 def summarize(rows):
+    """`summarize_with_audits(rows)` without audits: `(summary, rule)`."""
+    summary, verdicts = _judge(rows)
+    (settled,), rule = correct([verdicts])
+    return _with_verdicts(summary, settled), rule
+
+
+def summarize_with_audits(rows, audits=()):
     """Groups evaluated runs by model x variant x padding x grid, and judges their claims.
 
     Each group reports location and class accuracy (mean, spread, the
@@ -187,11 +194,33 @@ def summarize(rows):
     permuted variants the retained above-chance share per task with its
     interval.
 
+    `audits` (audit dicts of some of the runs, `keras_gpos.audit`) are
+    judged in the same family: one Holm correction over every verdict of
+    the report.
+
     Returns:
-        `(summary, rule)`: the groups, each with its settled `verdicts`
-        (claim -> verdict dict), and the report's multiple-comparison rule
-        (see the module docstring).
+        `(summary, rule, audits)`: the groups, each with its settled
+        `verdicts` (claim -> verdict dict), the report's multiple-comparison
+        rule (see the module docstring), and the audits with their settled
+        verdicts.
     """
+    from keras_gpos.audit.verdicts import audit_groups, with_settled_verdicts
+
+    summary, verdicts = _judge(rows)
+    audits = list(audits)
+    settled, rule = correct([verdicts] + audit_groups(audits))
+    return _with_verdicts(summary, settled[0]), rule, with_settled_verdicts(audits, settled[1:], rule)
+
+
+def _with_verdicts(summary, settled):
+    for entry in summary:
+        prefix = group_label(entry) + "/"
+        entry["verdicts"] = {v.claim: v.to_dict() for v in settled if v.key.startswith(prefix)}
+    return summary
+
+
+def _judge(rows):
+    """`(summary, provisional verdicts)` of evaluated rows (see `summarize_with_audits`)."""
     grouped = collections.OrderedDict()
     ordered = sorted(rows, key=lambda r: (_group_key(r), r["task"], r["seed"]))
     for key, members in group_rows(ordered, _group_key, what="row (model, variant, padding, grid)").items():
@@ -240,11 +269,7 @@ def summarize(rows):
             verdicts += [_loss_verdict(entry, ref, task, runs_of[i][task], runs_of[r][task])
                          for task in TASKS if runs_of[i][task] and runs_of[r][task]]
             verdicts.append(_thesis_verdict(entry, ref, runs_of[i], runs_of[r]))
-    (settled,), rule = correct([verdicts])
-    for entry in summary:
-        prefix = group_label(entry) + "/"
-        entry["verdicts"] = {v.claim: v.to_dict() for v in settled if v.key.startswith(prefix)}
-    return summary, rule
+    return summary, verdicts
 
 
 def _percent(entry):
@@ -289,7 +314,24 @@ def verdict_lines(summary):
     return lines
 
 
-def markdown(summary, rule=None, title="Location and object classification"):
+def markdown(summary, rule=None, title="Location and object classification", audits=None, budget=None):
+    """The report's Markdown; with `audits` (settled), it leads with where position lives.
+
+    The lead (`keras_gpos.reporting.where_position_lives`) holds the tables and
+    the text generated from the verdicts; the audits' own tables follow the
+    results table, and every verdict is listed one by one at the end.
+    """
+    if audits:
+        from keras_gpos.audit.rendering import audit_markdown
+        from keras_gpos.reporting import where_position_lives
+
+        body = _markdown(summary, rule, title, heading="Every verdict")
+        return (where_position_lives.markdown(summary, audits, budget, rule) + "\n" + body + "\n"
+                + audit_markdown(audits, "Audit details", level=2))
+    return _markdown(summary, rule, title)
+
+
+def _markdown(summary, rule, title, heading="What this run shows"):
     headers = ["model", "variant", "padding", "grid", "location acc (%)", "location 95% interval",
                "location chance (%)", "class acc (%)", "class 95% interval", "class chance (%)", "seeds"]
     rows = [[e["model"], e["variant"], e["padding"], f"{e['grid_size']}x{e['grid_size']}",
@@ -319,7 +361,7 @@ def markdown(summary, rule=None, title="Location and object classification"):
              "images.\n")
     lines = verdict_lines(summary)
     if lines:
-        text += ("\n### What this run shows\n\n" + "\n".join(lines) + "\n\n" + correction_text(rule)
+        text += (f"\n### {heading}\n\n" + "\n".join(lines) + "\n\n" + correction_text(rule)
                  + " Over seeds, a claim holds only where it holds in every seed.\n")
     return text
 
@@ -383,17 +425,29 @@ def plot(summary, path):
     return save_figure(fig, path)
 
 
-def write_report(output_dir, runs, extra=None):
+def write_report(output_dir, runs, extra=None, audits=None, budget=None):
     """Writes results.json, results.md and results.png for evaluated run rows.
 
     Args:
         output_dir: where the files go.
         runs: list of rows from `keras_gpos.experiments.location.evaluate_run`.
         extra: optional dict merged into results.json.
+        audits: optional audit dicts of some of the runs, each with its
+            `run` (variant, task, model, padding, grid_size, seed): the report
+            then leads with where position lives, and its verdicts share one
+            correction (`summarize_with_audits`).
+        budget: optional words for the training budget, quoted by the text
+            under the lead's tables.
 
     Returns:
         A `keras_gpos.reporting.Report`.
     """
-    summary, rule = summarize(runs)
-    payload = {"summary": summary, "verdict_rule": rule, "runs": runs, **(extra or {})}
-    return write_files(output_dir, payload, markdown(summary, rule), lambda p: plot(summary, p))
+    if audits:
+        summary, rule, audits = summarize_with_audits(runs, audits)
+        payload = {"summary": summary, "verdict_rule": rule, "runs": runs, "audits": audits, "budget": budget,
+                   **(extra or {})}
+    else:
+        summary, rule = summarize(runs)
+        payload = {"summary": summary, "verdict_rule": rule, "runs": runs, **(extra or {})}
+    return write_files(output_dir, payload, markdown(summary, rule, audits=audits, budget=budget),
+                       lambda p: plot(summary, p))

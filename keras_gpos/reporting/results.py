@@ -26,6 +26,9 @@ def render(payload, source="results.json"):
     if experiment in ("location", "classification", "channel_position"):
         from keras_gpos.reporting import location
 
+        if payload.get("audits"):  # a suite that audited its networks (--audit)
+            summary, rule, audits = location.summarize_with_audits(payload["runs"], payload["audits"])
+            return location.markdown(summary, rule, audits=audits, budget=payload.get("budget"))
         summary, rule = location.summarize(payload["runs"])
         return location.markdown(summary, rule)
     if experiment == "audit":
