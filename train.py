@@ -8,11 +8,49 @@ exit 2 for the command line and 1 for the run; Ctrl-C is one line and exit
 See README.md for the experiments and flagfiles.
 """
 
+import contextlib
 import os
 import sys
+import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Lines TensorFlow's native libraries print while they load, before any setting can silence them
+# (each of its two libraries prints the banner, so it came twice). They are harmless on a CPU
+# machine; the docs' "Known messages" page lists them. Everything else the import prints is kept.
+STARTUP_NOISE = (
+    "All log messages before absl::InitializeLog() is called",
+    "oneDNN custom operations are on",
+    "Could not find cuda drivers on your machine",
+    "failed call to cuInit",
+    "This TensorFlow binary is optimized to use available CPU instructions",
+    "To enable the following instructions",
+)
+
+
+@contextlib.contextmanager
+def quiet_native_startup():
+    """Drops TensorFlow's known start-up banner from stderr while the block runs; keeps every other line.
+
+    The banner comes from native code, which writes to file descriptor 2 directly, so Python's
+    `sys.stderr` cannot filter it: the descriptor is pointed at a temporary file for the block.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().decode(errors="replace").splitlines()
+                    if not any(noise in line for noise in STARTUP_NOISE)]
+            if kept:
+                sys.stderr.write("\n".join(kept) + "\n")
 
 
 def _train(argv, state):
@@ -52,7 +90,15 @@ def run_program(program, body, argv):
     missing Keras or TensorFlow is one line too.
     """
     try:
-        from keras_gpos.experiments.cli import run_cli
+        with quiet_native_startup():
+            from keras_gpos.experiments.cli import run_cli
+
+            if os.environ.get("KERAS_BACKEND") == "tensorflow":
+                import tensorflow as tf
+
+                # Looking for GPUs is when TF reports a failed cuInit on a machine without one; listing
+                # physical devices does not start the runtime, so multi-worker strategies still can.
+                tf.config.list_physical_devices("GPU")
     except ImportError as error:  # Keras or TensorFlow is missing: nothing of keras_gpos imports
         print(f"{program}: error: {' '.join(str(error).split())} (keras_gpos's experiments need Keras 3 and "
               "TensorFlow; see the README's install section)", file=sys.stderr)

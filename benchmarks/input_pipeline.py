@@ -1,4 +1,24 @@
-"""Section 1: the grid-canvas and shift-view input pipelines (tf.data, in graph)."""
+"""Section 1: the data layer (NumPy transforms keyed by (seed, epoch, index)) and its feeds.
+
+Side by side in one run, on the grid-canvas training stream (3x3 grid, flip,
+normalise, batch 256 of 32x32 images):
+
+* the TensorFlow feed (`keras_gpos.data.tf_dataset`: `Dataset.range` mapped
+  through `tf.numpy_function` over whole batches);
+* the feed every other backend gets (`keras_gpos.data.KeyedPyDataset`), run
+  in a JAX subprocess without TensorFlow;
+* the data path itself, one batch after another on this thread (no feed);
+* the copy-only NumPy loop, the reference (the paper code's per-sample
+  paste, no normalisation);
+* images per second per CPU core (images over the process's CPU seconds,
+  all threads), for the feeds and the data path;
+* the parts of one batch, and each feed against the training step it feeds.
+"""
+
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 
@@ -23,65 +43,6 @@ def numpy_copy_loop(images, cells, grid, batch=BATCH):
             canvas[row * h:(row + 1) * h, col * w:(col + 1) * w] = image
 
 
-def numpy_normalising_loop(images, cells, grid, mean, std):
-    """The same loop with the normalisation the pipeline also does."""
-    _, h, w, c = images.shape
-    out = []
-    for image, cell in zip(images, cells):
-        canvas = np.zeros((grid * h, grid * w, c), np.float32)
-        row, col = divmod(int(cell), grid)
-        canvas[row * h:(row + 1) * h, col * w:(col + 1) * w] = (image / 255.0 - mean) / std
-        out.append(canvas)
-    return out
-
-
-def einsum_placement(images, cells, grid_size):
-    """The placement grid.py used before: a one-hot outer product (kept to compare)."""
-    import tensorflow as tf
-
-    rows = tf.one_hot(cells // grid_size, grid_size)
-    cols = tf.one_hot(cells % grid_size, grid_size)
-    _, h, w, c = images.shape
-    canvas = tf.einsum("br,bc,bhwd->brhcwd", rows, cols, images)
-    return tf.reshape(canvas, (-1, grid_size * h, grid_size * w, c))
-
-
-def legacy_grid_dataset(image_set, mean, std, batch=BATCH):
-    """The training pipeline as it was before the fix, to measure the fix in the same run.
-
-    Normalise with 3-vector broadcasts, flip the floats with a (batch, 1, 1, 1)
-    select, place with the one-hot einsum.
-    """
-    import tensorflow as tf
-
-    from keras_gpos.data import grid
-
-    def to_canvas(images, labels):
-        images = (tf.cast(images, tf.float32) / 255.0 - tf.constant(mean, tf.float32)) \
-            / tf.constant(std, tf.float32)
-        flip = tf.random.uniform((tf.shape(images)[0], 1, 1, 1), seed=0) < 0.5
-        images = tf.where(flip, tf.reverse(images, axis=[2]), images)
-        cells = grid.random_cells(tf.shape(images)[0], GRID, seed=0)
-        return einsum_placement(images, cells, GRID), tf.cast(cells, tf.int64)
-
-    dataset = tf.data.Dataset.from_tensor_slices((image_set.images, image_set.labels))
-    dataset = dataset.shuffle(len(image_set), seed=0, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch).map(to_canvas, num_parallel_calls=tf.data.AUTOTUNE,
-                                       deterministic=True)
-    return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-def _consume(dataset):
-    def run():
-        for _ in dataset:
-            pass
-    return run
-
-
-def _compiled_call(fn, args):
-    return lambda: fn(*args).numpy()
-
-
 def _random_images(n, seed=0):
     from keras_gpos import data
 
@@ -91,33 +52,82 @@ def _random_images(n, seed=0):
         rng.integers(0, 10, size=n), tuple(str(i) for i in range(10)), "random")
 
 
-def pipeline_parts(image_set, mean, std, rounds):
-    """ms per batch of 256 of each op of the grid pipeline's map function."""
-    import tensorflow as tf
+def training_source(n):
+    """The grid stream's keyed source on `n` random images (what both feeds serve)."""
+    from keras_gpos import data
 
-    from keras_gpos.data import grid, pipeline
+    image_set = _random_images(n)
+    mean, std = data.normalization_stats(image_set)
+    return data.grid_batches(image_set, GRID, "location", BATCH, training=True, mean=mean, std=std, flip=True)
 
-    pixels = tf.constant(image_set.images[:BATCH])
-    floats = pipeline.normalize(pixels, mean, std)
-    cells = grid.random_cells(BATCH, GRID, seed=0)
+
+def _consume(stream):
+    def run():
+        for _ in stream:
+            pass
+    return run
+
+
+def feed_rates(feeds, n, rounds):
+    """`{name: (images/s, images per CPU second)}` of each consumer, interleaved."""
+    wall, busy = interleaved_times(feeds, rounds, cpu=True)
+    return {name: (n / wall[name], n / max(busy[name], 1e-9)) for name in feeds}
+
+
+def jax_feed(n, rounds):
+    """The PyDataset feed and the data path on JAX, in a subprocess that blocks TensorFlow."""
+    code = (
+        "import importlib.abc, json, sys\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name == 'tensorflow' or name.startswith('tensorflow.'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from benchmarks import input_pipeline as bench\n"
+        f"print('JSON', json.dumps(bench.jax_feed_in_process({n}, {rounds})))\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                            timeout=1800, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"the JAX feed benchmark failed:\n{result.stderr[-3000:]}")
+    line = next(line for line in result.stdout.splitlines() if line.startswith("JSON "))
+    return json.loads(line[5:])
+
+
+def jax_feed_in_process(n, rounds):
+    import keras
+
+    from keras_gpos import data
+
+    assert keras.config.backend() == "jax"
+    source = training_source(n)
+    cells = np.random.default_rng(1).integers(0, GRID * GRID, size=n)
+    # fit_input hands a training stream to fit as a generator over a KeyedPyDataset: a fresh one per pass.
+    return feed_rates({"pydataset": lambda: _consume(data.fit_input(source, epochs=1))(),
+                       "numpy": lambda: _consume(data.numpy_stream(source, 1))(),
+                       "copy": lambda: numpy_copy_loop(source.arrays[0], cells, GRID)}, n, rounds)
+
+
+def batch_parts(rounds):
+    """ms per batch of 256 of each step of one training batch."""
+    from keras_gpos import data
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (BATCH, 32, 32, 3), dtype=np.uint8)
+    floats = data.normalize(pixels, (0.5,) * 3, (0.25,) * 3)
+    cells = rng.integers(0, GRID * GRID, BATCH)
+    flips = rng.random(BATCH) < 0.5
     parts = {
-        "flip (uint8, (batch, 1) select)": (pipeline.random_flip_left_right, (pixels,)),
-        "normalise (row-tiled multiply-add)": (lambda x: pipeline.normalize(x, mean, std),
-                                               (pixels,)),
-        "placement: row gather (grid.place_on_grid)": (
-            lambda x, c: grid.place_on_grid(x, c, GRID), (floats, cells)),
-        "placement: one-hot einsum (replaced)": (
-            lambda x, c: einsum_placement(x, c, GRID), (floats, cells)),
+        "gather (uint8 rows of the epoch's order)": lambda: pixels[rng.permutation(BATCH)],
+        "flip (uint8, the chosen images in place)": lambda: data.flip_left_right(pixels.copy(), flips),
+        "normalise (float32 multiply-add)": lambda: data.normalize(pixels, (0.5,) * 3, (0.25,) * 3),
+        "canvas (zeros background, fancy-index paste)": lambda: data.place_on_grid(floats, cells, GRID),
+        "canvas (noise background)": lambda: data.place_on_grid(floats, cells, GRID, "noise", seed=0),
     }
-    fns = {name: _compiled_call(tf.function(fn), args) for name, (fn, args) in parts.items()}
-    times = interleaved_times(fns, rounds)
-    figures = [figure(f"  part: {name}", 1e3 * t, "ms/batch",
-                      note="one tf.function on a batch of 256 32x32 images")
-               for name, t in times.items()]
-    gather = times["placement: row gather (grid.place_on_grid)"]
-    einsum = times["placement: one-hot einsum (replaced)"]
-    figures.append(figure("  placement speed-up: gather vs einsum", einsum / gather, "x"))
-    return figures
+    times = interleaved_times(parts, rounds)
+    return [figure(f"  part: {name}", 1e3 * t, "ms/batch", note="one batch of 256 32x32 images, 3x3 grid")
+            for name, t in times.items()]
 
 
 def bench_input_pipeline(smoke, repeats):
@@ -128,36 +138,35 @@ def bench_input_pipeline(smoke, repeats):
 
     n = 512 if smoke else 16384
     rounds = max(1, repeats)
-    image_set = _random_images(n)
-    mean, std = data.normalization_stats(image_set)
-    dataset = data.grid_dataset(image_set, GRID, "location", BATCH, training=True,
-                                mean=mean, std=std, flip=True)
+    source = training_source(n)
     cells = np.random.default_rng(1).integers(0, GRID * GRID, size=n)
-    times = interleaved_times({
-        "pipeline": _consume(dataset),
-        "copy": lambda: numpy_copy_loop(image_set.images, cells, GRID),
-        "normalise": lambda: numpy_normalising_loop(image_set.images, cells, GRID, mean, std),
-        "legacy": _consume(legacy_grid_dataset(image_set, mean, std)),
-    }, rounds)
-    pipeline_ips = n / times["pipeline"]
-    copy_ratio = times["copy"] / times["pipeline"]
+    images = source.arrays[0]
+    rates = feed_rates({
+        "tf": _consume(data.tf_dataset(source, epochs=1)),
+        "numpy": lambda: _consume(data.numpy_stream(source, 1))(),
+        "copy": lambda: numpy_copy_loop(images, cells, GRID),
+    }, n, rounds)
+    jax_rates = jax_feed(n, rounds)
+    tf_ips, tf_per_core = rates["tf"]
+    copy_ips = rates["copy"][0]
+    ratio = tf_ips / copy_ips
     figures = [
-        figure("grid pipeline (tf.data, 3x3, flip, normalise, batch 256)", pipeline_ips,
-               "images/s"),
-        figure("numpy per-sample loop, copy only (3x3)", n / times["copy"], "images/s",
-               note="zero float32 canvas per image in a batch array, 32x32 tile copied in"),
-        figure("numpy per-sample loop, normalise + copy (3x3)", n / times["normalise"],
-               "images/s"),
-        figure("pipeline / numpy copy-only loop", copy_ratio, "ratio", ">= 0.25",
-               copy_ratio >= 0.25),
-        figure("pipeline / numpy normalising loop", times["normalise"] / times["pipeline"],
-               "ratio"),
-        figure("  same pipeline before the fix (einsum, 3-vector normalise, float flip)",
-               n / times["legacy"], "images/s"),
-        figure("  before the fix / numpy copy-only loop", times["copy"] / times["legacy"],
-               "ratio", ">= 0.25", times["copy"] / times["legacy"] >= 0.25),
+        figure("grid stream, TensorFlow feed (tf.data over numpy_function)", tf_ips, "images/s",
+               note="3x3 grid, flip, normalise, batch 256 of 32x32 images, keyed by (seed, epoch, index)"),
+        figure("grid stream, JAX feed (PyDataset, TensorFlow blocked)", jax_rates["pydataset"][0], "images/s",
+               note="measured in a JAX subprocess; the same source and batches"),
+        figure("grid stream, data path alone (numpy, one thread)", rates["numpy"][0], "images/s"),
+        figure("numpy per-sample loop, copy only (3x3), the reference", copy_ips, "images/s",
+               note="zero float32 canvas per batch, 32x32 tile copied in per image"),
+        figure("TensorFlow feed / numpy copy-only loop", ratio, "ratio", ">= 0.25", ratio >= 0.25),
+        figure("JAX feed / numpy copy-only loop (both in the JAX process)",
+               jax_rates["pydataset"][0] / jax_rates["copy"][0], "ratio"),
+        figure("data path per CPU core (numpy, one thread)", rates["numpy"][1], "images/s/core",
+               note="images over the process's CPU seconds (all threads)"),
+        figure("TensorFlow feed per CPU core", tf_per_core, "images/s/core"),
+        figure("JAX feed per CPU core", jax_rates["pydataset"][1], "images/s/core"),
     ]
-    figures += pipeline_parts(image_set, mean, std, rounds)
+    figures += batch_parts(rounds)
 
     # Against the training step it feeds. Width >= 12: narrower ResNets on
     # 96px crash TF 2.21 oneDNN (README).
@@ -172,13 +181,16 @@ def bench_input_pipeline(smoke, repeats):
         figures += [
             figure(f"train step ResNet-{depth} w{width} (96px, batch {batch})", train_ips,
                    "images/s"),
-            figure(f"grid pipeline / train step (w{width})", pipeline_ips / train_ips,
-                   "ratio", ">= 5", pipeline_ips / train_ips >= 5),
+            figure(f"grid pipeline / train step (w{width})", tf_ips / train_ips,
+                   "ratio", ">= 5", tf_ips / train_ips >= 5),
         ]
         keras.backend.clear_session()
 
-    # The shift-view pipeline against the AugShift step it feeds (48px canvas).
-    views = data.shift_view_dataset(image_set, mean, std, 64, data.ViewProtocol(canvas_size=48), two_views=True)
+    # The shift-view stream against the AugShift step it feeds (48px canvas).
+    image_set = _random_images(n)
+    mean, std = data.normalization_stats(image_set)
+    views = data.shift_view_dataset(image_set, mean, std, 64, data.ViewProtocol(canvas_size=48), two_views=True,
+                                    epochs=1)
     views_ips = n / median_time(_consume(views), rounds)
     depth, width = (10, 16) if smoke else (18, 32)
     model = models.augshift(10, 48, depth, width)
@@ -186,7 +198,7 @@ def bench_input_pipeline(smoke, repeats):
     run = models.step_runner(models.train_step(model), ((view_a, view_b), labels))
     step_ips = 64 / median_time(run, rounds)
     figures += [
-        figure("shift-view pipeline (2 views, 48px canvas, batch 64)", views_ips, "images/s"),
+        figure("shift-view stream, TensorFlow feed (2 views, 48px canvas, batch 64)", views_ips, "images/s"),
         figure(f"AugShift step ResNet-{depth} w{width} (48px, batch 64 x 2 views)", step_ips,
                "images/s"),
         figure("shift-view pipeline / AugShift step", views_ips / step_ips, "ratio", ">= 5",

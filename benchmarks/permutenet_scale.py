@@ -75,27 +75,21 @@ PLANS = {
 
 
 def canvases(images, cells, flips):
-    """`(n, 3*h, 3*w, c)` float32 canvases: image `i` (flipped where `flips[i]`) in cell `cells[i]`."""
-    import numpy as np
+    """`(n, 3*h, 3*w, c)` float32 canvases: image `i` (flipped where `flips[i]`) in cell `cells[i]`.
 
-    n, h, w, c = images.shape
-    out = np.zeros((n, GRID * h, GRID * w, c), np.float32)
-    images = np.where(flips[:, None, None, None], images[:, :, ::-1], images)
-    for cell in range(GRID * GRID):
-        chosen = np.flatnonzero(cells == cell)
-        row, col = divmod(cell, GRID)
-        out[chosen, row * h:(row + 1) * h, col * w:(col + 1) * w] = images[chosen]
-    return out
+    The library's canvas (`keras_gpos.data.place_on_grid`), the one the experiments train on.
+    """
+    from keras_gpos.data import flip_left_right, place_on_grid
+
+    return place_on_grid(flip_left_right(images.copy(), flips), cells, GRID)
 
 
 def every_cell(images, labels, task):
     """Each image in every cell, in order; labels per `task`."""
-    import numpy as np
+    from keras_gpos.data import exhaustive_placement, place_on_grid
 
-    count = GRID * GRID
-    cells = np.tile(np.arange(count), len(images))
-    placed = canvases(np.repeat(images, count, axis=0), cells, np.zeros(len(cells), bool))
-    return placed, (cells if task == "location" else np.repeat(labels, count))
+    images, labels, cells = exhaustive_placement(images, labels, GRID)
+    return place_on_grid(images, cells, GRID), (cells if task == "location" else labels)
 
 
 def run_one(spec, splits):
@@ -107,8 +101,10 @@ def run_one(spec, splits):
     name, variant, task, depth, width, train_size, epochs, seed, lr = spec
     train, val, test = splits.train, splits.val, splits.test
     mean, std = splits.mean, splits.std
-    def norm(image_set):  # as keras_gpos.data.normalize, in NumPy (that one is tf)
-        return ((image_set.images.astype(np.float32) / 255.0 - mean) / std).astype(np.float32)
+    from keras_gpos.data import normalize
+
+    def norm(image_set):
+        return normalize(image_set.images, mean, std)
 
     val = val.head(FLAGS.val_images)
     x_train, x_val, x_test = norm(train), norm(val), norm(test)

@@ -140,12 +140,12 @@ def test_place_on_grid_matches_numpy_reference(background):
         "mean": images.mean(axis=(1, 2)),
     }[background]
     got = data.place_on_grid(images, cells, 3, background, pixel_mean=mean, pixel_std=std)
-    np.testing.assert_allclose(got.numpy(), _numpy_canvas(images, cells, 3, fill), atol=1e-5)
+    np.testing.assert_allclose(got, _numpy_canvas(images, cells, 3, fill), atol=1e-5)
 
 
 def test_place_on_grid_noise_background_and_single_image():
     image = np.ones((4, 4, 3), np.float32) * 5.0
-    canvas = data.place_on_grid(image, 3, 2, "noise").numpy()
+    canvas = data.place_on_grid(image, 3, 2, "noise")
     assert canvas.shape == (8, 8, 3)
     np.testing.assert_array_equal(canvas[4:, 4:], 5.0)  # cell 3 = bottom right
     rest = canvas[:4]
@@ -154,17 +154,10 @@ def test_place_on_grid_noise_background_and_single_image():
 
 def test_place_on_grid_centres_small_image_in_larger_cell():
     image = np.ones((1, 2, 2, 1), np.float32)
-    canvas = data.place_on_grid(image, [1], 2, cell_size=(4, 4)).numpy()[0, ..., 0]
+    canvas = data.place_on_grid(image, [1], 2, cell_size=(4, 4))[0, ..., 0]
     expected = np.zeros((8, 8))
     expected[1:3, 5:7] = 1.0
     np.testing.assert_array_equal(canvas, expected)
-
-
-def test_place_on_grid_works_inside_tf_function():
-    fn = tf.function(lambda x, c: data.place_on_grid(x, c, 3))
-    out = fn(tf.ones((2, 4, 4, 1)), tf.constant([0, 8]))
-    assert out.shape == (2, 12, 12, 1)
-    assert float(tf.reduce_sum(out[0, :4, :4])) == 16.0 and float(tf.reduce_sum(out[1, 8:, 8:])) == 16.0
 
 
 @pytest.mark.parametrize(
@@ -181,16 +174,16 @@ def test_place_on_grid_bad_input(kwargs, message):
 
 
 def test_place_on_grid_rejects_out_of_range_cell():
-    with pytest.raises(tf.errors.InvalidArgumentError, match="cell index out of range"):
+    with pytest.raises(ValueError, match="cell index out of range"):
         data.place_on_grid(np.zeros((1, 4, 4, 3), np.float32), [4], 2)
 
 
 def test_exhaustive_placement_visits_every_cell_in_order():
     images = tf.reshape(tf.range(2, dtype=tf.float32), (2, 1, 1, 1))
     out, labels, cells = data.exhaustive_placement(images, tf.constant([7, 8]), 3)
-    np.testing.assert_array_equal(cells.numpy(), list(range(9)) * 2)
-    np.testing.assert_array_equal(labels.numpy(), [7] * 9 + [8] * 9)
-    np.testing.assert_array_equal(out.numpy().ravel(), [0] * 9 + [1] * 9)
+    np.testing.assert_array_equal(cells, list(range(9)) * 2)
+    np.testing.assert_array_equal(labels, [7] * 9 + [8] * 9)
+    np.testing.assert_array_equal(out.ravel(), [0] * 9 + [1] * 9)
 
 
 def _cell_of_image(canvas, k):

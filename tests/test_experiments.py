@@ -55,7 +55,23 @@ def test_flags_use_the_experiments_own_defaults():
     _, location = parse_train_flags(["--experiment=location"])
     _, classification = parse_train_flags(["--experiment=classification"])
     assert location.task == "location" and classification.task == "class"
-    assert location.beta_1 == 0.5 and location.batch_size == 48 and location.depth == 18
+    assert location.beta_1 == 0.5 and location.batch_size == 48
+    # Defaults a 2-core CPU runs in minutes on the embedded data; the paper's settings are flags/paper/.
+    assert (location.dataset, location.depth, location.width, location.epochs) == ("embedded", 10, 16, 4)
+    _, augshift = parse_train_flags(["--experiment=augshift"])
+    assert (augshift.dataset, augshift.depth, augshift.width, augshift.variants) == (
+        "embedded", 10, 16, ("baseline", "augshift"))
+    _, attack = parse_train_flags(["--experiment=position_attack"])
+    assert (attack.dataset, attack.depth, attack.width, attack.epochs) == ("street_scenes", 10, 16, 4)
+
+
+def test_a_default_the_data_source_never_reads_is_not_part_of_the_fingerprint():
+    from keras_gpos.experiments.config import result_settings
+
+    _, cifar = parse_train_flags(["--experiment=location", "--dataset=cifar10_binary", "--data_dir=/x"])
+    _, embedded = parse_train_flags(["--experiment=location"])
+    assert "embedded_train_size" not in result_settings(cifar)
+    assert result_settings(embedded)["embedded_train_size"] == embedded.embedded_train_size
 
 
 @pytest.mark.parametrize(

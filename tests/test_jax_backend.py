@@ -1,7 +1,8 @@
 """The library on the JAX backend, and without TensorFlow.
 
 * One subprocess runs the backend-agnostic tests (`tests/test_layers.py`,
-  `tests/test_backends.py`) with `KERAS_BACKEND=jax`.
+  `tests/test_backends.py`, the data layer's `tests/data/`, ...) with
+  `KERAS_BACKEND=jax`.
 * One subprocess blocks every `tensorflow` import, then imports keras_gpos
   and uses the core on JAX: layers, models, losses, metrics, ranking,
   attacks, the audit and `AugShiftModel.fit`; a TensorFlow-only entry point
@@ -19,23 +20,20 @@ import sys
 
 import pytest
 
+from tests.no_tensorflow import BLOCK_TENSORFLOW
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
+# The data layer's tests, every one backend-agnostic or skipped off TensorFlow.
+DATA_LAYER_TESTS = [f"tests/data/test_{name}.py" for name in (
+    "keyed", "transforms", "grid", "pipeline", "view_protocol", "shift_views", "view_pipeline",
+    "segmentation_batches", "feed")] + ["tests/audit/test_canvases.py"]
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("jax") is None,
     reason="jax is not installed (pip install 'keras_gpos[jax]' to run the JAX backend checks)",
 )
 
-NO_TENSORFLOW = r"""
-import importlib.abc, os, sys
-
-class BlockTensorFlow(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name == "tensorflow" or name.startswith("tensorflow."):
-            raise ImportError(f"No module named {name!r} (blocked by the test)")
-        return None
-
-sys.meta_path.insert(0, BlockTensorFlow())
+NO_TENSORFLOW = BLOCK_TENSORFLOW + r"""
 import numpy as np, keras, jax
 assert keras.config.backend() == "jax" and len(jax.devices()) == 2, (keras.config.backend(), jax.devices())
 import keras_gpos
@@ -57,9 +55,13 @@ assert evaluator.trace_count == 1, evaluator.trace_count
 if hasattr(keras_gpos, "audit"):
     audit = keras_gpos.audit.position_audit(model, x, layers=["stage4_out"], grid_size=2, verbose=0)
     print("audit", audit.to_dict()["layers"][0]["location"]["ordered"]["accuracy"])
+# The data layer feeds fit without TensorFlow; only the tf.data feed needs it.
+shapes = keras_gpos.data.make_shapes_dataset(8)
+canvases, cells = keras_gpos.data.grid_dataset(shapes, 2, batch_size=8)[0]
+assert canvases.shape == (8, 64, 64, 3) and cells.tolist() == [0, 1, 2, 3] * 2, (canvases.shape, cells)
 try:
-    keras_gpos.data.grid_dataset
-    raise AssertionError("grid_dataset imported without TensorFlow")
+    keras_gpos.data.tf_dataset(keras_gpos.data.grid_batches(shapes, 2))
+    raise AssertionError("tf_dataset ran without TensorFlow")
 except ImportError as error:
     assert "needs TensorFlow" in str(error), error
 
@@ -94,7 +96,7 @@ def test_backend_agnostic_tests_pass_on_jax():
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_layers.py", "tests/base/test_backend.py",
          "tests/layers/test_keras_layer_test.py", "tests/training/test_augshift.py",
          "tests/base/test_progress.py",
-         "tests/test_backends.py", "tests/test_audit.py", "-k", "not mirrored"],
+         "tests/test_backends.py", "tests/test_audit.py", *DATA_LAYER_TESTS, "-k", "not mirrored"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=1200,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]

@@ -3,6 +3,8 @@
 import keras
 import numpy as np
 
+from keras_gpos.data.grid import exhaustive_placement, place_on_grid
+
 
 def resize_images(images, height, width):
     """Bilinear resize of `(N, h, w, c)` images (unchanged when already that size)."""
@@ -24,6 +26,15 @@ def resize_masks(masks, height, width):
 def make_canvases(images, input_shape, grid_size, background=0.0):
     """Every image in every cell of a `grid_size x grid_size` canvas of `input_shape`.
 
+    The images are resized to the cell (`input // grid_size` per axis) and
+    placed by `keras_gpos.data.place_on_grid`, the canvas the experiments
+    train on; a margin that the grid leaves at the bottom and right takes
+    the background too.
+
+    Args:
+        background: float (a constant in the images' space) or `"mean"`
+            (each tile's own mean colour).
+
     Returns:
         `(canvases, cells)`: `(N * grid**2, h, w, c)` and the cell (row-major)
         of each canvas; canvases `i * grid**2 ...` hold image `i`.
@@ -32,17 +43,8 @@ def make_canvases(images, input_shape, grid_size, background=0.0):
     cell_h, cell_w = height // grid_size, width // grid_size
     if cell_h < 1 or cell_w < 1:
         raise ValueError(f"a {grid_size}x{grid_size} grid does not fit a {height}x{width} input.")
+    if isinstance(background, str) and background != "mean":
+        raise ValueError(f"background must be a number or 'mean'; got {background!r}.")
     tiles = resize_images(images.astype("float32"), cell_h, cell_w)
-    count, cells = len(images), grid_size * grid_size
-    if isinstance(background, str):
-        if background != "mean":
-            raise ValueError(f"background must be a number or 'mean'; got {background!r}.")
-        fill = tiles.mean(axis=(1, 2), keepdims=True)
-    else:
-        fill = np.full((count, 1, 1, tiles.shape[-1]), float(background), "float32")
-    canvases = np.empty((count, cells, height, width, tiles.shape[-1]), "float32")
-    canvases[:] = fill[:, None]
-    for cell in range(cells):
-        row, column = divmod(cell, grid_size)
-        canvases[:, cell, row * cell_h:(row + 1) * cell_h, column * cell_w:(column + 1) * cell_w] = tiles
-    return canvases.reshape((count * cells, height, width, tiles.shape[-1])), np.tile(np.arange(cells), count)
+    tiles, _, cells = exhaustive_placement(tiles, np.zeros(len(tiles)), grid_size)
+    return place_on_grid(tiles, cells, grid_size, background, canvas_size=(height, width)), cells

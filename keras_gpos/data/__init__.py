@@ -1,9 +1,12 @@
 """Data: embedded shapes and street scenes, CIFAR-10 binary, folders, TFDS, grids and views.
 
-Names that need TensorFlow (`tf.data` pipelines, file decoders, the grid
-canvas ops) are imported on first use, so `import keras_gpos.data` works
-without TensorFlow: the in-memory sets, the view protocol and the input
-normaliser are NumPy only.
+The input pipelines are one NumPy data layer used on every backend: grid
+canvases, shift views and segmentation batches keyed by `(seed, epoch,
+batch index)` (`keyed`, `grid`, `shift_views`, `transforms`), fed to `fit`
+as a `tf.data.Dataset` on TensorFlow and a `keras.utils.PyDataset`
+elsewhere (`feed`). Names that need TensorFlow (file decoders, the TFDS
+and Cityscapes loaders) are imported on first use, so `import
+keras_gpos.data` works without TensorFlow.
 """
 
 from keras_gpos.base.backend import requires_tensorflow
@@ -23,35 +26,44 @@ from keras_gpos.data.synthetic import SHAPE_CLASSES
 from keras_gpos.data.synthetic import make_shapes_dataset
 from keras_gpos.data.view_protocol import VIEW_MODES
 from keras_gpos.data.view_protocol import ViewProtocol
+from keras_gpos.data.keyed import BatchKey
+from keras_gpos.data.keyed import KeyedBatches
+from keras_gpos.data.keyed import steps_per_epoch
+from keras_gpos.data.feed import KeyedPyDataset
+from keras_gpos.data.feed import fit_input
+from keras_gpos.data.feed import numpy_stream
+from keras_gpos.data.feed import tf_dataset
+from keras_gpos.data.transforms import flip_left_right
+from keras_gpos.data.transforms import normalize
+from keras_gpos.data.grid import BACKGROUNDS
+from keras_gpos.data.grid import exhaustive_placement
+from keras_gpos.data.grid import place_on_grid
+from keras_gpos.data.grid import random_cells
+from keras_gpos.data.pipeline import grid_batches
+from keras_gpos.data.pipeline import grid_dataset
+from keras_gpos.data.pipeline import keyed_epochs
+from keras_gpos.data.shift_views import canvas_views
+from keras_gpos.data.shift_views import shifted_views
+from keras_gpos.data.shift_views import translate
+from keras_gpos.data.view_pipeline import shift_view_batches
+from keras_gpos.data.view_pipeline import shift_view_dataset
+from keras_gpos.data.segmentation_batches import segmentation_batches
+from keras_gpos.data.segmentation_batches import segmentation_dataset
 
 # name -> module, imported on first access (these modules import TensorFlow).
 _LAZY = {
     "load_cifar10_binary": "cifar",
-    "BACKGROUNDS": "grid",
-    "exhaustive_placement": "grid",
-    "place_on_grid": "grid",
-    "random_cells": "grid",
-    "grid_dataset": "pipeline",
-    "normalize": "pipeline",
-    "keyed_epochs": "pipeline",
-    "steps_per_epoch": "pipeline",
-    "canvas_views": "shift_views",
-    "shift_view_dataset": "view_pipeline",
-    "shifted_views": "shift_views",
-    "translate": "shift_views",
     "CAMVID_CLASSES": "segmentation",
     "SEGMENTATION_DATASETS": "segmentation",
     "load_mask_folder": "segmentation",
     "load_segmentation_dataset": "segmentation",
-    "segmentation_dataset": "segmentation",
 }
 
 
 def _tensorflow_modules():
-    from keras_gpos.data import cifar, grid, pipeline, segmentation, shift_views, view_pipeline
+    from keras_gpos.data import cifar, segmentation
 
-    return {"cifar": cifar, "grid": grid, "pipeline": pipeline, "segmentation": segmentation,
-            "shift_views": shift_views, "view_pipeline": view_pipeline}
+    return {"cifar": cifar, "segmentation": segmentation}
 
 
 def __getattr__(name):

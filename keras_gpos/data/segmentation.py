@@ -10,8 +10,9 @@ Three sources share one in-memory type, `SegmentationSet`:
   who downloaded and prepared Cityscapes themselves (it cannot be
   downloaded automatically).
 
-Pipelines (`segmentation_dataset`) feed raw float pixels in [0, 255]; the
-models normalise inside, so a saved model takes images as they are.
+The pipeline (`segmentation_dataset`, in `keras_gpos.data.segmentation_batches`,
+importable from here too) feeds raw float pixels in [0, 255]; the models
+normalise inside, so a saved model takes images as they are.
 """
 
 import pathlib
@@ -20,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_gpos.base.inputs import read_label_image
+from keras_gpos.data.segmentation_batches import segmentation_dataset  # noqa: F401 - its old home
 from keras_gpos.data.segmentation_set import SegmentationSet
 from keras_gpos.data.street_scenes import STREET_CLASSES, make_street_scenes  # noqa: F401 - re-exported
 
@@ -283,48 +285,3 @@ def check_splits(train, val):
                          f"{train.ignore_label} vs {val.num_classes} classes / ignore {val.ignore_label}.")
     return train, val
 
-
-def segmentation_dataset(data, batch_size, training=False, flip=False, seed=0, epochs=None,
-                         initial_epoch=0):
-    """A `tf.data` pipeline of `(float32 images in [0, 255], int32 masks)`.
-
-    Args:
-        data: a `SegmentationSet`.
-        batch_size: int. Global batch size.
-        training: bool. Shuffle every epoch (and flip, if asked).
-        flip: bool. Random horizontal flips while training. Off by default:
-            flips make a network more mirror-symmetric and hide the
-            position channels that the attacks exploit.
-        seed: int. Shuffle and flip seed.
-        epochs, initial_epoch: training only; with `epochs` the batches of
-            epochs `initial_epoch .. epochs - 1`, drawn from `(seed, epoch)`
-            (see `keras_gpos.data.pipeline.keyed_epochs`).
-
-    Raises:
-        ValueError: an empty set or a batch size that is not a positive int.
-    """
-    from keras_gpos.data.pipeline import keyed_epochs
-
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
-    if len(data) == 0:
-        raise ValueError(f"{data.source or 'The segmentation set'} is empty.")
-    if not training:
-        def prepare(images, masks):
-            return tf.cast(images, tf.float32), tf.cast(masks, tf.int32)
-
-        dataset = tf.data.Dataset.from_tensor_slices((data.images, data.masks)).batch(int(batch_size)).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-        return dataset.prefetch(tf.data.AUTOTUNE)
-
-    def training_batch(images, masks, key):
-        images = tf.cast(images, tf.float32)
-        masks = tf.cast(masks, tf.int32)
-        if flip:
-            # One coin per scene; image and mask flip together.
-            coin = tf.random.stateless_uniform((tf.shape(images)[0], 1, 1), key) < 0.5
-            images = tf.where(coin[..., None], tf.reverse(images, [2]), images)
-            masks = tf.where(coin, tf.reverse(masks, [2]), masks)
-        return images, masks
-
-    dataset = keyed_epochs((data.images, data.masks), int(batch_size), training_batch, seed, epochs, initial_epoch)
-    return dataset.prefetch(tf.data.AUTOTUNE)

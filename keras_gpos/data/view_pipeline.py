@@ -1,17 +1,19 @@
-"""The AugShift training pipeline: shuffled, flipped, normalised view batches as `tf.data`.
+"""The AugShift training pipeline: shuffled, flipped, normalised view batches.
 
 `shift_view_dataset` turns an `ImageSet` (or an `(images, labels)` pair) into
 `((view_a, view_b), label)` batches for AugShift, or `(view, label)` batches
-for its baseline, drawn from `(seed, epoch)` so an interrupted run resumes on
-the same stream. The views themselves are `keras_gpos.data.shift_views`.
+for its baseline, drawn from `(seed, epoch, batch index)` so an interrupted
+run resumes on the same stream, on any backend. The views are placed by the
+protocol (`keras_gpos.data.ViewProtocol`, `keras_gpos.data.shift_views`).
 """
 
 import numpy as np
-import tensorflow as tf
 
+from keras_gpos.data.feed import fit_input
 from keras_gpos.data.image_set import ImageSet
-from keras_gpos.data.pipeline import AUTOTUNE, keyed_epochs, normalize, random_flip_left_right
+from keras_gpos.data.keyed import KeyedBatches
 from keras_gpos.data.shift_views import make_views, one_view
+from keras_gpos.data.transforms import flip_left_right, normalize
 from keras_gpos.data.view_protocol import ViewProtocol
 
 
@@ -32,6 +34,43 @@ def _as_images_and_labels(data):
     )
 
 
+def shift_view_batches(data, mean, std, batch_size, protocol=None, two_views=True, flip=True, seed=0):
+    """The keyed source of `shift_view_dataset` (same arguments): a `KeyedBatches`.
+
+    Batch `(epoch, i)`: the rows of the epoch's order, flipped where
+    `key.rng("flip")` says so (one flip per image, shared by both views),
+    normalised, placed at offsets drawn from `key.rng("views")` (view a's
+    offsets, then view b's).
+    """
+    protocol = ViewProtocol() if protocol is None else protocol
+    if not isinstance(protocol, ViewProtocol):
+        raise ValueError(f"protocol must be a keras_gpos.data.ViewProtocol; got {protocol!r}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
+    images, labels = _as_images_and_labels(data)
+    if len(images) == 0:
+        raise ValueError("shift_view_dataset got no images.")
+    protocol.check(images.shape[1:])
+    if images.dtype == np.uint8:
+        if mean is None or std is None:
+            raise ValueError("uint8 images need mean and std (keras_gpos.data.normalization_stats).")
+    elif mean is not None or std is not None:
+        raise ValueError("float images are taken as already normalised; pass mean=None, std=None.")
+    else:
+        images = images.astype(np.float32)
+
+    def to_views(batch, batch_labels, key):
+        if flip:
+            flip_left_right(batch, key.rng("flip").random(len(batch)) < 0.5)
+        if mean is not None:
+            batch = normalize(batch, mean, std)
+        if two_views:
+            return make_views(batch, protocol, key.rng("views")), batch_labels
+        return one_view(batch, protocol, key.rng("views")), batch_labels
+
+    return KeyedBatches((images, labels.astype(np.int64)), batch_size, to_views, seed)
+
+
 def shift_view_dataset(
     data,
     mean,
@@ -49,7 +88,7 @@ def shift_view_dataset(
     Each epoch shuffles afresh, flips each image with probability 1/2 (the
     flip is shared by both views, so they still differ only by a
     translation), normalises, and draws fresh positions; with `epochs`, all
-    of it is drawn from `(seed, epoch)` (see `keyed_epochs`).
+    of it is drawn from `(seed, epoch, batch index)` (see `shift_view_batches`).
 
     Args:
         data: a `keras_gpos.data.ImageSet`, or an `(images, labels)` pair of
@@ -67,7 +106,8 @@ def shift_view_dataset(
         epochs, initial_epoch: see `keras_gpos.data.grid_dataset`.
 
     Returns:
-        A `tf.data.Dataset`.
+        A `tf.data.Dataset` on TensorFlow, a `keras.utils.PyDataset`
+        elsewhere (`keras_gpos.data.fit_input`).
 
     Example:
 
@@ -79,33 +119,5 @@ def shift_view_dataset(
     >>> tuple(view_a.shape)
     (16, 40, 40, 3)
     """
-    protocol = ViewProtocol() if protocol is None else protocol
-    if not isinstance(protocol, ViewProtocol):
-        raise ValueError(f"protocol must be a keras_gpos.data.ViewProtocol; got {protocol!r}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
-    images, labels = _as_images_and_labels(data)
-    if len(images) == 0:
-        raise ValueError("shift_view_dataset got no images.")
-    protocol.check(images.shape[1:])
-    if images.dtype == np.uint8:
-        if mean is None or std is None:
-            raise ValueError("uint8 images need mean and std (keras_gpos.data.normalization_stats).")
-    elif mean is not None or std is not None:
-        raise ValueError("float images are taken as already normalised; pass mean=None, std=None.")
-    else:
-        images = images.astype(np.float32)
-    arrays = (images, labels.astype(np.int64))
-
-    def to_views(batch, batch_labels, key):
-        if flip:
-            batch = random_flip_left_right(batch, seed=tf.random.experimental.stateless_fold_in(key, 1))
-        if mean is not None:
-            batch = normalize(batch, mean, std)
-        view_seed = tf.cast(tf.random.experimental.stateless_fold_in(key, 2), tf.int32)
-        if two_views:
-            return make_views(batch, protocol, view_seed), batch_labels
-        return one_view(batch, protocol, view_seed), batch_labels
-
-    dataset = keyed_epochs(arrays, batch_size, to_views, seed, epochs, initial_epoch)
-    return dataset.prefetch(AUTOTUNE)
+    source = shift_view_batches(data, mean, std, batch_size, protocol, two_views, flip, seed)
+    return fit_input(source, epochs, initial_epoch)

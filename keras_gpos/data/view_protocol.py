@@ -2,9 +2,9 @@
 
 A `ViewProtocol` is one frozen object that travels whole through the AugShift
 pipeline, the consistency metrics, their callback, the experiment and the
-audit. Its view making here is NumPy only (exact integer translations), so
-the metrics run on any Keras backend; `keras_gpos.data.shift_views` holds the
-`tf.data` version used for training.
+audit. Its views are NumPy (exact integer translations, placed by
+`keras_gpos.data.shift_views`, the one implementation), so the training
+pipeline and the metrics place every pixel alike on any Keras backend.
 
 Modes:
 
@@ -30,6 +30,8 @@ import dataclasses
 import math
 
 import numpy as np
+
+from keras_gpos.data import shift_views
 
 VIEW_MODES = ("canvas", "shift", "crop", "circular")
 
@@ -112,36 +114,29 @@ class ViewProtocol:
 
     def random_offsets(self, rng, count, image_shape):
         """`(oy, ox)` int arrays of `count` uniform offsets."""
-        (ylo, yhi), (xlo, xhi) = self.offset_range(image_shape)
+        (ylo, yhi), (xlo, xhi) = self.offset_range(self.check(image_shape))
         return rng.integers(ylo, yhi + 1, size=count), rng.integers(xlo, xhi + 1, size=count)
 
     def place(self, images, offsets_y, offsets_x):
-        """Each image at its own offset: the view under this protocol (NumPy, exact)."""
+        """Each image at its own offset: the view under this protocol (NumPy, exact).
+
+        Args:
+            images: array `(batch, height, width, channels)` (integers
+                become float32).
+            offsets_y, offsets_x: int arrays `(batch,)` in `offset_range`.
+        """
         images = np.asarray(images)
         if images.ndim != 4:
             raise ValueError(f"images must be (batch, height, width, channels); got {images.shape}.")
         self.check(images.shape[1:])
-        count, height, width, channels = images.shape
         if self.mode == "circular":
-            return np.stack([np.roll(image, (int(dy), int(dx)), axis=(0, 1))
-                             for image, dy, dx in zip(images, offsets_y, offsets_x)]).astype(
-                images.dtype if np.issubdtype(images.dtype, np.floating) else np.float32)
+            return shift_views.roll(images, offsets_y, offsets_x)
         if self.mode == "crop":
-            crop_h, crop_w = self.input_shape(images.shape[1:])[:2]
-            return np.stack([image[int(dy):int(dy) + crop_h, int(dx):int(dx) + crop_w]
-                             for image, dy, dx in zip(images, offsets_y, offsets_x)]).astype(
-                images.dtype if np.issubdtype(images.dtype, np.floating) else np.float32)
-        out_h, out_w = (self.canvas_size, self.canvas_size) if self.mode == "canvas" else (height, width)
-        dtype = images.dtype if np.issubdtype(images.dtype, np.floating) else np.float32
-        out = np.full((count, out_h, out_w, channels), self.fill, dtype)
-        for index in range(count):
-            dy, dx = int(offsets_y[index]), int(offsets_x[index])
-            # Destination rows dy .. dy + height, clipped to the frame.
-            top, left = max(dy, 0), max(dx, 0)
-            bottom, right = min(dy + height, out_h), min(dx + width, out_w)
-            if bottom > top and right > left:
-                out[index, top:bottom, left:right] = images[index, top - dy:bottom - dy, left - dx:right - dx]
-        return out
+            # A crop at (dy, dx) is the image moved by (-dy, -dx) onto the crop's frame.
+            return shift_views.translate(images, -np.asarray(offsets_y), -np.asarray(offsets_x),
+                                         self.input_shape(images.shape[1:])[:2], self.fill)
+        size = (self.canvas_size, self.canvas_size) if self.mode == "canvas" else None
+        return shift_views.translate(images, offsets_y, offsets_x, size, self.fill)
 
     def views(self, images, rng):
         """Two independent random views of each image: `(view_a, view_b)`."""

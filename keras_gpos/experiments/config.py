@@ -66,7 +66,7 @@ class CommonConfig:
 
     output_dir: str = option("runs/default", "Folder for checkpoints, logs, models and results.")
     seed: int = option(0, "Seed of data order, initialisation and random layers (0 .. 2**31-1).")
-    epochs: int = option(20, "Training epochs.")
+    epochs: int = option(4, "Training epochs (the paper: 20; flags/paper/).")
     batch_size: int = option(48, "Global batch size (split across replicas).")
     learning_rate: float = option(1e-3, "Adam learning rate.")
     beta_1: float = option(0.5, "Adam beta_1 (the paper uses 0.5).")
@@ -103,10 +103,16 @@ class CommonConfig:
 
 
 def result_settings(config, exclude=()):
-    """The config fields that change a run's result (its fingerprint's settings)."""
+    """The config fields that change a run's result (its fingerprint's settings).
+
+    Fields the config says its data source does not read (`unread_fields()`,
+    e.g. the embedded set's sizes for CIFAR-10 runs) are left out too, so a
+    changed default of an unused field never makes a run look different.
+    """
     values = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    unread = config.unread_fields() if hasattr(config, "unread_fields") else ()
     return {key: value for key, value in sorted(values.items())
-            if key not in NON_RESULT_FIELDS and key not in exclude}
+            if key not in NON_RESULT_FIELDS and key not in exclude and key not in unread}
 
 
 def upgrade_record(config_class, record):
@@ -137,9 +143,13 @@ class ImageDataConfig(CommonConfig):
     data_dir: str = option("", "Folder of the dataset files (cifar10_binary) or TFDS data dir.")
     tfds_download: bool = option(False, "Allow TFDS to download data (needs a network).")
     train_examples: int = option(0, "Use only the first N training images (0: all).")
-    embedded_train_size: int = option(3000, "Images in the embedded training set.")
-    embedded_test_size: int = option(600, "Images in the embedded test set.")
+    embedded_train_size: int = option(2000, "Images in the embedded training set.")
+    embedded_test_size: int = option(300, "Images in the embedded test set.")
     val_fraction: float = option(0.1, "Share of training images held out for model selection.")
+
+    def unread_fields(self):
+        """Fields the chosen data source never reads (left out of the run's fingerprint)."""
+        return () if self.dataset == "embedded" else ("embedded_train_size", "embedded_test_size")
 
     def __post_init__(self):
         super().__post_init__()

@@ -22,6 +22,7 @@ The parser takes what it is given or refuses it, in one line naming where:
 """
 
 import dataclasses
+import pathlib
 import os
 import re
 
@@ -172,7 +173,41 @@ def help_text(name=None):
         lines.append(f"  --{field.name}: {field_help(field)}")
         lines.append(f"      (default: {default!r})")
     lines += ["  --debug: show the full traceback of an error.", "  --flagfile: read flags from a file."]
+    found = flagfiles_of(name)
+    if found:
+        lines += ["", "flagfiles that reproduce this experiment's figures (python train.py --flagfile=...):"]
+        lines += [f"  {path}: {purpose}" for path, purpose in found]
     return "\n".join(lines)
+
+
+# The flagfiles shipped with a clone of the repository (absent from a wheel install).
+FLAGFILE_ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _flagfile_experiment(path, root, seen=()):
+    """The `--experiment` a flagfile sets, itself or through the flagfiles it includes; None if none."""
+    if path in seen or not path.is_file():
+        return None
+    found = None
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = line.strip()
+        if line.startswith("--experiment="):
+            found = line.split("=", 1)[1]
+        elif line.startswith("--flagfile=") and found is None:
+            found = _flagfile_experiment(root / line.split("=", 1)[1], root, seen + (path,))
+    return found
+
+
+def flagfiles_of(name, root=None):
+    """`[(relative path, first comment line)]` of the flagfiles under `root/flags` that run experiment `name`."""
+    root = FLAGFILE_ROOT if root is None else pathlib.Path(root)
+    found = []
+    for path in sorted((root / "flags").rglob("*.cfg")):
+        if _flagfile_experiment(path, root) == name:
+            comments = [line[1:].strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+                        if line.startswith("#")]
+            found.append((path.relative_to(root).as_posix(), comments[0] if comments else ""))
+    return found
 
 
 def unknown_flags_error(name, unknown):

@@ -49,9 +49,9 @@ class LocationConfig(ImageDataConfig):
     flip: bool = option(True, "Random horizontal flip of each image inside its cell.")
     arch: str = option("resnet", "Backbone: resnet or vgg.")
     depth: int = option(
-        18, "ResNet " + "/".join(map(str, RESNET_BLOCKS)) + " or VGG " + "/".join(map(str, VGG_STAGES)) + "."
+        10, "ResNet " + "/".join(map(str, RESNET_BLOCKS)) + " or VGG " + "/".join(map(str, VGG_STAGES)) + "."
     )
-    width: int = option(64, "Channels of the first stage (64 = the paper's full width).")
+    width: int = option(16, "Channels of the first stage (64 = the paper's full width).")
     padding: str = option("zero", "Border mode of every conv: " + "|".join(PADDING_MODES) + ".")
     head: str = option("gapnet", "gapnet (conv then GAP = logits) or fc (GAP then dense).")
     permute_at: str = option("", "Insert ChannelPermutation at: stage1..stage4|head|pooled ('' = none).")

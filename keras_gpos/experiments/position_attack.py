@@ -65,7 +65,7 @@ class PositionAttackConfig(CommonConfig):
     """Train (or load) a segmentation network, rank its position channels, attack them."""
 
     output_dir: str = option("runs/position_attack", "Folder for the model, ranking and results.")
-    epochs: int = option(20, "Training epochs (ignored with --model_path).")
+    epochs: int = option(4, "Training epochs (ignored with --model_path).")
     batch_size: int = option(8, "Global training batch size.")
     beta_1: float = option(0.9, "Adam beta_1.")
     dataset: str = option("street_scenes", "Segmentation data: " + " | ".join(SEGMENTATION_DATASETS) + ".")
@@ -73,8 +73,8 @@ class PositionAttackConfig(CommonConfig):
     tfds_download: bool = option(False, "Let TFDS prepare Cityscapes (needs the manual download).")
     train_examples: int = option(0, "Use only the first N training images (0: all).")
     val_examples: int = option(0, "Rank and attack on only the first N validation images (0: all).")
-    street_train_size: int = option(600, "Embedded street scenes for training.")
-    street_val_size: int = option(150, "Embedded street scenes for ranking and attacks.")
+    street_train_size: int = option(200, "Embedded street scenes for training.")
+    street_val_size: int = option(50, "Embedded street scenes for ranking and attacks.")
     image_height: int = option(96, "Height of street scenes / resized Cityscapes.")
     image_width: int = option(128, "Width of street scenes / resized Cityscapes.")
     flip_augmentation: bool = option(
@@ -82,8 +82,8 @@ class PositionAttackConfig(CommonConfig):
         "mirror-symmetric and hide the position channels."
     )
     segmentation_model: str = option("deeplab_resnet", "Model: " + " | ".join(SEGMENTATION_MODELS) + ".")
-    depth: int = option(18, "ResNet depth of deeplab_resnet: " + ", ".join(map(str, RESNET_BLOCKS)) + ".")
-    width: int = option(32, "First-stage width of deeplab_resnet (the ranked map has 8x; 32x at depth 50).")
+    depth: int = option(10, "ResNet depth of deeplab_resnet: " + ", ".join(map(str, RESNET_BLOCKS)) + ".")
+    width: int = option(16, "First-stage width of deeplab_resnet (the ranked map has 8x; 32x at depth 50).")
     padding: str = option("zero", "Border mode of every backbone conv: " + "|".join(PADDING_MODES) + ".")
     output_stride: int = option(8, "Backbone output stride of deeplab_resnet: 8 or 16.")
     aspp_filters: int = option(64, "Channels of each ASPP branch.")
@@ -107,6 +107,10 @@ class PositionAttackConfig(CommonConfig):
         "region contrast (0 skips it)."
     )
     mask_mode: str = option("zero", "zero (the paper) or mean (replace with the channel's mean).")
+
+    def unread_fields(self):
+        """Fields the chosen data source never reads (left out of the run's fingerprint)."""
+        return () if self.dataset == "street_scenes" else ("street_train_size", "street_val_size")
 
     def __post_init__(self):
         super().__post_init__()

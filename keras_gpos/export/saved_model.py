@@ -1,5 +1,7 @@
 """Export a Keras model as a TensorFlow SavedModel with a serving signature."""
 
+import contextlib
+import logging
 import pathlib
 import shutil
 
@@ -23,9 +25,21 @@ def export_saved_model(model, path):
     tmp = path.with_name(f".{path.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        model.export(str(tmp), format="tf_saved_model", verbose=False)
+        with _quiet_tensorflow_info():  # TF logs "Assets written to: <tmp>/assets" at INFO despite verbose=False
+            model.export(str(tmp), format="tf_saved_model", verbose=False)
         replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+@contextlib.contextmanager
+def _quiet_tensorflow_info():
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

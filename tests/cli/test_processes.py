@@ -35,6 +35,9 @@ def test_a_flag_error_exits_2_with_one_line():
     result = _run(["-experiment=location", "--", "--epochs=3"])
     assert result.returncode == 2
     assert _only_line(result).startswith("train.py: error: '--' (the command line) ends the flags")
+    # Nothing else: TensorFlow's start-up banner (printed twice by its native libraries) and the
+    # failed-cuInit line of a machine without a GPU are filtered out (train.quiet_native_startup).
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 @pytest.mark.adversarial

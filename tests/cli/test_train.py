@@ -64,3 +64,13 @@ def test_debug_shows_the_traceback_and_help_exits_0(capsys, monkeypatch):
         train.main(["train.py", "--experiment=location", "--debug"])
     assert train.main(["train.py", "--experiment=augshift", "--help"]) == 0
     assert "--consistency_weights:" in capsys.readouterr().out
+
+
+def test_quiet_native_startup_drops_only_the_known_banner(capfd):
+    import os
+
+    with train.quiet_native_startup():
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+                    b"I0000 port.cc:153] oneDNN custom operations are on. You may see ...\n"
+                    b"something else went wrong\n")
+    assert capfd.readouterr().err == "something else went wrong\n"

@@ -182,3 +182,15 @@ def test_any_config_written_in_any_legal_spelling_parses_back_to_itself(data):
     assert parsed_name == name
     assert parsed == expected, [f.name for f in dataclasses.fields(parsed)
                                 if getattr(parsed, f.name) != getattr(expected, f.name)]
+
+
+def test_an_experiments_help_names_the_flagfiles_that_reproduce_its_figures(tmp_path):
+    from keras_gpos.experiments.flags import flagfiles_of, help_text
+
+    (tmp_path / "flags" / "paper").mkdir(parents=True)
+    (tmp_path / "flags" / "base.cfg").write_text("# The base run.\n--experiment=location\n--epochs=3\n")
+    (tmp_path / "flags" / "paper" / "child.cfg").write_text("# A child of the base.\n--flagfile=flags/base.cfg\n")
+    (tmp_path / "flags" / "other.cfg").write_text("# Another experiment.\n--experiment=augshift\n")
+    assert flagfiles_of("location", tmp_path) == [("flags/base.cfg", "The base run."),
+                                                  ("flags/paper/child.cfg", "A child of the base.")]
+    assert "flags/quickstart.cfg" in help_text("channel_position")  # the shipped flagfiles, recursively

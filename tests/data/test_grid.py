@@ -1,0 +1,110 @@
+"""The grid canvas: each tile exactly in its cell, the right background everywhere else.
+
+Backend-agnostic: the JAX run (tests/test_jax_backend.py) runs this file too.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from keras_gpos.data.grid import BACKGROUNDS, exhaustive_placement, place_on_grid, random_cells
+
+pytestmark = pytest.mark.backend_agnostic
+
+MEAN = np.array([0.5, 0.4, 0.3, 0.6], np.float32)
+STD = np.array([0.2, 0.25, 0.3, 0.1], np.float32)
+
+
+def _cell_box(cell, grid, cell_h, cell_w):
+    row, col = divmod(int(cell), grid)
+    return slice(row * cell_h, (row + 1) * cell_h), slice(col * cell_w, (col + 1) * cell_w)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(batch=st.integers(1, 4), height=st.integers(1, 6), width=st.integers(1, 6), channels=st.integers(1, 4),
+       grid=st.integers(1, 4), pad=st.tuples(st.integers(0, 3), st.integers(0, 3)),
+       margin=st.tuples(st.integers(0, 3), st.integers(0, 3)),
+       background=st.sampled_from(BACKGROUNDS + (-0.75,)), seed=st.integers(0, 100))
+def test_each_tile_lands_exactly_in_its_cell_on_the_right_background(batch, height, width, channels, grid, pad,
+                                                                     margin, background, seed):
+    rng = np.random.default_rng(seed)
+    # Tiles far from every background value, so a misplaced pixel cannot pass for background.
+    images = rng.uniform(20.0, 30.0, (batch, height, width, channels)).astype(np.float32)
+    cells = rng.integers(0, grid * grid, batch)
+    mean, std = MEAN[:channels], STD[:channels]
+    cell_h, cell_w = height + pad[0], width + pad[1]
+    size = (grid * cell_h + margin[0], grid * cell_w + margin[1])
+    canvas = place_on_grid(images, cells, grid, background, cell_size=(cell_h, cell_w), pixel_mean=mean,
+                           pixel_std=std, seed=seed, canvas_size=size)
+    assert canvas.shape == (batch,) + size + (channels,) and canvas.dtype == np.float32
+    top, left = pad[0] // 2, pad[1] // 2
+    for i in range(batch):
+        rows, cols = _cell_box(cells[i], grid, cell_h, cell_w)
+        tile = canvas[i, rows, cols][top:top + height, left:left + width]
+        np.testing.assert_array_equal(tile, images[i])
+        outside = np.ones(size, bool)
+        outside[rows.start + top:rows.start + top + height, cols.start + left:cols.start + left + width] = False
+        rest = canvas[i][outside]  # (pixels, channels)
+        if background == "noise":
+            pixels = rest * std + mean  # back to pixel space: uniform in [0, 1]
+            assert np.all((pixels >= -1e-5) & (pixels <= 1 + 1e-5))
+            assert rest.size < 8 or len(np.unique(rest)) > 1
+            continue
+        expected = {
+            "zeros": np.zeros(channels), "black": (0 - mean) / std, "white": (1 - mean) / std,
+            "mean": images[i].mean(axis=(0, 1)), -0.75: np.full(channels, -0.75),
+        }[background]
+        np.testing.assert_allclose(rest, np.broadcast_to(expected, rest.shape), rtol=1e-6, atol=1e-6)
+
+
+def test_noise_is_keyed_by_its_seed():
+    images = np.ones((2, 3, 3, 1), np.float32)
+    a, b, c = (place_on_grid(images, [0, 3], 2, "noise", seed=s) for s in (4, 4, 5))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_a_single_image_and_integer_pixels():
+    canvas = place_on_grid(np.full((2, 2, 3), 7, np.uint8), 3, 2)
+    assert canvas.shape == (4, 4, 3) and canvas.dtype == np.float32
+    np.testing.assert_array_equal(canvas[2:, 2:], 7.0)
+    assert canvas[:2].sum() == 0 and canvas[2:, :2].sum() == 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"grid_size": 0}, "grid_size must be an int >= 1; got 0"),
+    ({"grid_size": 2, "background": "purple"}, "Unknown background 'purple'"),
+    ({"grid_size": 2, "background": float("nan")}, "background must be a finite number"),
+    ({"grid_size": 2, "cell_size": (3, 3)}, "4x4 does not fit a 3x3 grid cell"),
+    ({"grid_size": 2, "canvas_size": (8, 7)}, "a 8x7 canvas does not hold a 8x8 grid"),
+    ({"grid_size": 2, "cells": [4]}, r"cell index out of range: 4 for a 2x2 grid \(cells 0..3\)"),
+    ({"grid_size": 2, "cells": [-1]}, "cell index out of range: -1"),
+    ({"grid_size": 2, "cells": [0, 1]}, "2 cells for 1 images"),
+    ({"grid_size": 2, "cells": [0.5]}, "cells must be integer cell indices"),
+])
+def test_bad_arguments_name_the_value(kwargs, message):
+    kwargs = {"cells": [0], **kwargs}
+    with pytest.raises(ValueError, match=message):
+        place_on_grid(np.zeros((1, 4, 4, 3), np.float32), **kwargs)
+
+
+def test_exhaustive_placement_puts_every_image_in_every_cell_in_order():
+    images = np.arange(3, dtype=np.float32).reshape(3, 1, 1, 1)
+    out, labels, cells = exhaustive_placement(images, np.array([7, 8, 9]), 2)
+    assert cells.tolist() == [0, 1, 2, 3] * 3
+    assert labels.tolist() == [7] * 4 + [8] * 4 + [9] * 4
+    assert out.ravel().tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    # 1x1 images on a 2x2 grid: canvas pixel c is cell c.
+    canvases = place_on_grid(out + 1.0, cells, 2).reshape(12, 4)
+    for index, canvas in enumerate(canvases):
+        assert canvas.tolist() == [index // 4 + 1.0 if c == index % 4 else 0.0 for c in range(4)]
+    with pytest.raises(ValueError, match="2 labels for 3 images"):
+        exhaustive_placement(images, [1, 2], 2)
+
+
+def test_random_cells_are_uniform_over_the_grid_and_keyed():
+    cells = random_cells(9000, 3, seed=0)
+    assert cells.dtype == np.int32 and set(cells.tolist()) == set(range(9))
+    assert np.bincount(cells).min() > 850
+    np.testing.assert_array_equal(cells, random_cells(9000, 3, seed=np.random.default_rng(0)))
