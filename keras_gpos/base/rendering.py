@@ -21,6 +21,12 @@ def format_value(value, digits=1):
     return str(value)
 
 
+def fixed(value, digits=1):
+    """`value` with `digits` decimals, never `-0` (a share a hair below zero prints as 0)."""
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and not float(text) else text
+
+
 def markdown_table(headers, rows):
     """A GitHub-flavoured Markdown table from a header list and row lists."""
     lines = [

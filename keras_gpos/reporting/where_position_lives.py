@@ -22,7 +22,7 @@ same suite are (pointers, never findings).
 import numpy as np
 
 from keras_gpos.base import stats
-from keras_gpos.base.rendering import markdown_table, reason_text
+from keras_gpos.base.rendering import fixed, markdown_table, reason_text
 
 TASKS = ("location", "class")
 TASK_WORDS = {"location": "location (which grid cell)", "class": "class (which object)"}
@@ -48,9 +48,9 @@ def _pct(value):
 def _with_interval(value, interval, digits=1, suffix=""):
     if value is None:
         return "n/a"
-    text = f"{100 * value:.{digits}f}{suffix}"
+    text = f"{fixed(100 * value, digits)}{suffix}"
     if interval and interval[0] is not None:
-        text += f" ({100 * interval[0]:.{digits}f} to {100 * interval[1]:.{digits}f})"
+        text += f" ({fixed(100 * interval[0], digits)} to {fixed(100 * interval[1], digits)})"
     return text
 
 
@@ -199,6 +199,50 @@ def _join(items):
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
+# What the text says of a claim, by its verdict's state: (holds, does not hold, cannot be judged). `{points}`
+# is the estimate with its interval, `{not_shown}` why a claim that does not hold is not shown, `{reason}` why
+# one cannot be judged; the other fields are the claim's own.
+SENTENCES = {
+    "lost_to_permutation": (
+        "The permutation costs the {task}: {scores} on the same test images ({points}).",
+        "This run does not show the permutation costing the {task} ({scores}{not_shown}).",
+        "Whether the permutation costs the {task} cannot be judged here: {reason}."),
+    "class_keeps_more_than_location": (
+        "Under the permutation {name} keeps a larger share of the class than of location ({kept}; {points}), as "
+        "the paper predicts.",
+        "So this run does not show the paper's thesis, that under the permutation the class keeps a larger share "
+        "than location ({kept}{not_shown}).",
+        "So whether the permutation keeps a larger share of the class than of location (the paper's thesis) "
+        "cannot be judged here: {reason}."),
+    "class_survives_order_loss_better": (
+        "Without the channel order, the class of {network} keeps a larger share of its above-chance accuracy than "
+        "location does ({kept}; {points}), as the paper predicts.",
+        "For {network}, this run does not show the class surviving the loss of the channel order better than "
+        "location ({kept}{not_shown}).",
+        "For {network}, whether the class survives the loss of the channel order better than location cannot be "
+        "judged here: {reason}."),
+}
+
+
+def _place(verdict, claim, shows, cannot, rule, **words):
+    """Files the sentence of the verdict's state (`SENTENCES[claim]`) under `shows` (it holds) or `cannot`.
+
+    Returns:
+        True when the sentence went under `cannot` (no sentence for a verdict that is None).
+    """
+    if verdict is None:
+        return False
+    holds, fails, unjudged = SENTENCES[claim]
+    if verdict["state"] == "holds":
+        shows.append(holds.format(points=_points(verdict), **words))
+        return False
+    if verdict["state"] == "does_not_hold":
+        cannot.append(fails.format(not_shown=_not_shown(verdict, rule), **words))
+    else:
+        cannot.append(unjudged.format(reason=reason_text(verdict), **words))
+    return True
+
+
 def _group_sentences(groups, rule):
     """`(shows, cannot, permuted)` of the suite's groups: what holds, what not and why, any permuted claim open."""
     shows, cannot, permuted = [], [], False
@@ -230,30 +274,10 @@ def _group_sentences(groups, rule):
         for task in TASKS:
             verdict = _verdict(entry, f"{task}_lost_to_permutation")
             scores = f"{name} {_pct(entry[task]['mean'])}%, {reference} {_pct(unpermuted[task]['mean'])}%"
-            if _state(verdict) == "holds":
-                shows.append(f"The permutation costs the {task}: {scores} on the same test images "
-                             f"({_points(verdict)}).")
-            elif _state(verdict) == "does_not_hold":
-                permuted = True
-                cannot.append(f"This run does not show the permutation costing the {task} ({scores}"
-                              f"{_not_shown(verdict, rule)}).")
-            elif verdict is not None:
-                permuted = True
-                cannot.append(f"Whether the permutation costs the {task} cannot be judged here: "
-                              f"{reason_text(verdict)}.")
-        verdict = _verdict(entry, "class_keeps_more_than_location")
+            permuted |= _place(verdict, "lost_to_permutation", shows, cannot, rule, task=task, scores=scores)
         kept = f"class {_pct(entry['retained']['class'])}%, location {_pct(entry['retained']['location'])}% kept"
-        if _state(verdict) == "holds":
-            shows.append(f"Under the permutation {name} keeps a larger share of the class than of location ({kept}; "
-                         f"{_points(verdict)}), as the paper predicts.")
-        elif _state(verdict) == "does_not_hold":
-            permuted = True
-            cannot.append(f"So this run does not show the paper's thesis, that under the permutation the class keeps a "
-                          f"larger share than location ({kept}{_not_shown(verdict, rule)}).")
-        elif verdict is not None:
-            permuted = True
-            cannot.append(f"So whether the permutation keeps a larger share of the class than of location (the "
-                          f"paper's thesis) cannot be judged here: {reason_text(verdict)}.")
+        permuted |= _place(_verdict(entry, "class_keeps_more_than_location"), "class_keeps_more_than_location",
+                           shows, cannot, rule, name=name, kept=kept)
     return shows, cannot, permuted
 
 
@@ -300,18 +324,9 @@ def _audit_sentences(audit, rule):
             shows += task_shows
             cannot += task_cannot
     survives = verdicts.get("class_survives_order_loss_better")
-    if survives is not None:
-        context = survives.get("context") or {}
-        kept = f"class {_pct(context.get('class_kept'))}%, location {_pct(context.get('location_kept'))}% kept"
-        if survives["state"] == "holds":
-            shows.append(f"Without the channel order, the class of {network} keeps a larger share of its above-chance "
-                         f"accuracy than location does ({kept}; {_points(survives)}), as the paper predicts.")
-        elif survives["state"] == "does_not_hold":
-            cannot.append(f"For {network}, this run does not show the class surviving the loss of the channel order "
-                          f"better than location ({kept}{_not_shown(survives, rule)}).")
-        else:
-            cannot.append(f"For {network}, whether the class survives the loss of the channel order better than "
-                          f"location cannot be judged here: {reason_text(survives)}.")
+    context = (survives or {}).get("context") or {}
+    kept = f"class {_pct(context.get('class_kept'))}%, location {_pct(context.get('location_kept'))}% kept"
+    _place(survives, "class_survives_order_loss_better", shows, cannot, rule, network=network, kept=kept)
     return shows, cannot
 
 

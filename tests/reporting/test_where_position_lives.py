@@ -128,3 +128,23 @@ def test_a_claim_that_loses_to_the_correction_says_so():
     text = where_position_lives._not_shown(verdict, {"family": 22})
     assert text == ("; +9.0 pt, 95% interval +0.4 to +18.0; p = 0.034 before and 0.240 after Holm's correction "
                     "over the report's 22 claims")
+
+
+def test_the_figure_draws_the_audited_probes_beside_the_accuracies():
+    import matplotlib.pyplot as plt
+
+    from keras_gpos.reporting.location import figure
+
+    rows, audits = _quickstart_like()
+    summary, _, audits = summarize_with_audits(rows, audits)
+    fig = figure(summary, audits)
+    probes = fig.axes[-1]
+    assert len(fig.axes) == 3 and "Where position lives" in probes.get_title()
+    labels = [label.get_text() for label in probes.get_xticklabels()]
+    assert labels == ["fc, location-trained\nprobe for the location", "fc, location-trained\nprobe for the class",
+                      "fc, class-trained\nprobe for the location", "fc, class-trained\nprobe for the class"]
+    heights = [round(bar.get_height(), 6) for bar in probes.patches]
+    expected = [100 * a["layers"][-1][task][view]["accuracy"] for a in audits for task in ("location", "class")
+                for view in ("ordered", "sorted", "sum")]
+    assert heights == [round(h, 6) for h in expected]
+    plt.close(fig)
