@@ -54,7 +54,8 @@ def _quickstart_like():
     """PermuteNet at chance on both tasks; the class-trained fc holds location in its channel order."""
     rows = [_row("gapnet", "location", 1.0), _row("fc", "location", 1.0), _row("fc", "class", 0.6),
             _row("fc+permute@pooled", "location", 1 / 9), _row("fc+permute@pooled", "class", 0.1)]
-    audits = [_audit("location", (1.0, 0.99, 0.3), (0.1, 0.1, 0.1)), _audit("class", (0.95, 0.2, 0.2), (0.75, 0.3, 0.1))]
+    audits = [_audit("location", (1.0, 0.99, 0.3), (0.1, 0.1, 0.1)),
+              _audit("class", (0.95, 0.2, 0.2), (0.75, 0.3, 0.1))]
     return rows, audits
 
 
