@@ -58,7 +58,7 @@ def insert_channel_mask(model, layer, channels=(), mode="zero", fill_values=None
         >>> keras_gpos.attacks.get_channel_mask(attacked).set_channels([0, 5])
     """
     if not isinstance(model, keras.Sequential) and not hasattr(model, "_nodes_by_depth"):
-        raise subclassed_model_error(model, "insert a mask into its graph")
+        raise subclassed_model_error(model, "insert a mask into its graph", argument=None)
     graph = functional_view(model, input_shape)
     features = feature_model(graph, layer)  # validates the name and the 4-D output
     path = layer_path(graph, layer)

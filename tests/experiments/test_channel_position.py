@@ -1,5 +1,6 @@
 """The channel-position suite loads (and digests) its data once and checks its report folder first."""
 
+import pathlib
 import types
 
 import pytest
@@ -7,11 +8,9 @@ import pytest
 from keras_gpos.data import image_set
 from keras_gpos.experiments import channel_position
 from keras_gpos.experiments.channel_position import (
-    VARIANTS,
     ChannelPositionConfig,
     run_channel_position,
 )
-from keras_gpos.experiments.location import train_location
 from keras_gpos.runs.directory import RunDirectoryError
 from tests.flag_utils import parse_train_flags
 
@@ -46,6 +45,89 @@ def test_the_suite_refuses_a_report_folder_with_other_files_before_any_run(tmp_p
     assert sorted(p.name for p in suite.iterdir()) == ["notes.txt"]
 
 
+def _copy(suite, target):
+    """A copy of the session's audited suite in `target`, and its config pointed there."""
+    import shutil
+
+    config, _ = suite
+    shutil.copytree(config.output_dir, target, symlinks=True)
+    return config.replace(output_dir=str(target))
+
+
+def _count_audits(monkeypatch):
+    from keras_gpos.experiments import audit
+
+    calls, original = [], audit.audit_run_directory
+    monkeypatch.setattr(audit, "audit_run_directory", lambda settings, run_dir, *a: calls.append(
+        pathlib.Path(run_dir).name) or original(settings, run_dir, *a))
+    return calls
+
+
+def test_the_audited_suite_writes_one_report_that_leads_with_where_position_lives(tiny_audited_suite):
+    config, payload = tiny_audited_suite
+    folder = pathlib.Path(config.output_dir)
+    assert sorted(p.name for p in folder.iterdir()) == ["audit", "results.json", "results.md", "results.png", "runs"]
+    assert sorted(p.name for p in (folder / "audit").iterdir()) == ["fc_class_zero_g2_s0.json",
+                                                                   "fc_location_zero_g2_s0.json"]
+    assert [a["run"]["name"] for a in payload["audits"]] == ["fc_location_zero_g2_s0", "fc_class_zero_g2_s0"]
+    assert [len(a["layers"]) for a in payload["audits"]] == [1, 1]  # the pooled vector the head reads
+    text = (folder / "results.md").read_text()
+    assert text.startswith("## Where position lives") and "### What the verdicts say" in text
+    assert payload["budget"] == "1 epoch of 36 training images"
+    from keras_gpos.reporting.results import render_file
+
+    assert render_file(folder / "results.json") == text  # the file alone words the same report
+
+
+def test_a_finished_audited_suite_neither_retrains_nor_re_audits(tiny_audited_suite, tmp_path, monkeypatch):
+    config = _copy(tiny_audited_suite, tmp_path / "suite")
+    models = sorted((tmp_path / "suite" / "runs").glob("*/model.keras"))
+    stamps = [m.stat().st_mtime_ns for m in models]
+    calls = _count_audits(monkeypatch)
+    payload = run_channel_position(config)
+    assert calls == [] and [m.stat().st_mtime_ns for m in models] == stamps
+    assert [a["layers"][0]["location"] for a in payload["audits"]] == [
+        a["layers"][0]["location"] for a in tiny_audited_suite[1]["audits"]]
+
+
+def test_an_interrupted_audit_finishes_and_changed_settings_audit_again(tiny_audited_suite, tmp_path, monkeypatch):
+    config = _copy(tiny_audited_suite, tmp_path / "suite")
+    audits = tmp_path / "suite" / "audit"
+    (audits / "fc_class_zero_g2_s0.json").unlink()  # killed after the first audit was kept
+    for name in ("results.json", "results.md", "results.png"):
+        (tmp_path / "suite" / name).unlink()
+    calls = _count_audits(monkeypatch)
+    run_channel_position(config)
+    assert calls == ["fc_class_zero_g2_s0"] and (tmp_path / "suite" / "results.md").exists()
+    calls.clear()
+    run_channel_position(config.replace(audit_layers=2))
+    assert calls == ["fc_location_zero_g2_s0", "fc_class_zero_g2_s0"]
+
+
+def test_a_file_in_the_audit_folder_that_the_suite_did_not_write_is_refused(tiny_audited_suite, tmp_path):
+    config = _copy(tiny_audited_suite, tmp_path / "suite")
+    (tmp_path / "suite" / "audit" / "fc_location_zero_g2_s0.json").write_text('{"mine": 1}\n')
+    with pytest.raises(ValueError, match=r"fc_location_zero_g2_s0\.json is not an audit this suite wrote"):
+        run_channel_position(config)
+    assert (tmp_path / "suite" / "audit" / "fc_location_zero_g2_s0.json").read_text() == '{"mine": 1}\n'
+
+
+def test_audit_flags_without_audit_or_without_an_fc_run_are_refused():
+    with pytest.raises(ValueError, match=r"audit_images=64 takes effect with --audit only"):
+        ChannelPositionConfig(audit_images=64)
+    with pytest.raises(ValueError, match=r"--audit audits the unpermuted fc runs .* \['gapnet_location'\]"):
+        ChannelPositionConfig(audit=True, variants=("gapnet_location",))
+    assert ChannelPositionConfig(audit=True, audit_layers=2).audit_layers == 2
+
+
+def test_the_quickstart_flagfile_audits():
+    from keras_gpos.experiments.flags import parse
+
+    flagfile = pathlib.Path(__file__).parents[2] / "flags" / "quickstart.cfg"
+    _, config, _ = parse(["train.py", f"--flagfile={flagfile}"])
+    assert config.audit and config.variants[:2] == ("gapnet_location", "fc_location")
+
+
 def test_suite_sweeps_replace_single_fields_and_conflicts_are_errors():
     _, config = parse_train_flags(["--experiment=channel_position", "--grid_size=2", "--padding=reflect",
                         "--seed=4"])
@@ -54,36 +136,3 @@ def test_suite_sweeps_replace_single_fields_and_conflicts_are_errors():
     assert {c.seed for _, c in runs} == {4}
     with pytest.raises(ValueError, match="--grid_sizes and --grid_size contradict"):
         parse_train_flags(["--experiment=channel_position", "--grid_size=2", "--grid_sizes=3,4"])
-
-
-def _suite_accuracies(config):
-    """{variant name: test accuracy (a fraction)} for every run of a suite config."""
-    results = {}
-    for name, run_config in config.run_configs():
-        variant = next(v for v in VARIANTS if name.startswith(v + "_"))
-        results[(variant, run_config.seed)] = train_location(run_config)["test_accuracy"]
-    return results
-
-
-def _check_permutation_claim(acc, seeds, min_location_gap, min_gap_difference):
-    for seed in seeds:
-        location_gap = acc[("fc_location", seed)] - acc[("permutenet_location", seed)]
-        class_gap = acc[("fc_class", seed)] - acc[("permutenet_class", seed)]
-        assert location_gap >= min_location_gap, (seed, acc)
-        assert location_gap - class_gap >= min_gap_difference, (seed, acc)
-
-
-def test_permutation_costs_location_not_class_on_embedded_shapes(tmp_path):
-    # Measured with these settings, seeds 0/1/2: gapnet location 100/100/100;
-    # fc location 100/100/100 vs PermuteNet 32.2/37.3/41.2 (chance 25), a
-    # location gap of 59-68 points; fc class 24.8/15.5/13.8 vs PermuteNet
-    # 9.0/8.7/11.2, a class gap of 3-16. Floors: gap >= 20, difference >= 10.
-    config = ChannelPositionConfig(
-        output_dir=str(tmp_path), dataset="embedded", embedded_train_size=800,
-        embedded_test_size=100, grid_size=2, depth=10, width=8, epochs=4, batch_size=32,
-        verbose=0, variants=("gapnet_location", "fc_location", "permutenet_location",
-                             "fc_class", "permutenet_class"),
-    )
-    acc = _suite_accuracies(config)
-    assert acc[("gapnet_location", 0)] >= 0.90, acc
-    _check_permutation_claim(acc, [0], min_location_gap=0.20, min_gap_difference=0.10)
