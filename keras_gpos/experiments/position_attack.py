@@ -147,8 +147,10 @@ class PositionAttackConfig(CommonConfig):
 
 
 def training_settings(config):
+    """The TRAINING_FIELDS of `result_settings`: those the data source never reads (the street-scene
+    sizes of a folder or Cityscapes run) are absent there, and stay absent here."""
     values = result_settings(config)
-    return {key: values[key] for key in TRAINING_FIELDS}
+    return {key: values[key] for key in TRAINING_FIELDS if key in values}
 
 
 def legacy_settings(record):
