@@ -243,7 +243,7 @@ def holm(p_values):
 
 __all__ = [
     "DRAWS", "LEVEL", "ALPHA", "MIN_IMAGES", "TOLERANCE", "mean_and_spread", "empirical_p_value",
-    "smallest_empirical_p", "baseline_summary", "ratio_to_baseline", "per_image_rates", "bootstrap_column_means", "bootstrap_test",
-    "accuracy_interval", "above_chance", "paired_difference", "kept_share", "kept_share_statistic",
+    "smallest_empirical_p", "baseline_summary", "ratio_to_baseline", "per_image_rates", "bootstrap_column_means",
+    "bootstrap_test", "accuracy_interval", "above_chance", "paired_difference", "kept_share", "kept_share_statistic",
     "kept_share_difference", "seed_agreement", "holm"
 ]
