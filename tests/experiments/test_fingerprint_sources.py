@@ -48,7 +48,8 @@ CASES = [(name, source, SETTINGS_OF[name]) for name, sources in (
     ("augshift", IMAGE_SOURCES), ("position_attack", SEGMENTATION_SOURCES),
     ("audit", IMAGE_SOURCES + ({"dataset": "folder", "data_dir": "/no/camvid"},)),
 ) for source in sources]
-FLAGFILES = sorted((pathlib.Path(__file__).resolve().parents[2] / "flags").rglob("*.cfg"))
+REPO = pathlib.Path(__file__).resolve().parents[2]
+FLAGFILES = sorted((REPO / "flags").rglob("*.cfg"))
 AUDITED = {"audit": {"models": ("runs/a",)}}
 
 
@@ -65,8 +66,9 @@ def test_every_experiment_builds_its_settings_for_every_data_source(name, source
 
 @pytest.mark.adversarial
 @pytest.mark.parametrize("flagfile", FLAGFILES, ids=[path.stem for path in FLAGFILES])
-def test_every_shipped_flagfile_builds_its_settings(flagfile):
+def test_every_shipped_flagfile_builds_its_settings(flagfile, monkeypatch):
     # flags/position_attack_camvid.cfg crashed with KeyError 'street_train_size' before any work.
+    monkeypatch.chdir(REPO)  # flagfiles include each other by repo-relative path
     name, config, _ = experiment_flags.parse(["train.py", f"--flagfile={flagfile}"])
     assert all(settings for settings in SETTINGS_OF[name](config))
 
