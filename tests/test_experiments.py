@@ -39,14 +39,8 @@ def test_flagfile_becomes_a_frozen_config(tmp_path):
 
 
 @pytest.mark.parametrize("flagfile", sorted((REPO / "flags").glob("*.cfg")), ids=lambda p: p.name)
-def test_every_shipped_flagfile_parses_and_is_documented(flagfile, monkeypatch):
-    # A renamed or retired flag must break here, not hours into a user's sweep.
-    monkeypatch.chdir(REPO)  # flagfiles include each other by repo-relative path
-    _, config = parse_train_flags([f"--flagfile={flagfile}"])
-    if hasattr(config, "run_configs"):
-        assert config.run_configs(), f"{flagfile.name} plans no runs"
-    text = flagfile.read_text()
-    assert text.startswith("# "), f"{flagfile.name} must open with a comment on what it runs"
+def test_every_shipped_flagfile_is_documented(flagfile):
+    # Parsing every flagfile (flags/ recursively) is tests/experiments/test_flagfiles.py.
     readme = (REPO / "README.md").read_text()
     assert f"`{flagfile.name}`" in readme, f"{flagfile.name} is missing from README's flagfile table"
 
