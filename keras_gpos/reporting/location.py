@@ -38,6 +38,7 @@ from keras_gpos.base.rendering import (
     write_files,
 )
 from keras_gpos.base.stats import mean_and_spread
+from keras_gpos.reporting.budget import budget_markdown
 from keras_gpos.base.verdicts import cannot_judge, correct, judged, requirement
 from keras_gpos.reporting.grouping import group_rows
 
@@ -389,11 +390,13 @@ def write_report(output_dir, runs, extra=None):
     Args:
         output_dir: where the files go.
         runs: list of rows from `keras_gpos.experiments.location.evaluate_run`.
-        extra: optional dict merged into results.json.
+        extra: optional dict merged into results.json; its `"budget"` (a suite's
+            `BudgetOutcome.to_dict()`) is worded too.
 
     Returns:
         A `keras_gpos.reporting.Report`.
     """
     summary, rule = summarize(runs)
     payload = {"summary": summary, "verdict_rule": rule, "runs": runs, **(extra or {})}
-    return write_files(output_dir, payload, markdown(summary, rule), lambda p: plot(summary, p))
+    text = markdown(summary, rule) + budget_markdown(payload.get("budget"))
+    return write_files(output_dir, payload, text, lambda p: plot(summary, p))

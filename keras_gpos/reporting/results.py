@@ -12,6 +12,7 @@ Example:
 """
 
 from keras_gpos.base.files import read_json
+from keras_gpos.reporting.budget import budget_markdown
 from keras_gpos.reporting.schema import upgrade_results
 
 
@@ -27,7 +28,7 @@ def render(payload, source="results.json"):
         from keras_gpos.reporting import location
 
         summary, rule = location.summarize(payload["runs"])
-        return location.markdown(summary, rule)
+        return location.markdown(summary, rule) + budget_markdown(payload.get("budget"))
     if experiment == "audit":
         from keras_gpos.audit.rendering import audit_markdown
 
@@ -36,7 +37,7 @@ def render(payload, source="results.json"):
         from keras_gpos.reporting import augshift
 
         summary, rule = augshift.summarize(payload["runs"])
-        return augshift.markdown(summary, payload["runs"], rule)
+        return augshift.markdown(summary, payload["runs"], rule) + budget_markdown(payload.get("budget"))
     if experiment == "position_attack":
         from keras_gpos.reporting import position_attack
 
