@@ -42,7 +42,8 @@ def render(payload, source="results.json"):
         from keras_gpos.reporting import position_attack
 
         if "seeds_summary" in payload:
-            return position_attack.seeds_markdown(position_attack.summarize_seeds(payload["runs"]))
+            return (position_attack.seeds_markdown(position_attack.summarize_seeds(payload["runs"]))
+                    + budget_markdown(payload.get("budget")))
         return position_attack.markdown(payload)
     raise ValueError(f"{source}: no report for experiment {experiment!r}.")
 

@@ -11,6 +11,7 @@ from keras_gpos.experiments import augshift, channel_position
 from keras_gpos.experiments.augshift import AugShiftConfig
 from keras_gpos.experiments.channel_position import ChannelPositionConfig
 from keras_gpos.reporting import augshift as augshift_report
+from keras_gpos.runs import budget as budget_module
 from keras_gpos.runs.budget import RunBudget
 from tests.flag_utils import parse_train_flags
 
@@ -123,3 +124,54 @@ def test_a_budget_with_several_workers_is_refused():
         ChannelPositionConfig(budget_s=10, strategy="multi_worker_mirrored")
     with pytest.raises(ValueError, match="budget_s must be >= 0"):
         AugShiftConfig(budget_s=-1)
+
+
+def _position_attack_seeds(tmp_path, monkeypatch, budget_s, **settings):
+    """One invocation of a 3-seed position attack whose seeds take 100 s each; returns (ran, budgets)."""
+    from keras_gpos.experiments import position_attack
+    from keras_gpos.experiments.position_attack import PositionAttackConfig
+    from keras_gpos.reporting import position_attack as attack_report
+
+    clock, ran, budgets = FakeClock(), [], []
+    _fake_budget(monkeypatch, budget_module, clock)  # run_seeds imports RunBudget when it runs
+
+    def attack(leaf):
+        clock.now += 100
+        ran.append(leaf.seed)
+        folder = pathlib.Path(leaf.output_dir)
+        _finish(folder, 100.0)
+        (folder / "results.json").write_text(json.dumps({"config": leaf.to_dict(), "seconds": {"total": 100.0}}))
+        return {}
+
+    monkeypatch.setattr(position_attack, "run_position_attack", attack)
+    monkeypatch.setattr(position_attack, "seed_results", lambda run_dirs: list(run_dirs))
+    monkeypatch.setattr(attack_report, "write_seed_report",
+                        lambda output_dir, results, extra=None: budgets.append((results, extra)) or _Report())
+    config = PositionAttackConfig(output_dir=str(tmp_path), seeds=(0, 1, 2), budget_s=budget_s, **settings)
+    position_attack.run_seeds(config)
+    return ran, budgets
+
+
+def test_position_attack_seeds_run_what_fits_and_the_next_invocation_continues(tmp_path, monkeypatch):
+    ran, reports = _position_attack_seeds(tmp_path, monkeypatch, budget_s=150)
+    assert ran == [0]
+    results, extra = reports[0]
+    assert [pathlib.Path(r).name for r in results] == ["s0"]  # judged over the seeds that finished
+    assert [r["name"] for r in extra["budget"]["not_started"]] == ["s1", "s2"]
+
+    ran, reports = _position_attack_seeds(tmp_path, monkeypatch, budget_s=150)
+    assert ran == [1] and reports[0][1]["budget"]["reused"] == ["s0"]
+    # Other attack settings: the recorded attacks are not these, so the seeds run again.
+    ran, _ = _position_attack_seeds(tmp_path, monkeypatch, budget_s=0, attack_n=(8,))
+    assert ran == [0, 1, 2]
+
+
+def test_position_attack_seeds_and_budget_are_checked():
+    from keras_gpos.experiments.position_attack import PositionAttackConfig
+
+    with pytest.raises(ValueError, match="budget_s needs --seeds"):
+        PositionAttackConfig(budget_s=60)
+    with pytest.raises(ValueError, match="--seeds trains one model per seed"):
+        PositionAttackConfig(seeds=(0, 1), model_path="m.keras")
+    with pytest.raises(ValueError, match="contradict"):
+        parse_train_flags(["--experiment=position_attack", "--seeds=0,1", "--seed=2"])
