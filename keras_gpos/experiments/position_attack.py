@@ -167,8 +167,9 @@ class PositionAttackConfig(CommonConfig):
 
 
 def training_settings(config):
+    """The settings that change the trained model (its fingerprint); fields the data never reads are left out."""
     values = result_settings(config)
-    return {key: values[key] for key in TRAINING_FIELDS}
+    return {key: values[key] for key in TRAINING_FIELDS if key in values}
 
 
 def legacy_settings(record):
