@@ -14,12 +14,15 @@ How a run's time is estimated (`RunBudget.estimate`), in this order:
    and scoring) or recorded by a finished run of an earlier invocation (its
    training seconds);
 2. else the longest measured seconds of any run of the suite;
-3. else none: the run starts if any of the budget is left ("run one, then
-   stop when the budget is gone").
+3. else none.
 
-A run starts when the seconds spent so far plus its estimate are within the
-budget. A later run of a cheaper group may still start after a dearer one was
-left out. A budget of 0 means no limit.
+The first run an invocation has to train starts whenever any of the budget
+is left, whatever its estimate ("run one, then stop when the budget is
+gone"), so every invocation makes progress and reruns finish the suite even
+when one run takes longer than the budget. Every later run starts when the
+seconds spent so far plus its estimate are within the budget; a later run of
+a cheaper group may still start after a dearer one was left out. A budget of
+0 means no limit.
 """
 
 import dataclasses
@@ -27,9 +30,10 @@ import pathlib
 import time
 
 ESTIMATE_RULE = (
-    "a run starts when the seconds spent plus its estimate fit in the budget; its estimate is the mean measured "
-    "seconds of its group's runs (other seeds: wall seconds of runs trained now, training seconds recorded by runs "
-    "finished earlier), else the longest of any run measured, else none (the first run starts if any budget is left)"
+    "the first run an invocation trains starts if any budget is left; a later one starts when the seconds spent "
+    "plus its estimate fit in the budget; its estimate is the mean measured seconds of its group's runs (other "
+    "seeds: wall seconds of runs trained now, training seconds recorded by runs finished earlier), else the "
+    "longest of any run measured"
 )
 
 
@@ -96,7 +100,10 @@ class RunBudget:
         if not self.budget_s:
             return True
         elapsed, estimate = self.elapsed(), self.estimate(group)
-        fits = elapsed < self.budget_s if estimate is None else elapsed + estimate <= self.budget_s
+        if not self._ran or estimate is None:  # the invocation's first training: progress, while budget is left
+            fits = elapsed < self.budget_s
+        else:
+            fits = elapsed + estimate <= self.budget_s
         if not fits:
             self._not_started.append({"name": name, "estimate_s": estimate})
         return fits

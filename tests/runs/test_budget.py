@@ -66,14 +66,28 @@ def test_a_cheaper_group_still_starts_after_a_dearer_one_was_left_out():
 
 def test_finished_runs_are_reused_and_their_recorded_time_is_the_estimate():
     # The second invocation of a suite: runs finished by the first are loaded, not trained, and their
-    # recorded seconds decide whether the next one fits before any run of this invocation is measured.
+    # recorded seconds are their group's estimate (without them, gap_s1's would be fast_s0's 10 s).
     clock = FakeClock()
     budget = RunBudget(50, clock=clock)
-    trained = _suite(budget, clock, [("gap_s0", "gap"), ("gap_s1", "gap")], {"gap": 80}, finished={"gap_s0"})
-    assert trained == ["gap_s0"]  # "trained" here is the suite's call that loads the finished run
+    runs = [("gap_s0", "gap"), ("fast_s0", "fast"), ("gap_s1", "gap")]
+    trained = _suite(budget, clock, runs, {"gap": 80, "fast": 10}, finished={"gap_s0"})
+    assert trained == ["gap_s0", "fast_s0"]  # "trained" here includes the suite's call that loads gap_s0
     outcome = budget.outcome()
-    assert outcome.reused == ["gap_s0"] and outcome.ran == []
-    assert outcome.not_started == [{"name": "gap_s1", "estimate_s": 80.0}]
+    assert outcome.reused == ["gap_s0"] and [r["name"] for r in outcome.ran] == ["fast_s0"]
+    assert outcome.not_started == [{"name": "gap_s1", "estimate_s": 80.0}]  # 10 s spent + 80 > 50
+
+
+def test_every_invocation_trains_one_run_so_reruns_finish_a_suite_of_runs_longer_than_the_budget():
+    runs = [(f"slow_s{seed}", "slow") for seed in range(3)]
+    finished = set()
+    for invocation in range(3):
+        clock = FakeClock()
+        budget = RunBudget(10, clock=clock)
+        trained = _suite(budget, clock, runs, {"slow": 60}, finished=set(finished))
+        new = [name for name in trained if name not in finished]
+        assert new == [f"slow_s{invocation}"]  # the recorded 60 s exceed the budget, yet one run starts
+        finished.update(new)
+    assert finished == {"slow_s0", "slow_s1", "slow_s2"}
 
 
 def test_no_budget_starts_everything():
