@@ -41,8 +41,8 @@ def test_flagfile_becomes_a_frozen_config(tmp_path):
 @pytest.mark.parametrize("flagfile", sorted((REPO / "flags").glob("*.cfg")), ids=lambda p: p.name)
 def test_every_shipped_flagfile_is_documented(flagfile):
     # Parsing every flagfile (flags/ recursively) is tests/experiments/test_flagfiles.py.
-    readme = (REPO / "README.md").read_text()
-    assert f"`{flagfile.name}`" in readme, f"{flagfile.name} is missing from README's flagfile table"
+    table = (REPO / "docs" / "experiments" / "index.md").read_text()
+    assert f"`{flagfile.name}`" in table, f"{flagfile.name} is missing from docs/experiments/index.md's flagfile table"
 
 
 def test_flags_use_the_experiments_own_defaults():
@@ -95,7 +95,8 @@ def test_every_resnet_experiment_takes_depth_50_and_says_so(argv):
         (["--experiment=augshift", "--fill=nan"], "fill must be a finite number"),
         (["--experiment=augshift", "--consistency_weights=1,inf"], "consistency_weights must be a finite number"),
         (["--experiment=location", "--output_dir= "], "output_dir must name a folder"),
-        (["--experiment=location", "--seeds=0,1"], "does not take --seeds \\(a flag of augshift, channel_position\\)"),
+        (["--experiment=location", "--seeds=0,1"],
+         "does not take --seeds \\(a flag of augshift, channel_position, position_attack\\)"),
         (["--experiment=location", "--dataset=cifar10_binary"], "needs --data_dir"),
         (["--experiment=location", "--strategy=gpu_magic"], "Unknown strategy 'gpu_magic'"),
         (["--experiment=channel_position", "--paddings=zero,bogus"], "Unknown padding 'bogus'"),

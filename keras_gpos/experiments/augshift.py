@@ -359,8 +359,8 @@ def run_augshift(config):
     outcome = budget.outcome().to_dict()
     if not any((path / "run.json").exists() for path in (pathlib.Path(config.output_dir) / "runs").glob("*")):
         logging.info("no run of the suite finished within --budget_s=%g; nothing to report", config.budget_s)
-        return {"budget": outcome}
-    return write_report(config.output_dir, extra={"budget": outcome} if config.budget_s else None).payload
+        return {"time_budget": outcome}
+    return write_report(config.output_dir, extra={"time_budget": outcome} if config.budget_s else None).payload
 
 
 def check_suite_groups(config, splits):

@@ -350,9 +350,9 @@ def run_seeds(config):
     outcome = budget.outcome().to_dict()
     if not finished:
         logging.info("no seed finished within --budget_s=%g; nothing to report", config.budget_s)
-        return {"budget": outcome}
+        return {"time_budget": outcome}
     report = write_seed_report(config.output_dir, seed_results(finished),
-                               {"budget": outcome} if config.budget_s else None)
+                               {"time_budget": outcome} if config.budget_s else None)
     logging.info("results over seeds:\n%s", report.text)
     return report.payload
 

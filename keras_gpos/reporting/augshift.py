@@ -256,7 +256,7 @@ def write_report(output_dir, runs=None, extra=None):
         output_dir: where the results go.
         runs: run directories to report; default every finished run under
             `output_dir/runs` (what `run_augshift` trained there).
-        extra: optional dict merged into results.json; its `"budget"` (a suite's
+        extra: optional dict merged into results.json; its `"time_budget"` (a suite's
             `BudgetOutcome.to_dict()`) is worded too.
 
     Returns:
@@ -276,7 +276,7 @@ def write_report(output_dir, runs=None, extra=None):
     step_time = output_dir / "step_time.json"  # from benchmarks/augshift_step.py
     if step_time.exists():
         payload["step_time"] = read_json(step_time)
-    text = markdown(summary, rows, rule) + budget_markdown(payload.get("budget"))
+    text = markdown(summary, rows, rule) + budget_markdown(payload.get("time_budget"))
     for bench in payload.get("step_time", {}).get("runs", []):
         text += (f"\nStep time ({bench['model']}, batch {bench['batch_size']}): plain "
                  f"{bench['plain_ms']:.0f} ms, AugShift {bench['augshift_ms']:.0f} ms, "

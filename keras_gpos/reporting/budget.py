@@ -1,7 +1,7 @@
 """A suite's time budget in words: which runs this invocation trained, reused and left for the next.
 
 `budget_markdown(budget)` words the dict of `keras_gpos.runs.budget.BudgetOutcome.to_dict()`
-(kept in results.json under `"budget"`), so the report says what ran, generated from the
+(kept in results.json under `"time_budget"`), so the report says what ran, generated from the
 record rather than fixed text.
 """
 

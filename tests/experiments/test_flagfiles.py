@@ -61,6 +61,8 @@ def unset_result_fields(flagfile):
     given = {flag for flag in settings if flag in values and values[flag].present}
     exempt = set(dict(experiment.fixed_flags)) | set(MAY_BE_UNSET.get(name, ()))
     exempt |= {axis.single for axis in experiment.sweep_axes if axis.single and axis.plural in given}
+    if not getattr(config, "audit", True):
+        exempt |= {"audit_images", "audit_layers"}  # read only with --audit (given without it, they are refused)
     return sorted(settings - given - exempt)
 
 

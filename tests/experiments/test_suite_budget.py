@@ -50,7 +50,7 @@ def _channel_position(tmp_path, monkeypatch, budget_s):
     monkeypatch.setattr(channel_position, "train_location", train)
     monkeypatch.setattr(channel_position, "evaluate_run", lambda run_dir, **k: {"run_dir": run_dir})
     monkeypatch.setattr(channel_position, "write_report",
-                        lambda output_dir, rows, extra: reports.append((rows, extra)) or _Report())
+                        lambda output_dir, rows, extra, **kwargs: reports.append((rows, extra)) or _Report())
     config = ChannelPositionConfig(output_dir=str(tmp_path), dataset="embedded", embedded_train_size=40,
                                    embedded_test_size=8, seeds=(0, 1, 2), variants=("gapnet_location",),
                                    width=4, depth=10, budget_s=budget_s)
@@ -68,20 +68,20 @@ def test_channel_position_trains_what_fits_and_the_next_invocation_continues(tmp
     assert trained == ["gapnet_location_zero_g3_s0"]  # s1 would end at 200 s > 150 s
     rows, extra = reports[0]
     assert [pathlib.Path(r["run_dir"]).name for r in rows] == trained  # the report holds only finished runs
-    budget = extra["budget"]
+    budget = extra["time_budget"]
     assert [r["name"] for r in budget["ran"]] == trained
     assert [r["name"] for r in budget["not_started"]] == ["gapnet_location_zero_g3_s1", "gapnet_location_zero_g3_s2"]
 
     trained, reports = _channel_position(tmp_path, monkeypatch, budget_s=150)  # the same command again
     assert trained == ["gapnet_location_zero_g3_s1"]
     rows, extra = reports[0]
-    assert len(rows) == 2 and extra["budget"]["reused"] == ["gapnet_location_zero_g3_s0"]
-    assert [r["name"] for r in extra["budget"]["not_started"]] == ["gapnet_location_zero_g3_s2"]
+    assert len(rows) == 2 and extra["time_budget"]["reused"] == ["gapnet_location_zero_g3_s0"]
+    assert [r["name"] for r in extra["time_budget"]["not_started"]] == ["gapnet_location_zero_g3_s2"]
 
 
 def test_without_a_budget_every_run_trains_and_the_report_has_no_budget(tmp_path, monkeypatch):
     trained, reports = _channel_position(tmp_path, monkeypatch, budget_s=0)
-    assert len(trained) == 3 and "budget" not in reports[0][1]
+    assert len(trained) == 3 and "time_budget" not in reports[0][1]
 
 
 def test_augshift_trains_what_fits_and_reports_it(tmp_path, monkeypatch):
@@ -106,7 +106,7 @@ def test_augshift_trains_what_fits_and_reports_it(tmp_path, monkeypatch):
     # baseline_s0 (100), augshift_s0 (estimate 100: ends at 400), baseline_s1 (400 + 100 > 450: left),
     # augshift_s1 (400 + 300: left).
     assert trained == ["baseline_seed0", "augshift_lam1_mse_seed0"]
-    assert [r["name"] for r in extras[0]["budget"]["not_started"]] == ["baseline_seed1", "augshift_lam1_mse_seed1"]
+    assert [r["name"] for r in extras[0]["time_budget"]["not_started"]] == ["baseline_seed1", "augshift_lam1_mse_seed1"]
 
 
 def test_budget_s_is_a_flag_of_the_suites_and_never_part_of_a_fingerprint():
@@ -157,10 +157,10 @@ def test_position_attack_seeds_run_what_fits_and_the_next_invocation_continues(t
     assert ran == [0]
     results, extra = reports[0]
     assert [pathlib.Path(r).name for r in results] == ["s0"]  # judged over the seeds that finished
-    assert [r["name"] for r in extra["budget"]["not_started"]] == ["s1", "s2"]
+    assert [r["name"] for r in extra["time_budget"]["not_started"]] == ["s1", "s2"]
 
     ran, reports = _position_attack_seeds(tmp_path, monkeypatch, budget_s=150)
-    assert ran == [1] and reports[0][1]["budget"]["reused"] == ["s0"]
+    assert ran == [1] and reports[0][1]["time_budget"]["reused"] == ["s0"]
     # Other attack settings: the recorded attacks are not these, so the seeds run again.
     ran, _ = _position_attack_seeds(tmp_path, monkeypatch, budget_s=0, attack_n=(8,))
     assert ran == [0, 1, 2]

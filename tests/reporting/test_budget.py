@@ -33,7 +33,7 @@ def test_the_location_report_and_its_rerendering_carry_the_budget_section(tmp_pa
     outcome = BudgetOutcome(100, 90, [{"name": "fc_location_zero_g3_s0", "seconds": 90}], [],
                             [{"name": "fc_location_zero_g3_s1", "estimate_s": 90}]).to_dict()
     report = write_report(tmp_path, _suite(1.0, 0.3, 0.9, 0.5), {"experiment": "channel_position",
-                                                                "budget": outcome})
+                                                                "time_budget": outcome})
     assert "| fc_location_zero_g3_s1 | not started | estimate 90 s |" in report.text
     assert (tmp_path / "results.md").read_text() == report.text
     assert "| fc_location_zero_g3_s1 | not started |" in render_file(tmp_path / "results.json")
