@@ -38,6 +38,7 @@ from keras_gpos.base.rendering import (
     write_files,
 )
 from keras_gpos.base.stats import mean_and_spread
+from keras_gpos.reporting.budget import budget_markdown
 from keras_gpos.base.verdicts import cannot_judge, correct, judged, requirement
 from keras_gpos.reporting.grouping import group_rows
 
@@ -516,7 +517,8 @@ def write_report(output_dir, runs, extra=None, audits=None, budget=None):
     Args:
         output_dir: where the files go.
         runs: list of rows from `keras_gpos.experiments.location.evaluate_run`.
-        extra: optional dict merged into results.json.
+        extra: optional dict merged into results.json; its `"time_budget"` (a suite's
+            `BudgetOutcome.to_dict()`: which runs this invocation trained) is worded too.
         audits: optional audit dicts of some of the runs, each with its
             `run` (variant, task, model, padding, grid_size, seed): the report
             then leads with where position lives, and its verdicts share one
@@ -534,5 +536,5 @@ def write_report(output_dir, runs, extra=None, audits=None, budget=None):
     else:
         summary, rule = summarize(runs)
         payload = {"summary": summary, "verdict_rule": rule, "runs": runs, **(extra or {})}
-    return write_files(output_dir, payload, markdown(summary, rule, audits=audits, budget=budget),
-                       lambda p: plot(summary, p, audits))
+    text = markdown(summary, rule, audits=audits, budget=budget) + budget_markdown(payload.get("time_budget"))
+    return write_files(output_dir, payload, text, lambda p: plot(summary, p, audits))
