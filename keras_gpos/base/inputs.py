@@ -477,7 +477,7 @@ def read_label_image(path):
 
     Every mode that stores one number per pixel is read as that number:
     `"L"` (8-bit), `"P"` (the palette index, never the colour it maps to),
-    `"1"`, `"I;16"` and `"I"` (16/32-bit), and `"F"` when every value is a
+    `"1"` (indices 0 and 1), `"I;16"` and `"I"` (16/32-bit), and `"F"` when every value is a
     whole number. Colour modes (`RGB`, `RGBA`, `LA`, ...) cannot hold one
     index per pixel and are refused, as are lossy JPEG files, whose
     compression changes labels.
@@ -509,6 +509,8 @@ def read_label_image(path):
             f"{list(LABEL_IMAGE_MODES)} (convert colour-coded labels to class indices first).")
     if values.ndim != 2:
         raise ValueError(f"label image {path} (mode {mode}) decodes to shape {values.shape}, not (height, width).")
+    if mode == "1":  # 1-bit pixels decode as bool: the stored indices are 0 and 1
+        values = values.astype(np.uint8)
     return integer_values(values, f"label image {path} (mode {mode})")
 
 
