@@ -223,7 +223,7 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
             check_positive_int(n, "impact_n entries")
         check_positive_int(impact_images, "impact_images")
     check_model_layout(model, "position_audit")
-    graph = functional_view(model)
+    graph = functional_view(model, input_shape)  # input_shape builds an unbuilt Sequential (no data read for it)
     shape = tuple(graph.inputs[0].shape[1:])
     stream = batches(data, batch_size, name="position_audit data")
     it = iter(iterate(stream))

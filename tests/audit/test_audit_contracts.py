@@ -35,3 +35,22 @@ def test_class_probe_chance_follows_num_classes(model):
                            flips=(), verbose=0)
     ordered = audit.layers[0]["class"]["ordered"]
     assert ordered["uniform_chance"] == pytest.approx(0.25)
+
+
+@pytest.mark.adversarial
+def test_unbuilt_sequential_with_input_shape_audits_every_generator_batch():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Conv2D(4, 3, padding="same", name="c1"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+    data = images(12)
+
+    def generator():
+        for start in range(0, 12, 4):
+            yield data[start:start + 4]
+
+    # input_shape was ignored: "Sequential model ... is not built; pass input_shape".
+    audit = position_audit(model, generator(), layers=["c1"], grid_size=2, input_shape=(32, 32, 3), flips=(),
+                           verbose=0)
+    assert audit.images == 12
