@@ -53,13 +53,23 @@ def is_functional(model):
     return hasattr(model, "_nodes_by_depth") and bool(getattr(model, "inputs", None))
 
 
-def subclassed_model_error(model, what="read a layer's output"):
-    return ValueError(
-        f"model {model.name!r} is a subclassed {type(model).__name__}: keras_gpos cannot {what} "
-        "from outside its call(). Pass a feature callable instead of a layer name (images -> "
-        "feature map, e.g. features=lambda x: model.backbone(x)), or build the model with the "
-        "functional API (keras.Model(inputs, outputs))."
-    )
+def subclassed_model_error(model, what="read a layer's output", argument="layer_name"):
+    """The error for a subclassed model: what works instead, with the argument that takes it.
+
+    `argument` is the caller's own argument for a feature callable, written as
+    it is passed (`"layer_name"` for the ranking, `"layers"` for the audit,
+    which takes a list), or None where no callable can stand in (masking).
+    """
+    example = "lambda x: model.backbone(x)"
+    if argument is None:
+        instead = ("Build the model with the functional API (keras.Model(inputs, outputs)), or put a "
+                   "keras_gpos.layers.ChannelMask into its call().")
+    else:
+        given = f"[{example}]" if argument == "layers" else example
+        instead = (f"Pass a feature callable (images -> feature map) in place of the layer name, e.g. "
+                   f"{argument}={given}, or build the model with the functional API (keras.Model(inputs, outputs)).")
+    return ValueError(f"model {model.name!r} is a subclassed {type(model).__name__}: keras_gpos cannot {what} "
+                      f"from outside its call(). {instead}")
 
 
 def functional_view(model, input_shape=None):

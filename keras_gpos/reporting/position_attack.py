@@ -12,6 +12,7 @@ from keras_gpos.base.rendering import (
 )
 from keras_gpos.base.schema import SCHEMA_VERSION
 from keras_gpos.base.stats import ratio_to_baseline
+from keras_gpos.reporting.budget import budget_markdown
 
 
 def markdown(results):
@@ -162,7 +163,8 @@ def seeds_markdown(summary):
 
 
 def write_seed_report(output_dir, results, extra=None):
-    """results.json/.md/.png of several seeds' attacks on one layer and flip."""
+    """results.json/.md/.png of several seeds' attacks on one layer and flip; `extra` (merged into
+    results.json) may hold a seeds suite's `"time_budget"`, which the Markdown words."""
     summary = summarize_seeds(results)
 
     def plot(path):
@@ -192,4 +194,5 @@ def write_seed_report(output_dir, results, extra=None):
         return save_figure(fig, path)
 
     payload = {"experiment": "position_attack", "seeds_summary": summary, "runs": results, **(extra or {})}
-    return write_files(output_dir, payload, seeds_markdown(summary), plot)
+    text = seeds_markdown(summary) + budget_markdown(payload.get("time_budget"))
+    return write_files(output_dir, payload, text, plot)
