@@ -40,6 +40,7 @@ from keras_gpos.attacks.channel_attack import mask_layer_name
 from keras_gpos.attacks.rendering import comparison_markdown, comparison_plot
 from keras_gpos.base.progress import Progress
 from keras_gpos.base.stats import ALPHA, baseline_summary, empirical_p_value, smallest_empirical_p
+from keras_gpos.base.stats import ratio_to_baseline
 from keras_gpos.base.validation import check_channel_count
 from keras_gpos.base.verdicts import cannot_judge, correct, judged
 from keras_gpos.base.vocabulary import SIDES
@@ -188,7 +189,7 @@ def compare(evaluator, ranking, n_values, random_draws=10, region_n=None, contra
         stats = baseline_summary(baseline) if judged_ else {"mean": None, "std": None, "p95": None}
         rows.append({
             "n": n, "top_drop": top_drop, "random": stats, "random_values": baseline,
-            "ratio": top_drop / stats["mean"] if judged_ and stats["mean"] > 0 else None,
+            "ratio": ratio_to_baseline(top_drop, stats, len(baseline)) if judged_ else None,
             "p_value": empirical_p_value(top_drop, baseline) if judged_ else None,
             "draws": len(baseline),
         })

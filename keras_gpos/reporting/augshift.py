@@ -27,13 +27,15 @@ from keras_gpos.base.rendering import (
 from keras_gpos.base.schema import FINGERPRINT_FILE, read_fingerprint
 from keras_gpos.base.verdicts import cannot_judge, correct, judged
 from keras_gpos.reporting.budget import budget_markdown
-from keras_gpos.reporting.grouping import group_rows
+from keras_gpos.reporting.grouping import check_alike, group_rows
 from keras_gpos.reporting.schema import read_augshift_summary
 from keras_gpos.base.stats import mean_and_spread
 
 BASELINE = "baseline"
 MIN_SEEDS = 2
 
+# What a group and the baseline may differ in (fields only one of them uses are not compared either).
+BASELINE_FIELDS = ("variant", "consistency_weight")
 GROUP_ORDER = ("baseline", "blurpool", "aps", "augshift", "augshift_blurpool", "augshift_aps")
 
 
@@ -138,6 +140,8 @@ def summarize(rows):
         entry["location_probe"]["chance"] = probes[0].get("chance", 1.0 / 9)
         entry["location_probe"]["uniform_chance"] = probes[0].get("uniform_chance", 1.0 / 9)
         summary.append(entry)
+    for name in groups:
+        check_alike(groups[name], groups.get(BASELINE, []), BASELINE_FIELDS, "the baseline")
     verdicts = [consistency_verdict(e["group"], groups[e["group"]], groups.get(BASELINE, []))
                 for e in summary if e["group"] != BASELINE]
     (settled,), rule = correct([verdicts])

@@ -40,9 +40,11 @@ from keras_gpos.base.rendering import (
 from keras_gpos.base.stats import mean_and_spread
 from keras_gpos.reporting.budget import budget_markdown
 from keras_gpos.base.verdicts import cannot_judge, correct, judged, requirement
-from keras_gpos.reporting.grouping import group_rows
+from keras_gpos.reporting.grouping import check_alike, group_rows
 
 TASKS = ("location", "class")
+# What a permuted row and its unpermuted reference may differ in (everything else: trained alike).
+PERMUTATION_FIELDS = ("permute_at", "permute_per_sample")
 
 
 def _group_key(row):
@@ -257,6 +259,9 @@ def _judge(rows):
         r = index.get((entry["model"], reference, entry["padding"], entry["grid_size"])) if reference else None
         ref = summary[r] if r is not None else None
         entry["reference_variant"] = reference if ref else None
+        if ref:
+            check_alike(runs_of[i]["location"] + runs_of[i]["class"], runs_of[r]["location"] + runs_of[r]["class"],
+                        PERMUTATION_FIELDS, f"its reference {reference}")
         entry["retained"] = {
             task: stats.kept_share(ref[task]["mean"], entry[task]["mean"], entry[task]["chance"]) if ref else None
             for task in TASKS
