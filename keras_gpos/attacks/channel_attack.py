@@ -17,7 +17,7 @@ from keras_gpos.base.backend import ModelFunction
 from keras_gpos.base.graph import feature_model, functional_view, layer_path, subclassed_model_error
 from keras_gpos.base.inputs import (
     batches, check_images, check_model_input, check_segmentation_model, iterate, segmentation_masks)
-from keras_gpos.base.validation import check_integer_indices, check_positive_int
+from keras_gpos.base.validation import check_ignore_label, check_integer_indices, check_positive_int
 from keras_gpos.base.vocabulary import check_region
 from keras_gpos.layers.channel_mask import ChannelMask, channel_indicator
 from keras_gpos.metrics.region_iou import confusion_matrix, iou_from_confusion, labelled_pixels
@@ -123,7 +123,7 @@ class AttackEvaluator:
             checked (finite pixels, labels in range) and kept in memory, so
             every evaluation scores the same pixels.
         num_classes: int.
-        ignore_label: int or None.
+        ignore_label: int or None (a bool, float or str is refused).
         regions: mapping of name to region (see
             `keras_gpos.metrics.RegionMeanIoU`), e.g.
             `{"all": "all", "left": "left", "right": "right"}`.
@@ -150,7 +150,7 @@ class AttackEvaluator:
         if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
             raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}.")
         self.num_classes = int(num_classes)
-        self.ignore_label = ignore_label
+        self.ignore_label = check_ignore_label(ignore_label)
         regions = regions or {"all": "all", "left": "left", "right": "right"}
         self.regions = {name: check_region(region) for name, region in regions.items()}
         self.batch_size = check_positive_int(batch_size, "batch_size")
@@ -171,6 +171,11 @@ class AttackEvaluator:
             if not cached:
                 check_model_input(self.model, images, "AttackEvaluator")
                 check_segmentation_model(self.model, "AttackEvaluator", images.shape[1:], self.num_classes)
+                self._check_region_masks(images.shape[1:3])
+            elif images.shape[1:] != cached[0][0].shape[1:]:
+                raise ValueError(f"{batch_what} has images of shape {images.shape[1:]} but batch 0 has "
+                                 f"{cached[0][0].shape[1:]}; every batch must have one image size (resize or "
+                                 "crop them, or evaluate each size separately).")
             cached.append((images, labels))
         if not cached:
             raise ValueError("AttackEvaluator got an empty dataset.")
@@ -185,6 +190,13 @@ class AttackEvaluator:
         if sum(int(np.sum(self._valid(labels))) for _, labels in padded) == 0:
             raise ValueError("AttackEvaluator: the data hold no labelled pixels (every pixel is ignored).")
         return padded
+
+    def _check_region_masks(self, spatial_shape):
+        for name, region in self.regions.items():
+            if isinstance(region, np.ndarray) and tuple(region.shape) != tuple(spatial_shape):
+                raise ValueError(f"AttackEvaluator: region {name!r} is a mask of shape {region.shape} but the "
+                                 f"images (and masks) are {tuple(spatial_shape)}; expected a "
+                                 f"{spatial_shape[0]}x{spatial_shape[1]} boolean mask.")
 
     def _valid(self, labels):
         valid = labels >= 0

@@ -36,9 +36,11 @@ import dataclasses
 
 import numpy as np
 
+from keras_gpos.attacks.channel_attack import mask_layer_name
 from keras_gpos.attacks.rendering import comparison_markdown, comparison_plot
 from keras_gpos.base.progress import Progress
 from keras_gpos.base.stats import ALPHA, baseline_summary, empirical_p_value, smallest_empirical_p
+from keras_gpos.base.stats import ratio_to_baseline
 from keras_gpos.base.validation import check_channel_count
 from keras_gpos.base.verdicts import cannot_judge, correct, judged
 from keras_gpos.base.vocabulary import SIDES
@@ -104,6 +106,22 @@ def _empirical_verdict(key, claim, measured, baseline, what, regions_needed, cle
                                       f"{len(baseline)} random draws), one-sided", **context)
 
 
+def _check_same_layer(mask, ranking):
+    """Refuses a ranking of another layer than the masked one: its channel ids would name other channels."""
+    layer = ranking.metadata.get("layer")
+    if ranking.num_channels != mask.num_channels:
+        raise ValueError(f"the ranking is of layer {layer!r} with {ranking.num_channels} channels but the mask "
+                         f"{mask.name!r} covers {mask.num_channels}; rank the masked layer.")
+    # insert_channel_mask names the mask after its layer ('a/b' -> 'a_b_channel_mask'); a mask named
+    # otherwise (inserted by hand), or a ranking of a feature callable, is checked by its channel count only.
+    names = {mask_layer_name(layer), mask_layer_name(layer.split("/")[-1])} if isinstance(layer, str) else set()
+    by_model = ranking.metadata.get("layer_output_shape") is not None
+    if by_model and names and mask.name.endswith("_channel_mask") and not (
+            mask.name in names or mask.name.endswith("_" + mask_layer_name(layer.split("/")[-1]))):
+        raise ValueError(f"the ranking is of layer {layer!r} but the mask {mask.name!r} follows another layer; "
+                         "rank the masked layer.")
+
+
 def compare(evaluator, ranking, n_values, random_draws=10, region_n=None, contrast_pairs=20, seed=0,
             verbose=1):
     """Runs the comparison (see the module docstring).
@@ -134,6 +152,8 @@ def compare(evaluator, ranking, n_values, random_draws=10, region_n=None, contra
             f"the AttackEvaluator has no regions {missing}; build it with regions "
             f"{{'all': 'all', '{first}': '{first}', '{second}': '{second}'}}."
         )
+    if getattr(evaluator, "mask", None) is not None:  # an AttackEvaluator (duck-typed stand-ins have none)
+        _check_same_layer(evaluator.mask, ranking)
     if isinstance(random_draws, bool) or not isinstance(random_draws, int) or random_draws < 2:
         raise ValueError(f"random_draws must be an int >= 2 (a spread needs two); got {random_draws!r}.")
     if isinstance(contrast_pairs, bool) or not isinstance(contrast_pairs, int) or contrast_pairs < 0:
@@ -169,7 +189,7 @@ def compare(evaluator, ranking, n_values, random_draws=10, region_n=None, contra
         stats = baseline_summary(baseline) if judged_ else {"mean": None, "std": None, "p95": None}
         rows.append({
             "n": n, "top_drop": top_drop, "random": stats, "random_values": baseline,
-            "ratio": top_drop / stats["mean"] if judged_ and stats["mean"] > 0 else None,
+            "ratio": ratio_to_baseline(top_drop, stats, len(baseline)) if judged_ else None,
             "p_value": empirical_p_value(top_drop, baseline) if judged_ else None,
             "draws": len(baseline),
         })

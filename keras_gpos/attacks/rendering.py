@@ -7,6 +7,7 @@ results file), so a report never rebuilds the comparison object to draw it.
 import numpy as np
 
 from keras_gpos.base.rendering import correction_text, markdown_table, pyplot, reason_text, save_figure
+from keras_gpos.base.stats import ratio_to_baseline
 from keras_gpos.base.vocabulary import SIDES
 
 STATE_WORDS = {"holds": "yes", "does_not_hold": "no", "cannot_be_judged": "cannot be judged"}
@@ -14,6 +15,14 @@ STATE_WORDS = {"holds": "yes", "does_not_hold": "no", "cannot_be_judged": "canno
 
 def _number(value, digits=3):
     return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _ratio(row):
+    """The top / random cell: n/a, with why, where the random mean is too near zero for a ratio."""
+    if row["random"]["mean"] is None:
+        return "n/a"
+    ratio = ratio_to_baseline(row["top_drop"], row["random"], row["draws"])  # files written before it re-read
+    return "n/a (random drop ≈ 0)" if ratio is None else f"{ratio:.1f}"
 
 
 def _state(record):
@@ -58,7 +67,7 @@ def comparison_markdown(record):
             ["N", "N / channels", "top-N drop", "random drop (mean ± std)", "random draws",
              "random p95", "top / random", "p-value", "holds"],
             [[r["n"], f"{r['n'] / num_channels:.3f}", _number(r["top_drop"]), spread(r["random"]),
-              r["draws"], _number(r["random"]["p95"]), "n/a" if r["ratio"] is None else f"{r['ratio']:.1f}",
+              r["draws"], _number(r["random"]["p95"]), _ratio(r),
               _number(r["p_value"]), _state(r)] for r in rows]),
         "### Region attacks (signed rankings; mIoU drop per half)",
         "",

@@ -286,7 +286,7 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
     if callables:
         graph = model if getattr(model, "inputs", None) else None
     elif isinstance(model, keras.Sequential) or is_functional(model):
-        graph = functional_view(model)
+        graph = functional_view(model, input_shape)  # input_shape builds an unbuilt Sequential (no data read for it)
     else:
         raise subclassed_model_error(model, "read a layer's output", argument="layers")
     shape = tuple(graph.inputs[0].shape[1:]) if graph is not None else (None, None, None)
@@ -311,8 +311,16 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
         channel_counts = None  # known after the first batch
     else:
         names = list(layers) if layers else default_layers(graph, max_layers)
+        seen = []  # (output, name): a layer listed twice, by one name or two spellings, has one output tensor
         for name in names:
             out = layer_output(graph, name)
+            # A layer listed twice would be audited twice in one correction family (Holm over
+            # inflated counts); a repeat is refused, not dropped, since it is often a typo for another layer.
+            repeated = next((earlier for output, earlier in seen if output is out or earlier == name), None)
+            if repeated is not None:
+                raise ValueError(f"position_audit: layers lists {repeated!r} and {name!r}, the same layer; list "
+                                 "each layer once (each is one test of the audit's correction family).")
+            seen.append((out, name))
             if len(out.shape) != 4:
                 raise ValueError(f"layer {name!r} outputs {tuple(out.shape)}, not a 4-D feature map; "
                                  "it cannot be audited.")
@@ -406,7 +414,8 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
                                             probe_features)
         entry = {"name": name, "channels": channels, "location": location, "class": None}
         if class_targets is not None:
-            entry["class"], _ = _probe_views(features, class_targets, train_mask, int(class_targets.max()) + 1,
+            classes = num_classes if num_classes is not None else int(class_targets.max()) + 1
+            entry["class"], _ = _probe_views(features, class_targets, train_mask, classes,
                                              cells_per_image, seed, probe_features)
         if degenerate:  # once per layer, not once per probe
             warnings.warn(degenerate_message(f"the pooled features of layer {name!r}"), stacklevel=2)

@@ -148,6 +148,11 @@ def batches(data, batch_size=32, name="data", image_rank=4):
         return _array_batches(images, labels, batch_size, name, image_rank)
     if _is_tf_dataset(data):
         return _dataset_batches(data, batch_size, name, image_rank)
+    if isinstance(data, list) and len(data) in (2, 3) and np.ndim(data[0]) == image_rank and any(
+            np.ndim(v) != image_rank for v in data[1:]):
+        shapes = ", ".join(str(np.shape(v)) for v in data)
+        raise ValueError(f"{name}: got a list of arrays of shapes {shapes}; a list is read as batches of images, "
+                         "so pass images and labels as a tuple (images, labels).")
     if isinstance(data, (str, bytes, dict)) or not hasattr(data, "__iter__"):
         raise ValueError(
             f"{name} must be an array of images, an (images, labels) tuple, a tf.data.Dataset, "
@@ -353,6 +358,24 @@ def check_images(images, what, model=None, input_range=None):
     return images
 
 
+# Channel counts of images; a batch with one of these on axis 1 and a larger last axis is channels_first.
+_IMAGE_CHANNELS = (1, 2, 3, 4)
+
+
+def check_channels_last(images, what):
+    """Refuses images that look `channels_first`, where no model says the layout (feature callables).
+
+    `(N, 3, 32, 32)` has an image's channel count on axis 1 and an image side
+    on the last axis; read as `(N, h, w, c)` it would give 32 "channels".
+    """
+    shape = np.shape(images)
+    if len(shape) == 4 and shape[1] in _IMAGE_CHANNELS and shape[-1] not in _IMAGE_CHANNELS:
+        raise ValueError(f"{what}: images of shape {tuple(shape)} look channels_first ({shape[1]} channels on "
+                         f"axis 1); keras_gpos reads (batch, height, width, channels), so transpose them to "
+                         f"(N, {shape[2]}, {shape[3]}, {shape[1]}).")
+    return images
+
+
 def _from_one_hot(values, what, kind):
     """Class indices of exactly one-hot rows (last axis), as Keras' categorical losses take them."""
     values = np.asarray(values)
@@ -454,7 +477,7 @@ def read_label_image(path):
 
     Every mode that stores one number per pixel is read as that number:
     `"L"` (8-bit), `"P"` (the palette index, never the colour it maps to),
-    `"1"`, `"I;16"` and `"I"` (16/32-bit), and `"F"` when every value is a
+    `"1"` (indices 0 and 1), `"I;16"` and `"I"` (16/32-bit), and `"F"` when every value is a
     whole number. Colour modes (`RGB`, `RGBA`, `LA`, ...) cannot hold one
     index per pixel and are refused, as are lossy JPEG files, whose
     compression changes labels.
@@ -486,6 +509,8 @@ def read_label_image(path):
             f"{list(LABEL_IMAGE_MODES)} (convert colour-coded labels to class indices first).")
     if values.ndim != 2:
         raise ValueError(f"label image {path} (mode {mode}) decodes to shape {values.shape}, not (height, width).")
+    if mode == "1":  # 1-bit pixels decode as bool: the stored indices are 0 and 1
+        values = values.astype(np.uint8)
     return integer_values(values, f"label image {path} (mode {mode})")
 
 
@@ -555,6 +580,7 @@ def check_segmentation_model(model, what, input_shape, num_classes):
 
 __all__ = [
     "Batches", "batches", "iterate", "warn_once", "check_value_range", "check_model_input", "model_data_format",
-    "check_model_layout", "model_input_shape", "check_images", "class_labels", "segmentation_masks",
+    "check_model_layout", "model_input_shape", "check_channels_last", "check_images", "class_labels",
+    "segmentation_masks",
     "LABEL_IMAGE_MODES", "read_label_image", "single_output", "model_output_spec", "check_segmentation_model"
 ]

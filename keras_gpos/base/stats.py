@@ -86,6 +86,25 @@ def baseline_summary(values):
     }
 
 
+def ratio_to_baseline(value, baseline, draws):
+    """`value / baseline["mean"]`, or None where that mean is not clearly above zero.
+
+    A ratio to a mean near zero is noise (a top-N drop of -0.002 over a random drop of 0.0001 reads
+    -20x): the mean must be above zero and above twice its standard error (`std / sqrt(draws)`).
+
+    Args:
+        value: float or None. What is compared (e.g. the top-N drop).
+        baseline: `baseline_summary`'s dict (`mean`, `std`).
+        draws: int. How many random draws the baseline holds.
+    """
+    mean, std = baseline.get("mean"), baseline.get("std")
+    if value is None or mean is None or mean <= 0:
+        return None
+    if std is not None and draws and mean <= 2 * std / np.sqrt(draws):
+        return None
+    return float(value / mean)
+
+
 def per_image_rates(correct, trials):
     """`correct / trials` per image, as float64 (`correct`: `(images,)` counts)."""
     correct = np.asarray(correct, np.float64)
@@ -243,7 +262,7 @@ def holm(p_values):
 
 __all__ = [
     "DRAWS", "LEVEL", "ALPHA", "MIN_IMAGES", "TOLERANCE", "mean_and_spread", "empirical_p_value",
-    "smallest_empirical_p", "baseline_summary", "per_image_rates", "bootstrap_column_means", "bootstrap_test",
-    "accuracy_interval", "above_chance", "paired_difference", "kept_share", "kept_share_statistic",
+    "smallest_empirical_p", "baseline_summary", "ratio_to_baseline", "per_image_rates", "bootstrap_column_means",
+    "bootstrap_test", "accuracy_interval", "above_chance", "paired_difference", "kept_share", "kept_share_statistic",
     "kept_share_difference", "seed_agreement", "holm"
 ]

@@ -127,6 +127,13 @@ def integer_values(values, what, kind="labels"):
     return values.astype(np.int64)
 
 
+def check_ignore_label(value, name="ignore_label"):
+    """None or an int class id that is never scored; a bool, float (even 255.0) or str is an error."""
+    if value is not None and not _is_int(value):
+        raise ValueError(f"{name} must be an int or None; got {value!r} ({type(value).__name__}).")
+    return None if value is None else int(value)
+
+
 def check_label_range(indices, what, num_classes, ignore_label=None, kind="labels"):
     """Int `indices` in `[0, num_classes)` (or the ignore label); returns them."""
     valid = (indices >= 0) & (indices < num_classes)
@@ -149,5 +156,5 @@ def check_labels(labels, num_classes, what, ignore_label=None):
 __all__ = [
     "MAX_SEED", "check_positive_int", "check_non_negative_int", "check_int_range", "check_seed", "check_one_of",
     "check_finite", "check_fraction", "check_positive_ints", "check_channel_count", "check_integer_indices",
-    "check_finite_array", "integer_values", "check_label_range", "check_labels"
+    "check_finite_array", "integer_values", "check_ignore_label", "check_label_range", "check_labels"
 ]

@@ -15,7 +15,8 @@ from keras_gpos.data.image_set import ImageSet
 
 RECORD_BYTES = 1 + 3 * 32 * 32
 # The official names, matched exactly: `data_batch_1 (copy).bin` is not read.
-TRAIN_FILE = re.compile(r"data_batch_([1-9][0-9]*)\.bin")
+TRAIN_FILE = re.compile(r"data_batch_([0-9]+)\.bin")
+TRAIN_BATCHES = range(1, 6)  # the official set has data_batch_1.bin .. data_batch_5.bin
 TEST_FILE = "test_batch.bin"
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer",
@@ -83,6 +84,8 @@ def load_cifar10_binary(data_dir):
     Args:
         data_dir: path of a folder with `data_batch_*.bin` and
             `test_batch.bin` (as unpacked from `cifar-10-binary.tar.gz`).
+            A `data_batch_<n>.bin` other than 1..5 is refused (a stray copy
+            would add its images to training); other names are not read.
 
     Returns:
         `(train, test)` ImageSets.
@@ -92,6 +95,11 @@ def load_cifar10_binary(data_dir):
         raise ValueError(f"CIFAR-10 data dir {data_dir} does not exist or is not a folder.")
     numbered = [(int(match.group(1)), path) for path in data_dir.iterdir()
                 if (match := TRAIN_FILE.fullmatch(path.name))]
+    for _, path in numbered:
+        if path.is_file() and path.name not in {f"data_batch_{n}.bin" for n in TRAIN_BATCHES}:
+            raise ValueError(f"{path} is not a CIFAR-10 training batch: the official files are data_batch_1.bin .. "
+                             f"data_batch_5.bin, so it would add images twice or from elsewhere; move it out of "
+                             f"{data_dir}.")
     train_files = [path for _, path in sorted(numbered)]
     test_file = data_dir / TEST_FILE
     if not train_files or not test_file.exists():

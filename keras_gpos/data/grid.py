@@ -47,18 +47,20 @@ def _noise_to_image_space(canvas, pixel_mean, pixel_std):
     channel_affine(canvas, 1.0 / std, -mean / std, canvas)
 
 
-def _background(canvas, images, background, pixel_mean, pixel_std, seed):
-    """Writes the background into the whole canvas."""
+def _background(canvas, images, background, pixel_mean, pixel_std, seed, scale=1.0):
+    """Writes the background into the whole canvas; `scale` is white's pixel value (255 for uint8 images)."""
     channels = canvas.shape[-1]
     if background == "zeros" or not isinstance(background, str):
         canvas[...] = 0.0 if background == "zeros" else background
     elif background in ("black", "white"):
-        pixel = np.full(channels, 0.0 if background == "black" else 1.0, np.float32)
+        pixel = np.full(channels, 0.0 if background == "black" else scale, np.float32)
         canvas[...] = _to_image_space(pixel, pixel_mean, pixel_std)
     elif background == "mean":
         canvas[...] = images.mean(axis=(1, 2))[:, None, None, :]
     else:
         rng_of(seed).random(canvas.shape, dtype=np.float32, out=canvas)
+        if scale != 1.0:
+            canvas *= np.float32(scale)
         if pixel_mean is not None or pixel_std is not None:
             _noise_to_image_space(canvas, pixel_mean, pixel_std)
 
@@ -81,15 +83,18 @@ def place_on_grid(
 
     Args:
         images: array `(batch, h, w, channels)` or `(h, w, channels)`
-            (integers are taken as float32 values).
+            (integers are taken as float32 values; uint8 images are raw
+            pixels in [0, 255], so `"white"` is 255 and `"noise"` is drawn in
+            [0, 255] for them).
         cells: int array `(batch,)` (or a scalar for a single image).
         grid_size: int >= 1.
         background: what fills the rest of the canvas:
             `"zeros"` a literal 0 in the images' space (the dataset-mean
             colour when images are normalised, the paper's setting);
-            `"black"`/`"white"` pixel value 0/1; `"mean"` the pasted image's
-            own mean colour; `"noise"` uniform random pixels in [0, 1]; a
-            number: that constant in the images' space.
+            `"black"`/`"white"` pixel value 0/1 (0/255 for uint8 images);
+            `"mean"` the pasted image's own mean colour; `"noise"` uniform
+            random pixels in [0, 1] ([0, 255] for uint8); a number: that
+            constant in the images' space.
         cell_size: `(height, width)` of a cell, or None for the image size.
         pixel_mean, pixel_std: per-channel normalisation the images already
             carry, so `black`, `white` and `noise` are expressed in the
@@ -112,6 +117,8 @@ def place_on_grid(
     grid_size = check_grid_size(grid_size)
     background = check_background(background)
     images = np.asarray(images)
+    # uint8 images are raw pixels: backgrounds named by a pixel value take the images' 0..255 scale.
+    scale = 255.0 if images.dtype == np.uint8 else 1.0
     if not np.issubdtype(images.dtype, np.floating):
         images = images.astype(np.float32)
     single = images.ndim == 3
@@ -139,7 +146,7 @@ def place_on_grid(
         raise ValueError(f"a {canvas_h}x{canvas_w} canvas does not hold a {grid_h}x{grid_w} grid.")
 
     canvas = batch_array((count, canvas_h, canvas_w, channels), np.float32)
-    _background(canvas, images, background, pixel_mean, pixel_std, seed)
+    _background(canvas, images, background, pixel_mean, pixel_std, seed, scale)
     # Splitting the canvas axes into (grid row, row in cell) is a view, not a copy.
     cells_view = canvas[:, :grid_h, :grid_w].reshape(count, grid_size, cell_h, grid_size, cell_w, channels)
     top, left = (cell_h - height) // 2, (cell_w - width) // 2

@@ -44,7 +44,8 @@ register_experiment(Experiment(
     "channel order"))
 register_experiment(Experiment(
     "position_attack", PositionAttackConfig, run_position_attack, position_attack.evaluate_runs,
-    "rank a segmentation network's position channels, then zero them (top-N vs random, regions)"))
+    "rank a segmentation network's position channels, then zero them (top-N vs random, regions)",
+    sweep_axes=position_attack.SWEEP_AXES))
 
 
 def run_experiment(name, config):

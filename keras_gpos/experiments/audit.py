@@ -92,8 +92,13 @@ class AuditConfig:
 
 
 def expand_models(patterns, skip_missing=False):
-    """The model paths of `--models`: each a `.keras` file or a run directory holding `model.keras`."""
-    paths = []
+    """The model paths of `--models`: each a `.keras` file or a run directory holding `model.keras`.
+
+    Entries that resolve to one model file (a run directory and its `model.keras`, overlapping
+    patterns, links) are audited once, as `evaluate.py` reads one run once: a model audited twice
+    would sit twice in one correction family.
+    """
+    paths, seen = [], set()
     for pattern in patterns:
         matches = sorted(glob.glob(pattern))
         if not matches:
@@ -105,6 +110,11 @@ def expand_models(patterns, skip_missing=False):
             path = pathlib.Path(match)
             if path.is_dir() and not (path / "model.keras").exists():
                 raise ValueError(f"--models entry {path} is a folder without model.keras (not a run directory).")
+            key = (path / "model.keras" if path.is_dir() else path).resolve()
+            if key in seen:
+                logging.info("--models entry %s names %s again; audited once", path, key)
+                continue
+            seen.add(key)
             paths.append(path)
     return paths
 

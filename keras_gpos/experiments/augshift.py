@@ -4,7 +4,9 @@
 run directory each under `<output_dir>/runs/`, then reports every finished
 run in that folder (`keras_gpos.reporting.augshift`). Re-running with other
 settings into the same folder adds runs; finished runs with the same
-settings are skipped, so the table grows.
+settings are skipped, so the table grows. With `budget_s` only the runs that
+fit start (`keras_gpos.runs.budget`) and the report lists what ran and what
+did not; the next invocation continues.
 
 Variants (same ResNet, same epochs, same random placement of the images):
 
@@ -37,7 +39,7 @@ from absl import logging
 from keras_gpos import data as gdata
 from keras_gpos.data.view_protocol import VIEW_MODES, ViewProtocol
 from keras_gpos.experiments.config import ImageDataConfig, option, result_settings, upgrade_record
-from keras_gpos.experiments.sweeps import SweepAxis, check_twins, expand
+from keras_gpos.experiments.sweeps import BUDGET_HELP, SweepAxis, check_budget, check_twins, expand
 from keras_gpos.layers.blur_pool import BLUR_KERNEL_SIZES
 from keras_gpos.layers.padding import PADDING_MODES, check_padding_mode
 from keras_gpos.losses import DISTANCES, ShiftConsistencyLoss
@@ -51,6 +53,7 @@ from keras_gpos.training.augshift import AugShiftModel, ConsistencyWarmup
 from keras_gpos.training.recipe import compile_classifier
 from keras_gpos.training.consistency_callback import ShiftConsistencyCallback
 from keras_gpos.training.distribution import is_chief
+from keras_gpos.runs.budget import RunBudget, is_finished
 from keras_gpos.runs.resources import MemoryPlan
 from keras_gpos.runs.lifecycle import FitPlan, TrainingSetup, finish_run, fit_run
 from keras_gpos.runs.directory import RunDirectory
@@ -98,6 +101,7 @@ class AugShiftConfig(ImageDataConfig):
     eval_seed: int = option(1234, "Seed of the evaluation views (same for every model).")
     probe_train_images: int = option(1000, "Training images (x9 positions) for the location probe.")
     sweep_stride: int = option(2, "Accuracy-vs-shift: score every n-th diagonal offset.")
+    budget_s: float = option(0.0, BUDGET_HELP)
     probe_epochs: int = option(
         0, "Unused since keras_gpos 0.2 (the probe is fitted to convergence by L-BFGS); accepted "
         "so older flagfiles still parse."
@@ -129,6 +133,7 @@ class AugShiftConfig(ImageDataConfig):
             if not consistency_weight >= 0:
                 raise ValueError(f"consistency weight (lambda) must be >= 0; got {consistency_weight}.")
         check_non_negative_int(self.warmup_epochs, "warmup_epochs")
+        check_budget(self)
         self.protocol  # noqa: B018 - validates canvas_size, max_shift and fill
 
     @property
@@ -340,11 +345,22 @@ def run_augshift(config):
     splits = prepare_data(config)
     if is_chief():
         check_suite_groups(config, splits)
+    budget = RunBudget(config.budget_s)
     for variant, consistency_weight, seed in config.leaves():
-        train_one(config, variant, consistency_weight, seed, splits)
+        name = run_name(variant, consistency_weight, config, seed)
+        done = budget.run(
+            name, name.rsplit("_seed", 1)[0],
+            is_finished(pathlib.Path(config.output_dir) / "runs" / name, config.overwrite),
+            lambda v=variant, w=consistency_weight, s=seed: train_one(config, v, w, s, splits))
+        if not done:
+            logging.info("%s not started: it would not end within --budget_s=%g", name, config.budget_s)
     if not is_chief():
         return {}  # other workers train; only the chief writes the report
-    return write_report(config.output_dir).payload
+    outcome = budget.outcome().to_dict()
+    if not any((path / "run.json").exists() for path in (pathlib.Path(config.output_dir) / "runs").glob("*")):
+        logging.info("no run of the suite finished within --budget_s=%g; nothing to report", config.budget_s)
+        return {"time_budget": outcome}
+    return write_report(config.output_dir, extra={"time_budget": outcome} if config.budget_s else None).payload
 
 
 def check_suite_groups(config, splits):

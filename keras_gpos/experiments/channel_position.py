@@ -7,7 +7,9 @@ For each padding mode, grid size and seed it trains
 * `fc+permute@pooled` (PermuteNet) on location and on object class,
 
 then evaluates every saved model and writes one results table. Finished runs
-are skipped, so an interrupted suite resumes where it stopped.
+are skipped, so an interrupted suite resumes where it stopped; with `budget_s`
+only the runs that fit start (`keras_gpos.runs.budget`), the next invocation
+continues, and the report lists what ran and what did not.
 
 With `--audit` (the quickstart's flagfile turns it on) the suite then audits
 its unpermuted fc networks (`keras_gpos.audit.position_audit` on the first
@@ -27,11 +29,12 @@ import time
 from absl import logging
 
 from keras_gpos.experiments.config import option
-from keras_gpos.experiments.sweeps import SweepAxis, check_twins, expand
+from keras_gpos.experiments.sweeps import BUDGET_HELP, SweepAxis, check_budget, check_twins, expand
 from keras_gpos.experiments.location import LocationConfig, evaluate_run, memory_plan, prepare_data, train_location
 from keras_gpos.layers.padding import check_padding_mode
 from keras_gpos.models.classifier import permute_positions
 from keras_gpos.reporting.location import write_report
+from keras_gpos.runs.budget import RunBudget, is_finished
 from keras_gpos.base.validation import check_one_of, check_positive_int
 
 # (name, head, permute_at, task)
@@ -68,6 +71,7 @@ class ChannelPositionConfig(LocationConfig):
         "'head' runs with the gapnet head (with the fc head it would equal 'pooled')."
     )
     eval_repeats: int = option(1, "Test passes averaged per model (PermuteNet is stochastic).")
+    budget_s: float = option(0.0, BUDGET_HELP)
     audit: bool = option(False, "After scoring, audit the unpermuted fc runs (linear probes for location and "
                                 "class on their pooled vector: ordered, sorted, summed) and lead the report with "
                                 "where position lives; audits are kept in <output_dir>/audit/ and reused.")
@@ -101,6 +105,7 @@ class ChannelPositionConfig(LocationConfig):
                     f"{list(permute_positions(self.arch))}."
                 )
         check_positive_int(self.eval_repeats, "eval_repeats")
+        check_budget(self)
         for name, default in AUDIT_DEFAULTS.items():
             check_positive_int(getattr(self, name), name)
             if not self.audit and getattr(self, name) != default:
@@ -153,16 +158,28 @@ def run_channel_position(config):
     check_report_folder(config.output_dir)  # the suite's report goes beside its runs/
     splits = prepare_data(config)  # loaded (and digested) once: every run shares the data
     start = time.time()
+    time_budget = RunBudget(config.budget_s)
+    finished = []  # (name, run config) of the runs finished now or earlier
     for index, (name, run_config) in enumerate(runs, 1):
         logging.info("suite run %d/%d: %s", index, len(runs), name)
-        train_location(run_config, splits=splits)
-    rows = [evaluate_run(run_config.output_dir, repeats=config.eval_repeats, splits=splits) for _, run_config in runs]
-    audits = audit_suite(config, runs, splits) if config.audit else None
+        done = time_budget.run(name, name.rsplit("_s", 1)[0], is_finished(run_config.output_dir, config.overwrite),
+                               lambda run_config=run_config: train_location(run_config, splits=splits))
+        if not done:
+            logging.info("%s not started: it would not end within --budget_s=%g", name, config.budget_s)
+        else:
+            finished.append((name, run_config))
+    outcome = time_budget.outcome().to_dict()
+    if not finished:
+        logging.info("no run of the suite finished within --budget_s=%g; nothing to report", config.budget_s)
+        return {"time_budget": outcome}
+    rows = [evaluate_run(run_config.output_dir, repeats=config.eval_repeats, splits=splits)
+            for _, run_config in finished]
+    audits = audit_suite(config, finished, splits) if config.audit else None
     budget = f"{config.epochs} epoch{'s' * (config.epochs != 1)} of {len(splits.train):,} training images"
     report = write_report(
         config.output_dir, rows,
         {"experiment": "channel_position", "suite_config": config.to_dict(),
-         "suite_seconds": time.time() - start},
+         "suite_seconds": time.time() - start, **({"time_budget": outcome} if config.budget_s else {})},
         audits=audits, budget=budget,
     )
     logging.info("results table:\n%s", report.text)

@@ -21,7 +21,7 @@ from keras_gpos.base.validation import (
 # Fields that never change a run's result: they stay out of its fingerprint.
 # The data enters the fingerprint by its source and size, never by its path
 # (`data_dir`), so a run moved to another machine still matches.
-NON_RESULT_FIELDS = ("output_dir", "overwrite", "verbose", "data_dir", "tfds_download", "audit_every")
+NON_RESULT_FIELDS = ("output_dir", "overwrite", "verbose", "data_dir", "tfds_download", "audit_every", "budget_s")
 
 
 def option(default, help):  # noqa: A002 - mirrors absl's argument name

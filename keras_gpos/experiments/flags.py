@@ -14,8 +14,16 @@ The parser takes what it is given or refuses it, in one line naming where:
 * anything that is not a flag (a positional argument, `--` and what follows,
   an em-dash `—epochs=3`) is refused, naming it and where it came from;
 * a flagfile is read line by line: every line is one flag (`--name=value`) or
-  a comment (`#`, `//`); a line that is not, and a byte-order mark, are
-  refused naming the file and line;
+  a comment (`#`, `//`); a line that is not, a comment after a flag's value
+  (`--epochs=3  # short`, for every kind of flag: a value never ends at a
+  `#`), and a byte-order mark, are refused naming the file and line;
+* a flag is given once per source (the command line, or one flagfile): a
+  flag given again in the same source, before a flagfile that sets it, or in
+  two flagfiles side by side is refused, naming both places. A flag given
+  after a `--flagfile` (on the command line, or in the file that includes
+  it) overrides that flagfile's value: `--flagfile=flags/x.cfg --epochs=1`;
+* a flag spelled with dashes (`--learning-rate`) is named as unknown, with
+  its underscore spelling;
 * a suite's plural flags go through `keras_gpos.experiments.sweeps`: a value
   given twice, or a plural flag given with its single-run twin (whatever
   the values), is refused.
@@ -36,6 +44,9 @@ HELP_FLAGS = ("help", "h", "helpshort", "helpfull", "?")
 LOGGING_FLAGS = ("verbosity", "v", "logtostderr", "alsologtostderr", "log_dir", "stderrthreshold",
                  "showprefixforinfo", "logger_levels")
 _FLAG = re.compile(r"--?([A-Za-z_][A-Za-z0-9_]*)(=.*)?", re.DOTALL)
+_DASHED_FLAG = re.compile(r"--?([A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)+)(=.*)?", re.DOTALL)
+# A comment after a flagfile value: whitespace, then `#` or `//`.
+_INLINE_COMMENT = re.compile(r"\s(#|//)")
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -55,7 +66,26 @@ def _split_flag(arg):
     return match.group(1), None if match.group(2) is None else match.group(2)[1:]
 
 
-def _read_flagfile(path, tokens, seen):
+class Origin(str):
+    """Where an argument came from, in words (`"the command line"`, `"x.cfg line 3"`); `sources` holds one
+    entry per level, from the command line down to the flagfile that holds it (the position of the
+    `--flagfile` that read it in its parent), so a repeated flag can tell an override from a repetition."""
+
+    def __new__(cls, text, sources):
+        origin = super().__new__(cls, text)
+        origin.sources = tuple(sources)
+        return origin
+
+
+def dashed_flag_hint(arg):
+    """`" (flag names use underscores: --learning_rate)"` for `--learning-rate=...`, else `""`."""
+    match = _DASHED_FLAG.fullmatch(arg)
+    if match is None:
+        return ""
+    return f" (flag names use underscores: --{match.group(1).replace('-', '_')})"
+
+
+def _read_flagfile(path, tokens, seen, sources):
     path = os.path.expanduser(path)
     key = os.path.realpath(path)
     if key in seen:
@@ -78,18 +108,24 @@ def _read_flagfile(path, tokens, seen):
         if not line or line.startswith(("#", "//")):
             continue
         if _split_flag(line)[0] is None:
+            if dashed_flag_hint(line):
+                raise ValueError(f"{path} line {number}: {line!r} is not a known flag{dashed_flag_hint(line)}.")
             raise ValueError(f"{path} line {number}: {line!r} is not a flag; every line of a flagfile is one "
                              "--name=value flag or a comment (# or //).")
+        comment = _INLINE_COMMENT.search(line)
+        if comment:
+            raise ValueError(f"{path} line {number}: {line!r} has a comment after its value, which would be read "
+                             f"as part of it; put the comment on a line of its own ({comment.group(1)} first).")
         args.append(line)
         numbers.append(number)
-    _expand(args, path, tokens, (*seen, key), numbers)
+    _expand(args, path, tokens, (*seen, key), numbers, sources)
 
 
-def _expand(args, where, tokens, seen, numbers=None):
+def _expand(args, where, tokens, seen, numbers=None, sources=(0,)):
     index = 0
     while index < len(args):
         arg = args[index]
-        origin = where if numbers is None else f"{where} line {numbers[index]}"
+        origin = Origin(where if numbers is None else f"{where} line {numbers[index]}", sources)
         name, value = _split_flag(arg)
         if name == "flagfile":
             if value is None:
@@ -97,7 +133,7 @@ def _expand(args, where, tokens, seen, numbers=None):
                     raise ValueError(f"--flagfile needs a file name ({origin}); write --flagfile=PATH.")
                 index += 1
                 value = args[index]
-            _read_flagfile(value, tokens, seen)
+            _read_flagfile(value, tokens, seen, (*sources, index))  # (reading, line) is unique
         else:
             tokens.append((arg, origin))
         index += 1
@@ -251,6 +287,8 @@ def refuse_leftovers(leftovers, tokens, unknown_error, program="train.py"):
     if arg == "--":
         raise ValueError(f"'--' ({origin}) ends the flags, but {program} takes no arguments, so "
                          f"{leftovers[end + 1:]} would be ignored; remove '--' and write them as --name=value flags.")
+    if dashed_flag_hint(arg):
+        raise ValueError(f"unknown flag {arg.split('=', 1)[0]!r} ({origin}){dashed_flag_hint(arg)}.")
     hint = f" (it starts with {arg[0]!r}, not a dash)" if arg[:1] in "\u2010\u2012\u2013\u2014\u2212" else ""
     raise ValueError(f"unexpected argument {arg!r} ({origin}){hint}: {program} takes only flags "
                      "(--name=value or -name=value); nothing else would be read.")
@@ -328,7 +366,50 @@ def parse_flags(argv, flag_values, tokens=None):
         leftovers = flag_values([argv[0], *(arg for arg, _ in tokens)], known_only=True)[1:]
     except absl_flags.Error as error:
         raise ValueError(" ".join(str(error).split())) from error
+    refuse_repeats(tokens, flag_values)
     return leftovers
+
+
+def _overrides(earlier, later):
+    """Whether `later` (an `Origin`) is given in a source that read `earlier`'s flagfile before it."""
+    old, new = getattr(earlier, "sources", (0,)), getattr(later, "sources", (0,))
+    return len(old) > len(new) and old[:len(new)] == new
+
+
+def refuse_repeats(tokens, flag_values):
+    """Refuses a flag given twice, except where a later one overrides a flagfile read before it.
+
+    Args:
+        tokens: `expand_flagfiles`'s `(argument, origin)` pairs.
+        flag_values: the `FlagValues` they were parsed into (unknown flags are left to `refuse_leftovers`).
+
+    Raises:
+        ValueError: naming the flag and both places it was given.
+    """
+    last = {}
+    index = 0
+    while index < len(tokens):
+        arg, origin = tokens[index]
+        index += 1
+        name, value = _split_flag(arg)
+        if name is not None and name not in flag_values and name.startswith("no") and name[2:] in flag_values:
+            name = name[2:]  # --noflip is --flip
+        if name is None or name not in flag_values:
+            continue
+        if value is None and not flag_values[name].boolean:
+            index += 1  # `--epochs 3`: its value is the next argument
+        if name in last and not _overrides(last[name][1], origin):
+            earlier_arg, earlier = last[name]
+            both = f"{earlier_arg!r} ({earlier}) and {arg!r} ({origin})"
+            if getattr(earlier, "sources", (0,)) == getattr(origin, "sources", (0,)):
+                why = "give it once (a flag given after a --flagfile overrides that flagfile's value)"
+            elif _overrides(origin, earlier):
+                why = ("the flagfile read after it would override it silently; give the flag after the "
+                       "--flagfile to override the flagfile")
+            else:
+                why = "two flagfiles read side by side set it; set it in one, or after both to override them"
+            raise ValueError(f"--{name} is given twice: {both}; {why}.")
+        last[name] = (arg, origin)
 
 
 def parse(argv, flag_values=None):

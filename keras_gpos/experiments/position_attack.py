@@ -14,6 +14,12 @@ contrast. A run directory holds:
 Only the training settings enter the fingerprint: a finished training is
 reused when they match, and the ranking and attacks (layer, flip, N values,
 draws) are recomputed on every invocation.
+
+`seeds` runs one such directory per seed under `<output_dir>/runs/s<seed>`
+(`run_seeds`), within `budget_s` when given (`keras_gpos.runs.budget`), and
+judges the claims over the seeds that finished in `<output_dir>`; a seed whose
+results.json already holds the same settings is reused, so the next
+invocation continues.
 """
 
 import dataclasses
@@ -27,7 +33,8 @@ from keras_gpos.data.pipeline import steps_per_epoch
 from keras_gpos.base.inputs import check_segmentation_model
 from keras_gpos.data.segmentation import (
     SEGMENTATION_DATASETS, check_splits, load_segmentation_dataset, segmentation_dataset)
-from keras_gpos.experiments.config import CommonConfig, option, result_settings, upgrade_record
+from keras_gpos.experiments.config import NON_RESULT_FIELDS, CommonConfig, option, result_settings, upgrade_record
+from keras_gpos.experiments.sweeps import BUDGET_HELP, SweepAxis, check_budget, check_twins
 from keras_gpos.base.files import load_keras_model
 from keras_gpos.base.graph import feature_model
 from keras_gpos.layers.padding import PADDING_MODES, check_padding_mode
@@ -47,6 +54,8 @@ from keras_gpos.base.validation import (
     check_positive_ints,
 )
 
+# `--seeds` runs one training and attack per seed; `--seed=N` is one run of it.
+SWEEP_AXES = (SweepAxis("seeds", "seed"),)
 # Settings that change the trained model; the rest only changes the analysis.
 TRAINING_FIELDS = (
     "seed", "epochs", "batch_size", "learning_rate", "beta_1", "strategy", "deterministic", "dataset",
@@ -107,6 +116,11 @@ class PositionAttackConfig(CommonConfig):
         "region contrast (0 skips it)."
     )
     mask_mode: str = option("zero", "zero (the paper) or mean (replace with the channel's mean).")
+    seeds: tuple[int, ...] = option(
+        (), "Training seeds run one after another, each in <output_dir>/runs/s<seed>, then judged over the "
+        "seeds in <output_dir> (empty: one run of --seed in <output_dir>)."
+    )
+    budget_s: float = option(0.0, "With --seeds: " + BUDGET_HELP)
 
     def unread_fields(self):
         """Fields the chosen data source never reads (left out of the run's fingerprint)."""
@@ -131,6 +145,12 @@ class PositionAttackConfig(CommonConfig):
             raise ValueError(f"random_draws must be an int >= 2 (a spread needs two draws); got {self.random_draws!r}.")
         if self.dataset == "folder" and not self.data_dir:
             raise ValueError("dataset=folder needs --data_dir (holding train/, trainannot/, val/, valannot/).")
+        check_twins(self, SWEEP_AXES, {"seed": CommonConfig.__dataclass_fields__["seed"].default})
+        check_budget(self)
+        if self.budget_s and not self.seeds:
+            raise ValueError("budget_s needs --seeds: it decides which seeds' runs fit; one run cannot be split.")
+        if self.seeds and self.model_path:
+            raise ValueError("--seeds trains one model per seed; to attack the --model_path model give --seed.")
         for name in ("attack_n", "region_n"):
             try:
                 check_positive_ints(getattr(self, name), name)
@@ -147,8 +167,9 @@ class PositionAttackConfig(CommonConfig):
 
 
 def training_settings(config):
+    """The settings that change the trained model (its fingerprint); fields the data never reads are left out."""
     values = result_settings(config)
-    return {key: values[key] for key in TRAINING_FIELDS}
+    return {key: values[key] for key in TRAINING_FIELDS if key in values}
 
 
 def legacy_settings(record):
@@ -241,16 +262,23 @@ def train_model(config, run, train, val):
 
 
 # Fields that may differ between the seeds a seed report averages.
-SEED_REPORT_FREE = ("seed", "output_dir", "overwrite", "verbose", "data_dir", "tfds_download", "model_path")
+SEED_REPORT_FREE = ("seed", "output_dir", "overwrite", "verbose", "data_dir", "tfds_download", "model_path", "seeds",
+                    "budget_s")
 
 
 def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1, allow_other_data=False):
     """Judges the claims of several seeds' attacks (same settings but the seed) over seeds."""
-    from keras_gpos.base.files import read_record
-    from keras_gpos.reporting.grouping import check_one_setting
     from keras_gpos.reporting.position_attack import write_seed_report
 
     del data_dir, repeats, allow_other_data  # the attacks were scored when they ran
+    return write_seed_report(output_dir, seed_results(run_dirs))
+
+
+def seed_results(run_dirs):
+    """The results.json records of position-attack runs, checked to be seeds of one setting."""
+    from keras_gpos.base.files import read_record
+    from keras_gpos.reporting.grouping import check_one_setting
+
     results = []
     for run_dir in run_dirs:
         path = pathlib.Path(run_dir) / "results.json"
@@ -272,15 +300,71 @@ def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1, allow_other_da
     doubled = sorted({s for s in seeds if seeds.count(s) > 1}, key=str)
     if doubled:
         raise ValueError(f"--runs holds seed {doubled[0]} more than once; a seed report averages one run per seed.")
-    return write_seed_report(output_dir, [{k: v for k, v in r.items() if k != "run_dir"} for r in results])
+    return [{k: v for k, v in r.items() if k != "run_dir"} for r in results]
+
+
+def _attacked_as_configured(leaf):
+    """The recorded attack of a seed's folder, when its results.json holds exactly `leaf`'s settings (else None)."""
+    import json
+
+    from keras_gpos.base.files import read_json
+
+    path = pathlib.Path(leaf.output_dir) / "results.json"
+    if leaf.overwrite or not (path.exists() and (path.parent / "run.json").exists()):
+        return None
+    recorded = read_json(path)
+    settings = {k: v for k, v in json.loads(json.dumps(leaf.to_dict())).items() if k not in NON_RESULT_FIELDS}
+    if {k: v for k, v in (recorded.get("config") or {}).items() if k not in NON_RESULT_FIELDS} != settings:
+        return None
+    return recorded
+
+
+def run_seeds(config):
+    """`--seeds`: one training and attack per seed in `<output_dir>/runs/s<seed>`, the runs that fit in
+    `budget_s`, then the claims judged over the seeds that finished (`<output_dir>/results.*`).
+
+    A seed whose results.json records these very settings is reused as it is; any other is run (its
+    training reused when the training settings match), so the next invocation continues.
+    """
+    from keras_gpos.reporting.position_attack import write_seed_report
+    from keras_gpos.runs.budget import RunBudget
+    from keras_gpos.runs.directory import check_report_folder
+
+    check_report_folder(config.output_dir)  # the seeds' report goes beside their runs/
+    budget = RunBudget(config.budget_s)
+    finished = []
+    for seed in config.seeds:
+        leaf = config.replace(seed=seed, seeds=(), budget_s=0.0,
+                              output_dir=str(pathlib.Path(config.output_dir) / "runs" / f"s{seed}"))
+        recorded = _attacked_as_configured(leaf)
+        if budget.run(f"s{seed}", "seed", recorded is not None,
+                      lambda leaf=leaf, recorded=recorded: (
+                          {"train_seconds": recorded["seconds"]["total"]} if recorded else run_position_attack(leaf))):
+            finished.append(leaf.output_dir)
+        else:
+            logging.info("seed %d not started: it would not end within --budget_s=%g", seed, config.budget_s)
+    from keras_gpos.training.distribution import is_chief
+
+    if not is_chief():
+        return {}  # workers train; only the chief attacks and reports
+    outcome = budget.outcome().to_dict()
+    if not finished:
+        logging.info("no seed finished within --budget_s=%g; nothing to report", config.budget_s)
+        return {"time_budget": outcome}
+    report = write_seed_report(config.output_dir, seed_results(finished),
+                               {"time_budget": outcome} if config.budget_s else None)
+    logging.info("results over seeds:\n%s", report.text)
+    return report.payload
 
 
 def run_position_attack(config):
-    """Trains or loads the model, ranks, attacks and writes the report.
+    """Trains or loads the model, ranks, attacks and writes the report (`--seeds`: `run_seeds`).
 
     Returns:
         The `results.json` content as a dict (mIoU values as fractions).
     """
+    if config.seeds:
+        return run_seeds(config)
     from keras_gpos.attacks import AttackEvaluator, insert_channel_mask
     from keras_gpos.ranking import rank_position_channels
     from keras_gpos.reporting.position_attack import write_report

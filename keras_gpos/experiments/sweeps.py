@@ -11,11 +11,17 @@ axis may have a single-run twin (`--seeds` and `--seed`). This module
   (absl's `present`), so a value that equals the default is no excuse;
 * turns a given twin into a one-value axis (`--seed=3` is `--seeds=3`, also
   where the axis has values by default);
-* expands the axes into the leaf runs, in order.
+* expands the axes into the leaf runs, in order;
+* validates a suite's `--budget_s` (`keras_gpos.runs.budget` decides which
+  runs fit; the next invocation continues).
 """
 
 import dataclasses
 import itertools
+
+BUDGET_HELP = ("Seconds this invocation may spend training the suite (0: no limit): a run starts only if it "
+               "should end within them, judged by the measured time of the suite's finished runs; the next "
+               "invocation continues, and the report says which runs ran and which did not.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,3 +111,12 @@ def expand(config, axes):
     names = [axis.plural for axis in axes]
     return [dict(zip(names, combination))
             for combination in itertools.product(*(axis_values(config, axis) for axis in axes))]
+
+
+def check_budget(config):
+    """A suite's `budget_s` is >= 0 and one process decides it (workers of a multi-worker run would decide apart)."""
+    if not config.budget_s >= 0:
+        raise ValueError(f"budget_s must be >= 0 seconds (0: no limit); got {config.budget_s}.")
+    if config.budget_s and config.strategy == "multi_worker_mirrored":
+        raise ValueError("budget_s cannot be used with strategy=multi_worker_mirrored: each worker would judge the "
+                         "budget by its own clock and they could start different runs; leave budget_s at 0.")

@@ -40,6 +40,10 @@ def _predict(model, images, what, index, classifier=True):
         name = getattr(model, "name", model)
         raise ValueError(f"{what}: model {name!r} outputs shape {logits.shape}; a classifier's output is "
                          "(batch, classes) logits or probabilities.")
+    if classifier and logits.shape[-1] < 2:
+        name = getattr(model, "name", model)
+        raise ValueError(f"{what}: model {name!r} has one output unit (shape {logits.shape}); one unit cannot "
+                         "give an arg-max class, so give a classifier with one unit per class (2 for binary).")
     if not np.all(np.isfinite(logits)):
         raise ValueError(f"{what}: the model produced NaN or Inf predictions on batch {index}.")
     return logits
@@ -95,7 +99,8 @@ def consistency_and_accuracy(
 
     Raises:
         ValueError: NaN/Inf images or predictions, labels outside the
-            model's classes or not integers, no images.
+            model's classes or not integers, a model with one output unit
+            (no arg-max class), no images.
 
     Examples:
         >>> model = keras_gpos.models.build_classifier(10, (40, 40, 3), depth=10, width=4, head="fc")

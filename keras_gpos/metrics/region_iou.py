@@ -13,6 +13,7 @@ import numpy as np
 from keras import ops
 
 from keras_gpos.base.backend import is_eager
+from keras_gpos.base.validation import check_finite_array, check_ignore_label, check_label_range, integer_values
 from keras_gpos.base.serialization import register
 from keras_gpos.base.vocabulary import NAMED_BOXES, REGIONS, check_region  # noqa: F401 - re-exported
 
@@ -156,9 +157,17 @@ class RegionMeanIoU(keras.metrics.Metric):
         name: str. Metric name.
 
     Call arguments (`update_state`):
-        y_true: int labels `(batch, height, width)`.
+        y_true: int labels `(batch, height, width)` (or `(..., 1)`), each in
+            `[0, num_classes)` or the ignore label; whole-number floats are read as ints.
         y_pred: class ids or scores `(batch, height, width, num_classes)`.
         sample_weight: unsupported; must be None.
+
+    Called eagerly, `update_state` refuses labels outside `[0, num_classes)`
+    (other than the ignore label), fractional labels or predicted ids, and
+    NaN/Inf scores, in one line naming the values, as `AttackEvaluator` does.
+    Inside a compiled `fit`/`evaluate` values cannot raise on every backend, so
+    such pixels are left out of the counts and counted in `unread_pixels()`;
+    `result()` read eagerly then warns how many were left out.
 
     Examples:
         >>> metric = keras_gpos.metrics.RegionMeanIoU(3, region="left", ignore_label=3)
@@ -173,19 +182,57 @@ class RegionMeanIoU(keras.metrics.Metric):
         super().__init__(name=name, dtype=dtype, **kwargs)
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}.")
-        if ignore_label is not None and (isinstance(ignore_label, bool) or not isinstance(ignore_label, int)):
-            raise ValueError(f"ignore_label must be an int or None; got {ignore_label!r}.")
         self.num_classes = num_classes
         self.region = check_region(region)
-        self.ignore_label = ignore_label
+        self.ignore_label = check_ignore_label(ignore_label)
         shape = (num_classes, num_classes + 1)
         self.counts_high = self.add_variable(shape=shape, initializer="zeros", dtype="int32", name="counts_high")
         self.counts_low = self.add_variable(shape=shape, initializer="zeros", dtype="int32", name="counts_low")
+        self.unread = self.add_variable(shape=(), initializer="zeros", dtype="int32", name="unread_pixels")
+
+    def _check_eager(self, y_true, y_pred):
+        """The label contract on concrete values: one-line errors instead of dropped or truncated pixels."""
+        what = f"{self.name} y_true"
+        labels = np.asarray(ops.convert_to_numpy(y_true))
+        if labels.ndim == 4 and labels.shape[-1] == 1:
+            labels = labels[..., 0]
+        check_label_range(integer_values(labels, what), what, self.num_classes, self.ignore_label)
+        scores = np.asarray(ops.convert_to_numpy(y_pred))
+        if scores.ndim == labels.ndim + 1:
+            check_finite_array(scores, f"{self.name} y_pred (scores)")
+        else:
+            integer_values(scores, f"{self.name} y_pred (class ids; pass scores with a class axis)", "ids")
+
+    def _unread_mask(self, y_true, y_pred):
+        """Pixels a compiled update cannot read: labels out of range or fractional, non-finite scores."""
+        y_true = ops.convert_to_tensor(y_true)
+        y_pred = ops.convert_to_tensor(y_pred)
+        if len(y_true.shape) == 4 and y_true.shape[-1] == 1:
+            y_true = ops.squeeze(y_true, -1)
+        labels = ops.cast(y_true, "float32")
+        bad = ops.logical_or(labels < 0, labels >= self.num_classes)
+        if self.ignore_label is not None:
+            bad = ops.logical_and(bad, labels != self.ignore_label)
+        bad = ops.logical_or(bad, ops.logical_not(ops.equal(labels, ops.floor(labels))))
+        if "float" in keras.backend.standardize_dtype(y_pred.dtype):
+            if len(y_pred.shape) == len(y_true.shape) + 1:
+                bad = ops.logical_or(bad, ops.any(ops.logical_not(ops.isfinite(y_pred)), axis=-1))
+            elif len(y_pred.shape) == len(y_true.shape):  # class ids: fractional ones name no class
+                bad = ops.logical_or(bad, ops.logical_not(ops.equal(y_pred, ops.floor(y_pred))))
+        return y_true, bad
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None:
             raise ValueError("RegionMeanIoU does not take sample_weight; use ignore_label or a region.")
+        if is_eager(y_true) and is_eager(y_pred):
+            self._check_eager(y_true, y_pred)
+        y_true, bad = self._unread_mask(y_true, y_pred)
+        if len(bad.shape) == 3:  # other shapes: confusion_matrix raises
+            # -1 is never a class: the pixel counts nowhere (the ignore label may be a class id >= 0).
+            y_true = ops.where(bad, -1, ops.cast(y_true, "int32"))
         low = self.counts_low + confusion_matrix(y_true, y_pred, self.num_classes, self.ignore_label, self.region)
+        inside = ops.cast(region_mask(self.region, ops.shape(bad)[1], ops.shape(bad)[2]), "int32")
+        self.unread.assign_add(ops.sum(ops.cast(bad, "int32") * inside[None]))
         self.counts_high.assign_add(low // _WORD)
         self.counts_low.assign(low % _WORD)
 
@@ -204,7 +251,15 @@ class RegionMeanIoU(keras.metrics.Metric):
         if is_eager(self.counts_low) and self.labelled_pixels() == 0:
             warnings.warn(f"{self.name}: no labelled pixel in region {self._region_text()}, so there is no "
                           "mIoU (result is NaN).", UserWarning, stacklevel=2)
+        if is_eager(self.unread) and self.unread_pixels():
+            warnings.warn(f"{self.name}: {self.unread_pixels()} pixel(s) of region {self._region_text()} were left "
+                          f"out: labels outside [0, {self.num_classes}) other than the ignore label "
+                          f"{self.ignore_label}, fractional labels, or NaN/Inf scores.", UserWarning, stacklevel=2)
         return mean
+
+    def unread_pixels(self):
+        """Pixels of the region a compiled update left out (bad labels or non-finite scores); 0 when all were read."""
+        return int(ops.convert_to_numpy(self.unread.value))
 
     def _region_text(self):
         return "mask" if isinstance(self.region, np.ndarray) else repr(self.region)
@@ -223,7 +278,7 @@ class RegionMeanIoU(keras.metrics.Metric):
         return iou_from_confusion(self.confusion())[0]
 
     def reset_state(self):
-        for variable in (self.counts_high, self.counts_low):
+        for variable in (self.counts_high, self.counts_low, self.unread):
             variable.assign(ops.zeros(variable.shape, "int32"))
 
     def get_config(self):

@@ -16,6 +16,7 @@ checks by attacking: it reports which half each signed ranking hurts.
 """
 
 import dataclasses
+import itertools
 import pathlib
 import warnings
 import weakref
@@ -25,7 +26,8 @@ import numpy as np
 from keras_gpos.base.backend import compiled_forward
 from keras_gpos.base.files import read_json, write_json
 from keras_gpos.base.graph import feature_model, functional_view
-from keras_gpos.base.inputs import batches, check_images, check_model_input, check_model_layout, iterate
+from keras_gpos.base.inputs import (
+    batches, check_channels_last, check_images, check_model_input, check_model_layout, iterate)
 from keras_gpos.base.progress import Progress
 from keras_gpos.base.rendering import pyplot, save_figure
 from keras_gpos.base.validation import check_channel_count
@@ -246,20 +248,21 @@ def rank_position_channels(model, layer_name, data, flip="horizontal", batch_siz
     else:
         if model is None:
             raise ValueError("rank_position_channels needs a model (or a feature callable as layer).")
-        stream_shape = None
-        if isinstance(model, keras.Sequential) and getattr(model, "_functional", None) is None:
-            first = next(iter(iterate(batches(data, batch_size, name="rank_position_channels data"))), None)
-            if first is not None:
-                stream_shape = first[1].shape[1:]
-                functional_view(model, stream_shape)
+    stream = batches(data, batch_size, name="rank_position_channels data")
+    # One pass over the data: the batch read to build an unbuilt Sequential is ranked too
+    # (a generator cannot be read twice).
+    items = iter(iterate(stream, max_batches))
+    first = next(items, None)
+    if not callable_layer:
+        if first is not None and isinstance(model, keras.Sequential) and getattr(model, "_functional", None) is None:
+            functional_view(model, first[1].shape[1:])
         check_model_layout(model, "rank_position_channels")
         pooled_model = pooled_feature_model(model, layer_name)
         forward = compiled_forward(pooled_model)
         layer_label = layer_name if isinstance(layer_name, str) else layer_name.name
-    stream = batches(data, batch_size, name="rank_position_channels data")
     accumulator = FlipAccumulator()
     progress = Progress("rank_position_channels", stream.count, verbose)
-    for index, images, _ in iterate(stream, max_batches):
+    for index, images, _ in itertools.chain([] if first is None else [first], items):
         if np.issubdtype(images.dtype, np.floating) and not np.all(np.isfinite(images)):
             raise ValueError(
                 f"rank_position_channels: batch {index} holds NaN or Inf pixels; a ranking "
@@ -268,6 +271,9 @@ def rank_position_channels(model, layer_name, data, flip="horizontal", batch_siz
         if pooled_model is not None and accumulator.count == 0:
             check_images(images, f"rank_position_channels: batch {index}", model)
             check_model_input(pooled_model, images, "rank_position_channels")
+        elif accumulator.count == 0:  # a feature callable has no data_format to read: check the images' layout
+            check_images(images, f"rank_position_channels: batch {index}")
+            check_channels_last(images, f"rank_position_channels: batch {index}")
         images = images.astype("float32")
         both = np.concatenate([images, np.flip(images, axis=axis)], axis=0)
         pooled = np.asarray(forward(both), np.float64)

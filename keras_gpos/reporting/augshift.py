@@ -26,13 +26,16 @@ from keras_gpos.base.rendering import (
 )
 from keras_gpos.base.schema import FINGERPRINT_FILE, read_fingerprint
 from keras_gpos.base.verdicts import cannot_judge, correct, judged
-from keras_gpos.reporting.grouping import group_rows
+from keras_gpos.reporting.budget import budget_markdown
+from keras_gpos.reporting.grouping import check_alike, group_rows
 from keras_gpos.reporting.schema import read_augshift_summary
 from keras_gpos.base.stats import mean_and_spread
 
 BASELINE = "baseline"
 MIN_SEEDS = 2
 
+# What a group and the baseline may differ in (fields only one of them uses are not compared either).
+BASELINE_FIELDS = ("variant", "consistency_weight")
 GROUP_ORDER = ("baseline", "blurpool", "aps", "augshift", "augshift_blurpool", "augshift_aps")
 
 
@@ -137,6 +140,8 @@ def summarize(rows):
         entry["location_probe"]["chance"] = probes[0].get("chance", 1.0 / 9)
         entry["location_probe"]["uniform_chance"] = probes[0].get("uniform_chance", 1.0 / 9)
         summary.append(entry)
+    for name in groups:
+        check_alike(groups[name], groups.get(BASELINE, []), BASELINE_FIELDS, "the baseline")
     verdicts = [consistency_verdict(e["group"], groups[e["group"]], groups.get(BASELINE, []))
                 for e in summary if e["group"] != BASELINE]
     (settled,), rule = correct([verdicts])
@@ -255,7 +260,8 @@ def write_report(output_dir, runs=None, extra=None):
         output_dir: where the results go.
         runs: run directories to report; default every finished run under
             `output_dir/runs` (what `run_augshift` trained there).
-        extra: optional dict merged into results.json.
+        extra: optional dict merged into results.json; its `"time_budget"` (a suite's
+            `BudgetOutcome.to_dict()`) is worded too.
 
     Returns:
         A `keras_gpos.reporting.Report`.
@@ -274,7 +280,7 @@ def write_report(output_dir, runs=None, extra=None):
     step_time = output_dir / "step_time.json"  # from benchmarks/augshift_step.py
     if step_time.exists():
         payload["step_time"] = read_json(step_time)
-    text = markdown(summary, rows, rule)
+    text = markdown(summary, rows, rule) + budget_markdown(payload.get("time_budget"))
     for bench in payload.get("step_time", {}).get("runs", []):
         text += (f"\nStep time ({bench['model']}, batch {bench['batch_size']}): plain "
                  f"{bench['plain_ms']:.0f} ms, AugShift {bench['augshift_ms']:.0f} ms, "

@@ -70,6 +70,35 @@ def group_rows(rows, label, identity=lambda row: (row.get("task"), row.get("seed
     return groups
 
 
+def check_alike(rows, reference_rows, compared, what):
+    """Refuses to compare runs with reference runs trained otherwise than in the `compared` fields.
+
+    A PermuteNet row is read against its unpermuted reference, an AugShift
+    group against the baseline: the comparison means something only when
+    the two were trained alike but for what is compared (each side's runs
+    are already seeds of one setting, so one run of each side is compared).
+
+    Raises:
+        ValueError: naming both runs and the differing fields.
+    """
+    row = next((r for r in rows if r.get("setting") is not None), None)
+    ref = next((r for r in reference_rows if r.get("setting") is not None), None)
+    if row is None or ref is None:
+        return
+
+    def less_compared(setting):
+        return {**setting, "settings": {k: v for k, v in setting.get("settings", {}).items() if k not in compared}}
+
+    old, new = _comparable(less_compared(ref["setting"]), less_compared(row["setting"]))
+    differences = [short_digests(line) for line in describe_differences(old, new)]
+    if differences:
+        raise ValueError(
+            f"{_name(row)} is compared with {_name(ref)} ({what}) but they were trained differently "
+            f"({'; '.join(differences[:4])}); only {', '.join(compared)} may differ: train them alike or "
+            "report them separately."
+        )
+
+
 def check_one_setting(rows, setting, what):
     """Refuses rows (e.g. one attack per seed) whose `setting(row)` differs, naming the field."""
     first = rows[0]

@@ -38,10 +38,13 @@ from keras_gpos.base.rendering import (
     write_files,
 )
 from keras_gpos.base.stats import mean_and_spread
+from keras_gpos.reporting.budget import budget_markdown
 from keras_gpos.base.verdicts import cannot_judge, correct, judged, requirement
-from keras_gpos.reporting.grouping import group_rows
+from keras_gpos.reporting.grouping import check_alike, group_rows
 
 TASKS = ("location", "class")
+# What a permuted row and its unpermuted reference may differ in (everything else: trained alike).
+PERMUTATION_FIELDS = ("permute_at", "permute_per_sample")
 
 
 def _group_key(row):
@@ -256,6 +259,9 @@ def _judge(rows):
         r = index.get((entry["model"], reference, entry["padding"], entry["grid_size"])) if reference else None
         ref = summary[r] if r is not None else None
         entry["reference_variant"] = reference if ref else None
+        if ref:
+            check_alike(runs_of[i]["location"] + runs_of[i]["class"], runs_of[r]["location"] + runs_of[r]["class"],
+                        PERMUTATION_FIELDS, f"its reference {reference}")
         entry["retained"] = {
             task: stats.kept_share(ref[task]["mean"], entry[task]["mean"], entry[task]["chance"]) if ref else None
             for task in TASKS
@@ -516,7 +522,8 @@ def write_report(output_dir, runs, extra=None, audits=None, budget=None):
     Args:
         output_dir: where the files go.
         runs: list of rows from `keras_gpos.experiments.location.evaluate_run`.
-        extra: optional dict merged into results.json.
+        extra: optional dict merged into results.json; its `"time_budget"` (a suite's
+            `BudgetOutcome.to_dict()`: which runs this invocation trained) is worded too.
         audits: optional audit dicts of some of the runs, each with its
             `run` (variant, task, model, padding, grid_size, seed): the report
             then leads with where position lives, and its verdicts share one
@@ -534,5 +541,5 @@ def write_report(output_dir, runs, extra=None, audits=None, budget=None):
     else:
         summary, rule = summarize(runs)
         payload = {"summary": summary, "verdict_rule": rule, "runs": runs, **(extra or {})}
-    return write_files(output_dir, payload, markdown(summary, rule, audits=audits, budget=budget),
-                       lambda p: plot(summary, p, audits))
+    text = markdown(summary, rule, audits=audits, budget=budget) + budget_markdown(payload.get("time_budget"))
+    return write_files(output_dir, payload, text, lambda p: plot(summary, p, audits))

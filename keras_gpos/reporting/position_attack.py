@@ -11,6 +11,8 @@ from keras_gpos.base.rendering import (
     STATE_TEXT, Report, markdown_table, pyplot, reason_text, save_figure, write_files,
 )
 from keras_gpos.base.schema import SCHEMA_VERSION
+from keras_gpos.base.stats import ratio_to_baseline
+from keras_gpos.reporting.budget import budget_markdown
 
 
 def markdown(results):
@@ -104,7 +106,10 @@ def summarize_seeds(results):
         per_seed = [next(row for row in c["rows"] if row["n"] == n) for c in comparisons]
         top = _mean_std([row["top_drop"] for row in per_seed if row["top_drop"] is not None])
         random = _mean_std([row["random"]["mean"] for row in per_seed if row["random"]["mean"] is not None])
-        ratios = [row["ratio"] for row in per_seed if row["ratio"] is not None]
+        # Every seed's ratio or none: a mean over the seeds whose random drop is clear of zero would
+        # stand for all of them (files written before ratio_to_baseline are re-read through it).
+        ratios = [ratio_to_baseline(row["top_drop"], row["random"], row.get("draws") or 0) for row in per_seed]
+        ratios = ratios if None not in ratios else []
         states, verdict = _over_seeds(per_seed)
         rows.append({"n": n, "top_drop": top, "random_drop": random,
                      "ratio": _mean_std(ratios) if ratios else (None, None),
@@ -144,7 +149,9 @@ def seeds_markdown(summary):
              "Holm over that seed's comparison); a seed that cannot judge it leaves it unjudged.", "",
              "## Top-N position channels vs N random channels (mIoU drop)", "",
              markdown_table(["N", "top-N drop", "random drop", "top / random", "per seed", "verdict"],
-                            [[r["n"], _fmt(r["top_drop"]), _fmt(r["random_drop"]), _fmt(r["ratio"], 1),
+                            [[r["n"], _fmt(r["top_drop"]), _fmt(r["random_drop"]),
+                              _fmt(r["ratio"], 1) if r["ratio"][0] is not None or r["random_drop"][0] is None
+                              else "n/a (a seed's random drop ≈ 0)",
                               ", ".join(short[s] for s in r["states_per_seed"]), _seed_cell(r["verdict"])]
                              for r in summary["rows"]]),
              "## Region contrast", "",
@@ -156,7 +163,8 @@ def seeds_markdown(summary):
 
 
 def write_seed_report(output_dir, results, extra=None):
-    """results.json/.md/.png of several seeds' attacks on one layer and flip."""
+    """results.json/.md/.png of several seeds' attacks on one layer and flip; `extra` (merged into
+    results.json) may hold a seeds suite's `"time_budget"`, which the Markdown words."""
     summary = summarize_seeds(results)
 
     def plot(path):
@@ -186,4 +194,5 @@ def write_seed_report(output_dir, results, extra=None):
         return save_figure(fig, path)
 
     payload = {"experiment": "position_attack", "seeds_summary": summary, "runs": results, **(extra or {})}
-    return write_files(output_dir, payload, seeds_markdown(summary), plot)
+    text = seeds_markdown(summary) + budget_markdown(payload.get("time_budget"))
+    return write_files(output_dir, payload, text, plot)

@@ -16,6 +16,7 @@ Examples:
 """
 
 from keras_gpos.base.files import read_json
+from keras_gpos.reporting.budget import budget_markdown
 from keras_gpos.reporting.schema import upgrade_results
 
 
@@ -32,9 +33,10 @@ def render(payload, source="results.json"):
 
         if payload.get("audits"):  # a suite that audited its networks (--audit)
             summary, rule, audits = location.summarize_with_audits(payload["runs"], payload["audits"])
-            return location.markdown(summary, rule, audits=audits, budget=payload.get("budget"))
+            return (location.markdown(summary, rule, audits=audits, budget=payload.get("budget"))
+                    + budget_markdown(payload.get("time_budget")))
         summary, rule = location.summarize(payload["runs"])
-        return location.markdown(summary, rule)
+        return location.markdown(summary, rule) + budget_markdown(payload.get("time_budget"))
     if experiment == "audit":
         from keras_gpos.audit.rendering import audit_markdown
 
@@ -43,12 +45,13 @@ def render(payload, source="results.json"):
         from keras_gpos.reporting import augshift
 
         summary, rule = augshift.summarize(payload["runs"])
-        return augshift.markdown(summary, payload["runs"], rule)
+        return augshift.markdown(summary, payload["runs"], rule) + budget_markdown(payload.get("time_budget"))
     if experiment == "position_attack":
         from keras_gpos.reporting import position_attack
 
         if "seeds_summary" in payload:
-            return position_attack.seeds_markdown(position_attack.summarize_seeds(payload["runs"]))
+            return (position_attack.seeds_markdown(position_attack.summarize_seeds(payload["runs"]))
+                    + budget_markdown(payload.get("time_budget")))
         return position_attack.markdown(payload)
     raise ValueError(f"{source}: no report for experiment {experiment!r}.")
 

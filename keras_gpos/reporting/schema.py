@@ -39,17 +39,72 @@ def _check_version(version, source):
         )
 
 
+def _version(record, source, rates):
+    """`record`'s schema_version; without one, 1 only where keras_gpos 0.1 (percent, no version) must have written it.
+
+    Args:
+        rates: the record's accuracy-like numbers (percent in schema 1, fractions since).
+
+    Raises:
+        ValueError: naming the file, when the schema cannot be told: it records what only schema 2 and
+            later write, or every rate is in [0, 1] (fractions and percent alike).
+    """
+    if "schema_version" in record:
+        return record["schema_version"]
+    later = [key for key in ("experiment", "keras_gpos_version") if key in record]
+    if later:
+        raise ValueError(f"{source} has no schema_version but records {later[0]!r}, which only schema 2 and later "
+                         "write (fractions; keras_gpos 0.1 wrote percent and no version): restore its schema_version.")
+    if rates and all(0 <= rate <= 1 for rate in rates):
+        raise ValueError(f"{source} has no schema_version and its rates ({', '.join(f'{r:g}' for r in rates[:3])}) "
+                         "read as fractions and as percent alike: add schema_version (1: percent, as keras_gpos 0.1 "
+                         "wrote; 2 or later: fractions).")
+    return 1
+
+
+def _rates(record, fields):
+    """The numbers of `fields` in `record` (a dotted name reads inside a dict; a list's numbers all count)."""
+    found = []
+    for field in fields:
+        value = record
+        for part in field.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, (int, float)) and not isinstance(item, bool):
+                found.append((field, item))
+    return found
+
+
+def check_rates(record, fields, source):
+    """Refuses a rate outside [0, 1] (a hand-edited 41.2 would render as 4120%), naming the field."""
+    for field, value in _rates(record, fields):
+        if not 0 <= value <= 1:
+            raise ValueError(f"{source}: {field} is {value:g}, outside [0, 1] (schema 2 and later store "
+                             "fractions, not percent).")
+
+
+# What holds a rate in [0, 1], by experiment, in a run.json and in a results.json row.
+_RATE_FIELDS = {
+    "location": ("test_accuracy", "val_accuracy", "chance_accuracy", "accuracy", "accuracy_repeats", "majority_rate"),
+    "augshift": ("test_accuracy", "consistency", "location_probe.test_accuracy", "accuracy_vs_shift.accuracy"),
+}
+_RATE_FIELDS["classification"] = _RATE_FIELDS["channel_position"] = _RATE_FIELDS["location"]
+
+
 def upgrade_summary(summary, source="run.json"):
     """A current-schema copy of a `run.json` dict (schema-1 percent values divided by 100).
 
     Schema 2 differs from 3 only by what it lacks (per-image outcomes), so
     it is marked `upgraded_from_schema: 2` and otherwise kept.
     """
-    version = summary.get("schema_version", 1)
+    experiment = summary.get("experiment") or _legacy_experiment(summary)
+    version = _version(summary, source, [v for _, v in _rates(summary, _PERCENT_FIELDS.get(experiment, ()))])
     if version == SCHEMA_VERSION:
+        check_rates(summary, _RATE_FIELDS.get(experiment, ()), source)
         return summary
     _check_version(version, source)
     if version == 2:
+        check_rates(summary, _RATE_FIELDS.get(experiment, ()), source)
         return {**summary, "schema_version": SCHEMA_VERSION, "upgraded_from_schema": 2}
     upgraded = dict(summary)
     experiment = upgraded.get("experiment") or _legacy_experiment(summary)
@@ -67,6 +122,7 @@ def upgrade_summary(summary, source="run.json"):
         sweep = upgraded.get("accuracy_vs_shift")
         if isinstance(sweep, dict) and "accuracy" in sweep:
             upgraded["accuracy_vs_shift"] = {**sweep, "accuracy": [v / 100.0 for v in sweep["accuracy"]]}
+    check_rates(upgraded, _RATE_FIELDS.get(experiment, ()), f"{source} (schema 1, read as percent)")
     upgraded["schema_version"] = SCHEMA_VERSION
     upgraded["upgraded_from_schema"] = 1
     return upgraded
@@ -88,10 +144,12 @@ def upgrade_results(payload, source="results.json"):
         ValueError: a schema this version cannot read, or a position-attack
             file of keras_gpos 0.1 (no comparison to judge).
     """
-    version = payload.get("schema_version", 1)
+    rows = payload.get("runs") or []
+    row_rates = [v for row in rows if isinstance(row, dict)
+                 for _, v in _rates(row, ("accuracy", "chance_accuracy", "test_accuracy", "consistency"))]
+    version = _version(payload, source, row_rates)
     _check_version(version, source)
     upgraded = dict(payload)
-    rows = payload.get("runs") or []
     experiment = payload.get("experiment")
     if experiment is None:
         if "attacks" in payload:
@@ -120,6 +178,9 @@ def upgrade_results(payload, source="results.json"):
             return {**row, **converted, "accuracy_repeats": [v / 100.0 for v in row.get("accuracy_repeats", [])]}
 
         upgraded["runs"] = [fractions(r) for r in rows]
+    if experiment in ("location", "classification", "channel_position"):
+        for index, row in enumerate(upgraded.get("runs") or []):
+            check_rates(row, _RATE_FIELDS[experiment], f"{source}: run {index}")
     if version != SCHEMA_VERSION:
         upgraded.update(schema_version=SCHEMA_VERSION, upgraded_from_schema=version)
     return upgraded

@@ -4,7 +4,8 @@
 leaf run; `RunDirectory` (`directory`) owns its folder (lock, fingerprint,
 overwrite, worker folders); `MemoryPlan` (`resources`) refuses settings that
 cannot fit before anything is allocated; `callbacks` holds the best-epoch
-checkpoint and the kill-proof backup. What a user drops into their own `fit`
+checkpoint and the kill-proof backup; `RunBudget` (`budget`) starts a suite's
+runs while they fit in a time budget. What a user drops into their own `fit`
 lives in `keras_gpos.training`.
 """
 

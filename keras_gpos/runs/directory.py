@@ -5,7 +5,8 @@ One training run writes one directory. Before anything is written into it,
 
 * refuses an output path that is a file, a dangling link or cannot be written;
 * refuses a folder that holds other runs or files keras_gpos did not write,
-  naming them (`--overwrite` never deletes them either);
+  naming them (`--overwrite` never deletes them either), inside the run's own
+  folders too (`logs/notes.txt`: `RUN_FOLDER_FILES` says what the run writes there);
 * takes an exclusive OS lock (`fcntl.flock` on `.lock`), so a second process
   aimed at the same folder fails at once, naming the holder's pid; the lock
   dies with its process, so a `kill -9` never leaves a stale lock;
@@ -35,6 +36,7 @@ chief's overwrite and cleanup never touch, and locks that folder instead.
 """
 
 import fcntl
+import fnmatch
 import os
 import pathlib
 import shutil
@@ -67,6 +69,17 @@ REPORT_FILES = ("results.json", "results.md", "results.png", "step_time.json")
 SUITE_RUNS = "runs"
 # The audits of a suite's runs (`channel_position --audit`), one file per run, beside its runs/.
 SUITE_AUDITS = "audit"
+# What the project writes inside the run's own folders (TensorBoard's events, the backup, the SavedModel,
+# the in-training audit), as paths relative to the folder (fnmatch patterns, temporaries included). The
+# manifest names these folders; a file inside one that matches none of them is not the run's, so the run
+# refuses the folder as it refuses an unknown file beside them (an --overwrite would have deleted it).
+RUN_FOLDER_FILES = {
+    "logs": ("train/events.out.tfevents.*", "validation/events.out.tfevents.*"),
+    "backup": ("training_metadata.json", "epoch-*.weights.h5", "latest.weights.h5", ".training_metadata.json.*.tmp",
+               ".epoch-*.tmp.weights.h5"),
+    "saved_model": ("saved_model.pb", "fingerprint.pb", "keras_metadata.pb", "variables/variables.*", "assets/*"),
+    "audit": ("results.json", "results.md", "results.png", ".results.*"),
+}
 # Files that make a folder a run directory (a bare `.lock` does not: other tools write one too).
 RUN_MARKERS = (MANIFEST_FILE, FINGERPRINT_FILE, "run.json")
 
@@ -170,6 +183,22 @@ def foreign_entries(folder, owned):
             continue
         (others if _holds_a_run(entry) else unknown).append(entry.name)
     return others, unknown
+
+
+def unknown_in_run_folders(folder, owned):
+    """`["logs/notes.txt", ...]`: files inside the run's own folders (`RUN_FOLDER_FILES`) it did not write."""
+    folder = pathlib.Path(folder)
+    unknown = []
+    for name, patterns in RUN_FOLDER_FILES.items():
+        sub = folder / name
+        if name not in owned or sub.is_symlink() or not sub.is_dir():
+            continue
+        for root, dirs, files in os.walk(sub):
+            for entry in sorted(files + [d for d in dirs if os.path.islink(os.path.join(root, d))]):
+                relative = pathlib.Path(root, entry).relative_to(sub).as_posix()
+                if not any(fnmatch.fnmatchcase(relative, pattern) for pattern in patterns):
+                    unknown.append(f"{name}/{relative}")
+    return sorted(unknown)
 
 
 def _refusal(folder, others, unknown, what):
@@ -292,7 +321,9 @@ class RunDirectory:
             raise
 
     def _check_foreign(self):
-        others, unknown = foreign_entries(self.path, owned_entries(self.path))
+        owned = owned_entries(self.path)
+        others, unknown = foreign_entries(self.path, owned)
+        unknown += unknown_in_run_folders(self.path, owned)
         if others or unknown:
             raise _refusal(self.path, others, unknown,
                            "a run needs a folder of its own (--overwrite never deletes what keras_gpos did not "

@@ -220,14 +220,8 @@ def test_flagfile_becomes_a_frozen_config(tmp_path):
 
 
 @pytest.mark.parametrize("flagfile", sorted((REPO / "flags").glob("*.cfg")), ids=lambda p: p.name)
-def test_every_shipped_flagfile_parses_and_is_documented(flagfile, monkeypatch):
-    # A renamed or retired flag must break here, not hours into a user's sweep.
-    monkeypatch.chdir(REPO)  # flagfiles include each other by repo-relative path
-    _, config = parse_train_flags([f"--flagfile={flagfile}"])
-    if hasattr(config, "run_configs"):
-        assert config.run_configs(), f"{flagfile.name} plans no runs"
-    text = flagfile.read_text()
-    assert text.startswith("# "), f"{flagfile.name} must open with a comment on what it runs"
+def test_every_shipped_flagfile_is_documented(flagfile):
+    # Parsing every flagfile (flags/ recursively) is tests/experiments/test_flagfiles.py.
     table = (REPO / "docs" / "experiments" / "index.md").read_text()
     assert f"`{flagfile.name}`" in table, f"{flagfile.name} is missing from docs/experiments/index.md's flagfile table"
 
@@ -282,7 +276,8 @@ def test_every_resnet_experiment_takes_depth_50_and_says_so(argv):
         (["--experiment=augshift", "--fill=nan"], "fill must be a finite number"),
         (["--experiment=augshift", "--consistency_weights=1,inf"], "consistency_weights must be a finite number"),
         (["--experiment=location", "--output_dir= "], "output_dir must name a folder"),
-        (["--experiment=location", "--seeds=0,1"], "does not take --seeds \\(a flag of augshift, channel_position\\)"),
+        (["--experiment=location", "--seeds=0,1"],
+         "does not take --seeds \\(a flag of augshift, channel_position, position_attack\\)"),
         (["--experiment=location", "--dataset=cifar10_binary"], "needs --data_dir"),
         (["--experiment=location", "--strategy=gpu_magic"], "Unknown strategy 'gpu_magic'"),
         (["--experiment=channel_position", "--paddings=zero,bogus"], "Unknown padding 'bogus'"),
