@@ -19,6 +19,16 @@ try:
 except RuntimeError:  # devices already initialised by an earlier import
     pass
 
+def pytest_collection_modifyitems(config, items):
+    """KERAS_GPOS_TEST_SHUFFLE=SEED runs the tests in a shuffled order fixed by SEED, to find tests that
+    depend on the order; unset (CI), the order stays pytest's."""
+    seed = os.environ.get("KERAS_GPOS_TEST_SHUFFLE")
+    if seed:
+        import random
+
+        random.Random(int(seed)).shuffle(items)
+
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(
     os.environ.get("KERAS_GPOS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")
@@ -100,3 +110,50 @@ def tiny_run_once(tmp_path_factory):
                             grid_size=2, depth=10, width=4, epochs=1, batch_size=16, verbose=0, head="fc")
     train_location(config)
     return TinyRun(root / "run", cifar, config)
+
+
+# --- global state: every test starts from the defaults and leaves them so -----
+
+def _op_determinism():
+    from tensorflow.python.framework import config as tf_config  # the public API cannot switch it off
+
+    return tf_config.is_op_determinism_enabled(), tf_config.disable_op_determinism
+
+
+@pytest.fixture(autouse=True)
+def _reset_global_state():
+    """Puts back the Keras dtype policy and distribution, and clears the library's warn-once memory.
+
+    TensorFlow op determinism cannot be undone through the public API: a test that switches it on
+    fails here (it is switched off again so later tests are not affected); such tests start their
+    own process (tests/cli/test_train.py runs `train.py --deterministic`).
+    """
+    import keras
+
+    from keras_gpos.base import inputs
+
+    policy = keras.config.dtype_policy()
+    distribution = keras.distribution.distribution()
+    determinism_before, disable_determinism = _op_determinism()
+    inputs._WARNED.clear()
+    yield
+    keras.config.set_dtype_policy(policy)
+    keras.distribution.set_distribution(distribution)
+    inputs._WARNED.clear()
+    if _op_determinism()[0] and not determinism_before:
+        disable_determinism()
+        pytest.fail("this test switched on TensorFlow op determinism, which a process cannot undo: "
+                    "run it in its own process (see tests/cli/test_train.py)")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A finished location run on the embedded shapes (ResNet-10 w4, fc head, no permutation) and its
+    summary, as (config, run.json), trained once per session; tests/experiments/test_location.py and
+    tests/cli/ read it and never change it (it was module-scoped in the old tests/test_experiments.py)."""
+    from keras_gpos.experiments.location import train_location
+
+    from tests.run_utils import _tiny_config
+
+    config = _tiny_config(tmp_path_factory.mktemp("tiny"), head="fc", permute_at="")
+    return config, train_location(config)

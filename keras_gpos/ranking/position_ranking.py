@@ -8,7 +8,7 @@ to one value per channel, `z` and `z_flip`. Over a dataset,
 * `mean (z - z_flip)` ranks *side-specific* channels, one sign per side.
 
 Which sign belongs to which side is a convention fixed on a constructed
-case (tests/test_ranking.py): a channel that responds only to content in the
+case (tests/ranking/test_position_ranking.py): a channel that responds only to content in the
 left half, on data whose content keeps to the left (as street data keeps
 to one side of the road), has `z > z_flip`. So positive signed scores are
 called `"left"` (`"top"` for vertical flips). On real data the experiment

@@ -115,7 +115,7 @@ def _fix_keras_multi_worker_build():
     `tf.distribute` multi-worker; upstream's only workaround there is Keras 2).
     The fix is applied once, only when a multi-worker strategy is created,
     and leaves every other strategy on Keras' own code; the two-worker test
-    in tests/test_reliability.py fails if a Keras upgrade changes either path.
+    in tests/integration/test_training_processes.py fails if a Keras upgrade changes either path.
     """
     import keras
     import tensorflow as tf

@@ -1,12 +1,12 @@
 """The attack comparison's verdicts on an evaluator whose answers are known: one test per state."""
 
+import keras
 import numpy as np
 import pytest
 
+from keras_gpos.attacks import AttackEvaluator, insert_channel_mask, random_channel_sets
 from keras_gpos.attacks.comparison import compare
 from keras_gpos.ranking.position_ranking import PositionRanking
-
-pytestmark = pytest.mark.backend_agnostic
 
 CHANNELS = 64
 
@@ -103,3 +103,57 @@ def test_a_half_without_labelled_pixels_cannot_be_judged():
         assert record["verdict"]["reason"] == "no_labelled_pixels"
     assert comparison.contrasts[0]["contrast"] is None
     assert "cannot be judged: no labelled pixels" in comparison.to_markdown()
+
+pytestmark = pytest.mark.backend_agnostic
+
+
+def test_random_channel_sets_are_distinct_and_checked():
+    sets = random_channel_sets(32, 8, 5, seed=1)
+    assert len(sets) == 5 and all(len(set(s.tolist())) == 8 for s in sets)
+    assert len({tuple(s) for s in sets}) == 5
+    with pytest.raises(ValueError, match="N=33 is larger than the 32 channels"):
+        random_channel_sets(32, 33, 5)
+
+
+def _sided_segmenter(k=4, size=16):
+    """Channels 0..k-1 see only the left half, k..2k-1 only the right half; class 1
+    wins on a pixel while the channels of its half are intact."""
+    left = np.zeros((size, size, 1), "float32")
+    left[:, : size // 2] = 1.0
+    halves = np.concatenate([np.repeat(left, k, axis=-1), np.repeat(1.0 - left, k, axis=-1)], axis=-1)
+    inputs = keras.Input((size, size, 1))
+    features = keras.layers.Lambda(lambda x: x * keras.ops.convert_to_tensor(halves), name="sided")(inputs)
+    support = keras.layers.Lambda(lambda f: keras.ops.sum(f, axis=-1, keepdims=True))(features)
+    logits = keras.layers.Lambda(lambda s: keras.ops.concatenate([0.5 * keras.ops.ones_like(s), s], -1))(support)
+    return keras.Model(inputs, logits)
+
+
+def test_the_region_contrast_finds_side_specific_channels_and_random_pairs_do_not():
+    from keras_gpos.attacks import compare
+    from keras_gpos.ranking import rank_position_channels
+
+    model = _sided_segmenter()
+    # Content brighter on the left (as street scenes keep to one side): left channels
+    # respond more to the image than to its mirror.
+    ramp = np.linspace(1.0, 0.2, 16, dtype="float32")[None, None, :, None]
+    images = np.repeat(ramp, 6, axis=0) * np.ones((6, 16, 16, 1), "float32")
+    ranking = rank_position_channels(model, "sided", images)
+    assert set(ranking.top(4, "left").tolist()) == {0, 1, 2, 3}
+    assert set(ranking.top(4, "right").tolist()) == {4, 5, 6, 7}
+    masks = np.ones((6, 16, 16), "int32")
+    evaluator = AttackEvaluator(insert_channel_mask(model, "sided"), (images, masks), 2,
+                                regions={"all": "all", "left": "left", "right": "right"})
+    comparison = compare(evaluator, ranking, n_values=(4,), random_draws=6, contrast_pairs=20, seed=0, verbose=0)
+    contrast = comparison.contrasts[0]
+    assert contrast["contrast"] > 0.5 and contrast["holds"]
+    assert contrast["random"]["p95"] < contrast["contrast"] and contrast["p_value"] <= 1 / 21 + 1e-9
+    left_row = next(r for r in comparison.regions if r["ranking"] == "left")
+    assert left_row["drops"]["left"] > 0.5 and left_row["drops"]["right"] == pytest.approx(0.0, abs=1e-6)
+    # Six random sets cannot make "hurts more: left" significant (p >= 1/7): it is not claimed.
+    assert left_row["hurts_more"] is None and left_row["verdict"]["reason"] == "too_few_draws"
+    assert len(contrast["random_values"]) == 20
+    # With 20 or fewer draws the 95th percentile is the largest random value, not an interpolation
+    # below it: a claim cannot hold while a random set did as well.
+    assert contrast["random"]["p95"] == max(contrast["random_values"])
+    row = comparison.rows[0]
+    assert row["random"]["p95"] == max(row["random_values"])

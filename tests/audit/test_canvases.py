@@ -1,6 +1,6 @@
 """The audit's probe canvases are the experiments' grid canvases (`keras_gpos.data.place_on_grid`).
 
-Backend-agnostic: the JAX run (tests/test_jax_backend.py) runs this file too.
+The backend_agnostic tests also run on JAX (tests/integration/test_jax_backend.py selects them by marker).
 """
 
 import numpy as np

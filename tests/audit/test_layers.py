@@ -6,6 +6,7 @@ Backend-agnostic: run once more with KERAS_BACKEND=jax.
 import keras
 import pytest
 
+import keras_gpos
 from keras_gpos.audit import candidate_layers, default_layers
 
 pytestmark = pytest.mark.backend_agnostic
@@ -36,3 +37,11 @@ def test_mobilenet_v2_default_layers_skip_its_padding_layers():
     layers = default_layers(model)
     assert not any(name.endswith("_pad") for name in candidate_layers(model)), candidate_layers(model)
     assert len(layers) == 4 and layers[-1] == "out_relu" and "block_3_pad" not in layers
+
+
+def test_default_layers_are_the_stage_ends_spread_over_depth():
+    model = keras_gpos.models.build_classifier(4, (64, 64, 3), depth=10, width=4, head="fc")
+    stages = candidate_layers(model)
+    # The stem and stage 1 share a resolution (stage 1 has stride 1): stage 1 ends it.
+    assert stages == ["stage1_block1_out", "stage2_block1_out", "stage3_block1_out", "features"]
+    assert keras_gpos.audit.default_layers(model, 3) == ["stage1_block1_out", "stage3_block1_out", "features"]

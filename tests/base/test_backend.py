@@ -1,7 +1,7 @@
 """The one per-backend compile (`keras_gpos.base.backend`): traced once, and random layers stay random.
 
 Backend-agnostic: the main process runs it on TensorFlow and the JAX run
-(tests/test_jax_backend.py) runs it on JAX.
+(tests/integration/test_jax_backend.py, by marker) runs it on JAX.
 """
 
 import keras
@@ -47,3 +47,9 @@ def test_a_model_function_carries_state_through_a_custom_step_and_traces_once():
     where = {int(keras.ops.convert_to_numpy(step(x))[0]) for _ in range(8)}
     assert len(where) > 1
     assert step.traces == 1
+
+
+def test_backend_is_the_one_asked_for():
+    import os
+
+    assert keras.config.backend() == os.environ.get("KERAS_BACKEND", "tensorflow")

@@ -6,7 +6,9 @@ Backend-agnostic: run once more with KERAS_BACKEND=jax.
 import keras
 import pytest
 
+import keras_gpos
 from keras_gpos.base.graph import find_layer, layer_path
+from tests.any_input_utils import _nested_sequential
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -34,3 +36,10 @@ def test_a_direct_layer_wins_over_nested_ones_with_a_warning():
     model = keras.Model(inputs, outer, name="outer")
     with pytest.warns(UserWarning, match=r"'conv' in model 'outer' is its own layer and also nested at \['inner/"):
         assert find_layer(model, "conv") is model.get_layer("conv")
+
+
+def test_a_nested_layer_name_is_found_and_unknown_names_list_close_matches():
+    model, _, _ = _nested_sequential()
+    assert keras_gpos.base.graph.find_layer(model, "c2") is keras_gpos.base.graph.find_layer(model, "inner/c2")
+    with pytest.raises(ValueError, match=r"no layer named 'inner/c3'.*close matches"):
+        keras_gpos.base.graph.find_layer(model, "inner/c3")

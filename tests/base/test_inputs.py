@@ -13,14 +13,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+import keras_gpos
+from keras_gpos.attacks import AttackEvaluator, insert_channel_mask
 from keras_gpos.base.inputs import (
-    check_images, check_model_layout, check_segmentation_model, class_labels, model_data_format,
-    read_label_image, segmentation_masks, single_output,
+    check_images,
+    check_model_layout,
+    check_segmentation_model,
+    class_labels,
+    model_data_format,
+    read_label_image,
+    segmentation_masks,
+    single_output,
 )
-
-pytestmark = pytest.mark.backend_agnostic
+from keras_gpos.ranking import rank_position_channels
+from tests.any_input_utils import IMAGES, _functional
 
 PROPERTIES = settings(max_examples=25, deadline=None, derandomize=True)
+
 MODEL_PROPERTIES = settings(max_examples=8, deadline=None, derandomize=True)  # each example builds a model
 
 
@@ -28,8 +37,7 @@ def _one_hot(indices, classes):
     return np.eye(classes, dtype="float32")[indices]
 
 
-# Labels: (N,), (N, 1), float whole numbers and one-hot rows are one thing.
-
+@pytest.mark.backend_agnostic
 @PROPERTIES
 @given(classes=st.integers(2, 9), data=st.data())
 def test_every_keras_label_layout_reads_as_the_same_indices(classes, data):
@@ -39,6 +47,7 @@ def test_every_keras_label_layout_reads_as_the_same_indices(classes, data):
         np.testing.assert_array_equal(class_labels(layout, "labels", classes, count=len(indices)), indices)
 
 
+@pytest.mark.backend_agnostic
 @PROPERTIES
 @given(classes=st.integers(2, 6), bad=st.one_of(st.integers(-5, -1), st.integers(6, 40)))
 def test_labels_outside_the_classes_are_refused_in_one_line(classes, bad):
@@ -47,6 +56,7 @@ def test_labels_outside_the_classes_are_refused_in_one_line(classes, bad):
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.backend_agnostic
 def test_soft_or_fractional_labels_are_refused():
     with pytest.raises(ValueError, match="not exactly one-hot"):
         class_labels(np.array([[0.7, 0.3], [0.0, 1.0]]), "y", 2)
@@ -58,8 +68,7 @@ def test_soft_or_fractional_labels_are_refused():
         class_labels(np.array([0, 1, 1]), "y", 2, count=2)
 
 
-# Masks: (N, h, w), (N, h, w, 1) and one-hot; size against the images; ids against the classes.
-
+@pytest.mark.backend_agnostic
 @PROPERTIES
 @given(classes=st.integers(2, 5), height=st.integers(1, 5), width=st.integers(1, 5), data=st.data())
 def test_every_mask_layout_reads_as_the_same_ids(classes, height, width, data):
@@ -71,6 +80,7 @@ def test_every_mask_layout_reads_as_the_same_ids(classes, height, width, data):
         np.testing.assert_array_equal(got, ids)
 
 
+@pytest.mark.backend_agnostic
 @PROPERTIES
 @given(height=st.integers(1, 6), width=st.integers(1, 6), other=st.integers(1, 6))
 def test_masks_of_another_size_than_the_images_are_refused(height, width, other):
@@ -82,6 +92,7 @@ def test_masks_of_another_size_than_the_images_are_refused(height, width, other)
             segmentation_masks(masks, "m", 2, spatial_shape=(other, width))
 
 
+@pytest.mark.backend_agnostic
 @PROPERTIES
 @given(classes=st.integers(2, 6), ignore=st.integers(6, 255), bad=st.integers(6, 300))
 def test_mask_ids_are_classes_or_the_ignore_label(classes, ignore, bad):
@@ -92,8 +103,6 @@ def test_mask_ids_are_classes_or_the_ignore_label(classes, ignore, bad):
         with pytest.raises(ValueError, match=rf"holds labels \[{bad}\] outside .* or the ignore label {ignore}"):
             segmentation_masks(masks, "m", classes, ignore)
 
-
-# Images: rank, dtype, finite values, channels against the model.
 
 def _model(channels=3, data_format="channels_last"):
     shape = (6, 6, channels) if data_format == "channels_last" else (channels, 6, 6)
@@ -107,6 +116,7 @@ def rgb_model():
     return _model(3)
 
 
+@pytest.mark.backend_agnostic
 @PROPERTIES
 @given(channels=st.integers(1, 6), dtype=st.sampled_from(["float32", "float64", "uint8", "int32", "float16"]))
 def test_images_must_have_the_models_channel_count(rgb_model, channels, dtype):
@@ -119,6 +129,7 @@ def test_images_must_have_the_models_channel_count(rgb_model, channels, dtype):
         assert "\n" not in str(error.value) and "array(" not in str(error.value)
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.parametrize("images, message", [
     (np.zeros((2, 6, 6), "float32"), r"must be \(batch, height, width, channels\); got shape \(2, 6, 6\)"),
     (np.zeros((1, 6, 6, 3), bool), "hold bool values, not pixels"),
@@ -130,8 +141,7 @@ def test_images_that_are_not_pixels_are_refused(images, message):
         check_images(images, "x")
 
 
-# Models: layout, output kind, output size and classes against the masks.
-
+@pytest.mark.backend_agnostic
 def test_a_channels_first_model_is_refused_in_one_line():
     model = _model(3, "channels_first")
     assert model_data_format(model) == "channels_first" and model_data_format(_model(3)) == "channels_last"
@@ -140,6 +150,7 @@ def test_a_channels_first_model_is_refused_in_one_line():
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.backend_agnostic
 @MODEL_PROPERTIES
 @given(out_h=st.integers(1, 8), out_w=st.integers(1, 8), classes=st.integers(2, 5))
 def test_a_dense_model_must_match_the_mask_size_and_classes(out_h, out_w, classes):
@@ -154,6 +165,7 @@ def test_a_dense_model_must_match_the_mask_size_and_classes(out_h, out_w, classe
             check_segmentation_model(model, "f", (8, 8, 3), classes + 1)
 
 
+@pytest.mark.backend_agnostic
 def test_dict_and_multi_output_models_are_refused_naming_what_they_return():
     inputs = keras.Input((4, 4, 3))
     logits = keras.layers.Conv2D(2, 1)(inputs)
@@ -165,8 +177,7 @@ def test_dict_and_multi_output_models_are_refused_naming_what_they_return():
     assert single_output([logits], "f", as_dict) is logits
 
 
-# Label image files: indices in every mode that holds them; other modes refused naming file and mode.
-
+@pytest.mark.backend_agnostic
 @PROPERTIES
 @given(mode=st.sampled_from(["L", "P", "I;16", "I", "F"]), data=st.data())
 def test_label_images_read_as_stored_indices_in_every_index_mode(tmp_path_factory, mode, data):
@@ -186,6 +197,7 @@ def test_label_images_read_as_stored_indices_in_every_index_mode(tmp_path_factor
     np.testing.assert_array_equal(read_label_image(path), values)
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "LA"])
 def test_label_images_in_colour_modes_are_refused_naming_file_and_mode(tmp_path, mode):
     path = tmp_path / "colour.png"
@@ -194,6 +206,7 @@ def test_label_images_in_colour_modes_are_refused_naming_file_and_mode(tmp_path,
         read_label_image(path)
 
 
+@pytest.mark.backend_agnostic
 def test_jpeg_and_unreadable_label_images_are_refused(tmp_path):
     Image.new("L", (4, 3)).save(tmp_path / "lossy.jpg")
     with pytest.raises(ValueError, match=r"label image .*lossy\.jpg is a JPEG"):
@@ -201,3 +214,40 @@ def test_jpeg_and_unreadable_label_images_are_refused(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match=r"cannot read label image .*broken\.png"):
         read_label_image(tmp_path / "broken.png")
+
+
+@pytest.mark.backend_agnostic
+def test_unsupported_data_and_a_second_pass_over_a_generator_are_clear_errors():
+    model, layer, _ = _functional()
+    with pytest.raises(ValueError, match="must be an array of images, .* got str"):
+        rank_position_channels(model, layer, "images.npy")
+    stream = keras_gpos.data.batches((image[None] for image in IMAGES), name="data")
+    list(stream)
+    with pytest.raises(ValueError, match="a generator can be read only once"):
+        list(stream)
+
+
+@pytest.mark.backend_agnostic
+def test_uint8_and_out_of_range_images_warn():
+    from keras_gpos.data import inputs as data_inputs
+
+    data_inputs._WARNED.clear()
+    keras.utils.set_random_seed(0)
+    model = keras_gpos.models.build_classifier(3, (40, 40, 3), depth=10, width=4, head="fc")
+    protocol = keras_gpos.data.ViewProtocol(canvas_size=40)
+    raw = np.random.default_rng(2).integers(0, 256, (4, 32, 32, 3)).astype(np.uint8)
+    with pytest.warns(UserWarning, match="got uint8 images"):
+        keras_gpos.metrics.consistency_and_accuracy(model, raw, protocol=protocol, repeats=1)
+    segmenter = keras_gpos.models.build_deeplab(3, (32, 48, 3), depth=10, width=4, aspp_filters=8)
+    attacked = insert_channel_mask(segmenter, "stage4_out")
+    tiny = np.full((2, 32, 48, 3), 5000.0, "float32")
+    with pytest.warns(UserWarning, match=r"far outside the stated input range \[0, 255\]"):
+        AttackEvaluator(attacked, (tiny, np.zeros((2, 32, 48), "int32")), 3, input_range=(0, 255))
+
+
+@pytest.mark.backend_agnostic
+def test_an_image_size_the_model_cannot_take_fails_before_tracing():
+    model, layer, _ = _functional()
+    with pytest.raises(ValueError, match=r"takes inputs of shape \(None, 32, 32, 3\); "
+                                         r"got images of shape \(6, 40, 40, 3\)"):
+        rank_position_channels(model, layer, np.zeros((6, 40, 40, 3), "float32"))

@@ -1,10 +1,18 @@
 """train.py's `main(argv) -> exit code`, called in process: every expected error is one line."""
 
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
 import pytest
 from absl.testing import flagsaver
 
 import train
 from keras_gpos import experiments
+from keras_gpos.experiments import EXPERIMENTS
+from tests.run_utils import REPO, _error_line, _train
 
 
 def _lines(capsys):
@@ -67,10 +75,86 @@ def test_debug_shows_the_traceback_and_help_exits_0(capsys, monkeypatch):
 
 
 def test_quiet_native_startup_drops_only_the_known_banner(capfd):
-    import os
 
     with train.quiet_native_startup():
         os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
                     b"I0000 port.cc:153] oneDNN custom operations are on. You may see ...\n"
                     b"something else went wrong\n")
     assert capfd.readouterr().err == "something else went wrong\n"
+
+
+def test_deterministic_flag_makes_two_runs_bit_identical(tmp_path):
+    args = ["--experiment=location", "--dataset=embedded", "--embedded_train_size=96",
+            "--embedded_test_size=8", "--grid_size=2", "--depth=10", "--width=4",
+            "--epochs=2", "--batch_size=16", "--head=fc", "--permute_at=pooled",
+            "--deterministic", "--verbose=0"]
+    weights = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        result = subprocess.run([sys.executable, "train.py", *args, f"--output_dir={out}"],
+                                cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+        assert result.returncode == 0, result.stderr[-2000:]
+        model = keras.saving.load_model(out / "model.keras")
+        weights.append([w.numpy() for w in model.weights])
+        assert (out / "history.csv").exists()
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+    histories = [(tmp_path / n / "history.csv").read_text() for n in ("a", "b")]
+    assert histories[0] == histories[1]
+
+
+def test_train_cli_reports_flag_errors_without_a_traceback():
+    result = subprocess.run(
+        [sys.executable, "train.py", "--experiment=location", "--background=purple"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "Unknown background 'purple'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_train_help_on_the_command_line_and_through_a_flagfile():
+    result = subprocess.run([sys.executable, "train.py", "--flagfile=flags/augshift_cifar.cfg", "--help"],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "--consistency_weights:" in result.stdout and "--paddings:" not in result.stdout
+    result = subprocess.run([sys.executable, "train.py", "--help"], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0 and all(name in result.stdout for name in EXPERIMENTS)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--experiment=location", "--seed=-1"], "seed must be an int in [0, 2147483647]; got -1"),
+    (["--experiment=location", "--depth=11"], "depth 11 is not a resnet depth"),
+    (["--experiment=location", "--learning_rate=inf"], "learning_rate must be a finite number"),
+    (["--experiment=location", "--dataset=tfds:nonexistent_ds"], "tfds:nonexistent_ds is not a TFDS dataset"),
+    (["--experiment=location", "--dataset=cifar10_binary", "--data_dir=/nonexistent/cifar"],
+     "CIFAR-10 data dir /nonexistent/cifar does not exist"),
+    (["--experiment=position_attack", "--dataset=folder", "--data_dir=/nonexistent/camvid"],
+     "segmentation data folder /nonexistent/camvid does not exist"),
+    (["--experiment=position_attack", "--model_path=/nonexistent/model.keras"],
+     "model file /nonexistent/model.keras does not exist"),
+])
+def test_bad_flags_and_sources_are_one_line_errors_before_any_file_is_written(tmp_path, args, message):
+    out = tmp_path / "out"
+    result = _train([*args, f"--output_dir={out}"], timeout=120)
+    assert result.returncode != 0
+    assert message in _error_line(result)
+    assert not out.exists(), "nothing may be written before the inputs are validated"
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    args = ["--experiment=location", "--dataset=cifar10_binary", "--data_dir=/nonexistent/cifar",
+            f"--output_dir={tmp_path / 'o'}"]
+    plain = _train(args, timeout=120)
+    assert "Traceback" not in plain.stderr
+    debug = _train([*args, "--debug"], timeout=120)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "does not exist" in debug.stderr
+
+
+@pytest.mark.adversarial
+def test_train_py_on_jax_refuses_in_one_line(tmp_path):
+    result = _train(["--experiment=location", f"--output_dir={tmp_path / 'x'}"], timeout=120,
+                    env={"KERAS_BACKEND": "jax"})
+    assert result.returncode == 2 and "KERAS_BACKEND=jax" in _error_line(result)
+    assert not (tmp_path / "x").exists()

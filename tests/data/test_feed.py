@@ -1,23 +1,19 @@
 """The feed: a keyed source as `fit` input on the current backend, the same batches on every backend.
 
 The backend-agnostic tests run on TensorFlow here and on JAX in the JAX run
-(tests/test_jax_backend.py). The TensorFlow-only ones check the tf.data
-feed under distribution; one runs a JAX subprocess with TensorFlow blocked
-and compares digests of the first batches of every stream.
+(tests/integration/test_jax_backend.py). The TensorFlow-only ones check the tf.data
+feed under distribution; tests/cli/test_feed_on_jax.py runs a JAX process with
+TensorFlow blocked and compares digests of the first batches of every stream.
 """
 
 import hashlib
-import os
 import pathlib
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
 from keras_gpos import data
-from tests.no_tensorflow import BLOCK_TENSORFLOW
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 on_tensorflow = pytest.mark.skipif(keras.config.backend() != "tensorflow", reason="the tf.data feed")
@@ -134,24 +130,6 @@ def streams_digest(count=2):
                 digest.update(str((leaf.dtype, leaf.shape)).encode())
                 digest.update(np.ascontiguousarray(leaf).tobytes())
     return digest.hexdigest()
-
-
-DIGEST_ON_JAX = BLOCK_TENSORFLOW + r"""
-import keras
-from tests.data.test_feed import streams_digest
-assert keras.config.backend() == "jax"
-print("DIGEST", streams_digest())
-"""
-
-
-@on_tensorflow
-def test_every_stream_gives_the_same_batches_on_jax_without_tensorflow():
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    result = subprocess.run([sys.executable, "-c", DIGEST_ON_JAX], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    jax_digest = next(line.split()[1] for line in result.stdout.splitlines() if line.startswith("DIGEST"))
-    assert streams_digest() == jax_digest
 
 
 @on_tensorflow

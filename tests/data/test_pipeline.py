@@ -1,15 +1,14 @@
 """Grid-canvas batches of an ImageSet (`grid_batches`), and `grid_dataset` on the current backend.
 
-Backend-agnostic: the JAX run (tests/test_jax_backend.py) runs this file too.
+The backend_agnostic tests also run on JAX (tests/integration/test_jax_backend.py selects them by marker).
 """
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_gpos import data
 from keras_gpos.data.feed import numpy_stream
-
-pytestmark = pytest.mark.backend_agnostic
 
 MEAN, STD = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
 
@@ -20,6 +19,7 @@ def _image_set(count, size=4, seed=0):
                          np.arange(count) % 5, tuple("abcde"))
 
 
+@pytest.mark.backend_agnostic
 def test_training_canvases_hold_each_image_in_its_labelled_cell_flipped_only_inside_it():
     images = _image_set(40)
     source = data.grid_batches(images, 3, "both", 16, training=True, mean=MEAN, std=STD, flip=True, seed=2)
@@ -45,6 +45,7 @@ def test_training_canvases_hold_each_image_in_its_labelled_cell_flipped_only_ins
     assert cells_seen == set(range(9)) and 10 < flipped < 70
 
 
+@pytest.mark.backend_agnostic
 def test_evaluation_is_every_image_in_every_cell_in_order_and_the_same_on_every_pass():
     images = _image_set(5)
     source = data.grid_batches(images, 2, "class", batch_size=9, mean=MEAN, std=STD, background="noise")
@@ -63,6 +64,7 @@ def test_evaluation_is_every_image_in_every_cell_in_order_and_the_same_on_every_
     assert not np.array_equal(canvases[0, 4:, 4:], canvases[1, 4:, 4:])
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.parametrize("target", ["location", "class", "both"])
 def test_targets(target):
     images = _image_set(6)
@@ -73,6 +75,7 @@ def test_targets(target):
         assert y.shape == (6,) and y.dtype == np.int64 and (target == "class" or y.max() < 4)
 
 
+@pytest.mark.backend_agnostic
 def test_grid_dataset_feeds_the_same_batches_on_this_backend():
     images = _image_set(20)
     kwargs = dict(mean=MEAN, std=STD, background="white", flip=True, seed=4)
@@ -86,6 +89,7 @@ def test_grid_dataset_feeds_the_same_batches_on_this_backend():
         np.testing.assert_array_equal(y, wy)
 
 
+@pytest.mark.backend_agnostic
 def test_bad_arguments_name_the_value():
     images = _image_set(4)
     with pytest.raises(ValueError, match="Unknown target 'cell'"):
@@ -96,3 +100,72 @@ def test_bad_arguments_name_the_value():
         data.grid_batches(images, 2, background="grey")
     with pytest.raises(ValueError, match="is empty"):
         data.grid_dataset(images.take(np.arange(0)), 2)
+
+
+def _cell_of_image(canvas, k):
+    """The grid cell whose content differs from the zero background."""
+    h = canvas.shape[0] // k
+    energy = [np.abs(canvas[r * h:(r + 1) * h, c * h:(c + 1) * h]).sum()
+              for r in range(k) for c in range(k)]
+    return int(np.argmax(energy))
+
+
+def test_grid_dataset_training_labels_match_where_the_image_is():
+    s = data.make_shapes_dataset(40)
+    mean, std = data.normalization_stats(s)
+    ds = data.grid_dataset(s, 3, "both", batch_size=16, training=True, mean=mean, std=std,
+                           flip=True)
+    seen = set()
+    for canvas, target in ds:
+        for x, loc in zip(canvas.numpy(), target["location"].numpy()):
+            assert _cell_of_image(x, 3) == loc
+            seen.add(int(loc))
+    assert len(seen) >= 6  # random cells, not a constant
+
+
+def test_grid_dataset_evaluation_is_exhaustive_and_deterministic():
+    s = data.make_shapes_dataset(10)
+    ds = data.grid_dataset(s, 2, "class", batch_size=8)
+    first = [(x.numpy(), y.numpy()) for x, y in ds]
+    second = [(x.numpy(), y.numpy()) for x, y in ds]
+    labels = np.concatenate([y for _, y in first])
+    np.testing.assert_array_equal(labels, np.repeat(s.labels, 4))
+    for (x1, _), (x2, _) in zip(first, second):
+        np.testing.assert_array_equal(x1, x2)
+
+
+def test_grid_dataset_noise_background_is_the_same_on_every_pass_and_after_a_resume():
+    s = data.make_shapes_dataset(12)
+    evaluation = data.grid_dataset(s, 2, "location", batch_size=8, background="noise", seed=3)
+    first, second = ([x.numpy() for x, _ in evaluation] for _ in range(2))
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0][0], first[1][0])  # noise, not one repeated fill
+
+    def epoch(dataset, number):
+        return [x.numpy() for x, _ in dataset.skip(number * 3).take(3)]
+
+    full = data.grid_dataset(s, 2, "location", batch_size=4, training=True, background="noise",
+                             seed=3, epochs=2)
+    resumed = data.grid_dataset(s, 2, "location", batch_size=4, training=True, background="noise",
+                                seed=3, epochs=2, initial_epoch=1)
+    for a, b in zip(epoch(full, 1), epoch(resumed, 0)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_grid_dataset_rejects_empty_set_and_bad_target():
+    s = data.make_shapes_dataset(4)
+    with pytest.raises(ValueError, match="Unknown target 'cell'"):
+        data.grid_dataset(s, 2, "cell")
+    empty = s.take(np.arange(0))
+    with pytest.raises(ValueError, match="is empty"):
+        data.grid_dataset(empty, 2)
+
+
+def test_grid_dataset_runs_in_graph_over_all_backgrounds():
+    s = data.make_shapes_dataset(6)
+    for background in data.BACKGROUNDS:
+        ds = data.grid_dataset(s, 2, "location", batch_size=4, training=True,
+                               background=background)
+        for canvas, _ in ds:
+            assert bool(tf.reduce_all(tf.math.is_finite(canvas)))

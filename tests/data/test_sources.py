@@ -1,7 +1,9 @@
 """ImageSplits identify their data by content, computed once per set."""
 
 import numpy as np
+import pytest
 
+from keras_gpos import data
 from keras_gpos.data import image_set
 from keras_gpos.data.image_set import ImageSet
 from keras_gpos.data.sources import load_image_splits
@@ -22,3 +24,10 @@ def test_the_identity_is_the_content_not_the_size(monkeypatch):
                                                                                    "split": "test"})
     assert named.head(2).identity() == {"tfds": "x", "version": "1.0.0", "split": "test", "rows": "[:2]", "images": 2}
     assert np.array_equal(named.images, images)
+
+
+def test_unknown_dataset_and_missing_data_dir():
+    with pytest.raises(ValueError, match="Unknown dataset 'mnist'"):
+        data.load_image_dataset("mnist")
+    with pytest.raises(ValueError, match="needs data_dir"):
+        data.load_image_dataset("cifar10_binary")

@@ -1,6 +1,6 @@
 """Normalisation and the horizontal flip (NumPy, any backend).
 
-Backend-agnostic: the JAX run (tests/test_jax_backend.py) runs this file too.
+The backend_agnostic tests also run on JAX (tests/integration/test_jax_backend.py selects them by marker).
 """
 
 import numpy as np

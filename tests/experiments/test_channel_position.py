@@ -7,8 +7,12 @@ import pytest
 
 from keras_gpos.data import image_set
 from keras_gpos.experiments import channel_position
-from keras_gpos.experiments.channel_position import ChannelPositionConfig, run_channel_position
+from keras_gpos.experiments.channel_position import (
+    ChannelPositionConfig,
+    run_channel_position,
+)
 from keras_gpos.runs.directory import RunDirectoryError
+from tests.flag_utils import parse_train_flags
 
 
 def test_the_data_digest_is_computed_once_per_suite(tmp_path, monkeypatch):
@@ -40,8 +44,6 @@ def test_the_suite_refuses_a_report_folder_with_other_files_before_any_run(tmp_p
         run_channel_position(ChannelPositionConfig(output_dir=str(suite), dataset="embedded", width=4, depth=10))
     assert sorted(p.name for p in suite.iterdir()) == ["notes.txt"]
 
-
-# --- issue 27: the suite audits its networks and its report leads with where position lives ---
 
 def _copy(suite, target):
     """A copy of the session's audited suite in `target`, and its config pointed there."""
@@ -124,3 +126,13 @@ def test_the_quickstart_flagfile_audits():
     flagfile = pathlib.Path(__file__).parents[2] / "flags" / "quickstart.cfg"
     _, config, _ = parse(["train.py", f"--flagfile={flagfile}"])
     assert config.audit and config.variants[:2] == ("gapnet_location", "fc_location")
+
+
+def test_suite_sweeps_replace_single_fields_and_conflicts_are_errors():
+    _, config = parse_train_flags(["--experiment=channel_position", "--grid_size=2", "--padding=reflect",
+                        "--seed=4"])
+    runs = config.run_configs()
+    assert {c.grid_size for _, c in runs} == {2} and {c.padding for _, c in runs} == {"reflect"}
+    assert {c.seed for _, c in runs} == {4}
+    with pytest.raises(ValueError, match="--grid_sizes and --grid_size contradict"):
+        parse_train_flags(["--experiment=channel_position", "--grid_size=2", "--grid_sizes=3,4"])

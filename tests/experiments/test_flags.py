@@ -9,8 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from keras_gpos.experiments import EXPERIMENTS
 from keras_gpos.experiments import flags as experiment_flags
+from keras_gpos.experiments.config import field_help
 from keras_gpos.experiments.registry import make_config
+from tests.flag_utils import parse_train_flags
 
 
 def _parse(*args):
@@ -87,10 +90,9 @@ def test_help_lists_only_the_flags_an_experiment_takes():
     assert "--head:" in experiment_flags.help_text("location")
 
 
-# --- the round-trip fuzzer -----------------------------------------------------------------
-
 _TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp", "Zs")), min_size=1,
                 max_size=12).filter(lambda text: not text.startswith(("-", "#", "/")))
+
 _COMMON = {
     "output_dir": _TEXT.map(lambda text: f"runs/{text}"),
     "seed": st.integers(0, 2**31 - 1),
@@ -102,6 +104,7 @@ _COMMON = {
     "verbose": st.sampled_from((0, 1, 2)),
     "overwrite": st.booleans(),
 }
+
 _IMAGES = {
     "dataset": st.just("embedded"),
     "embedded_train_size": st.integers(1, 10_000),
@@ -109,7 +112,9 @@ _IMAGES = {
     "train_examples": st.integers(0, 5_000),
     "val_fraction": st.floats(0.01, 0.9),
 }
+
 _UNIQUE = dict(min_size=1, max_size=3, unique=True)
+
 FIELDS = {
     "location": {**_COMMON, **_IMAGES, "grid_size": st.integers(1, 6), "width": st.integers(1, 64),
                  "background": st.sampled_from(("zeros", "black", "white", "mean", "noise")),
@@ -194,3 +199,109 @@ def test_an_experiments_help_names_the_flagfiles_that_reproduce_its_figures(tmp_
     assert flagfiles_of("location", tmp_path) == [("flags/base.cfg", "The base run."),
                                                   ("flags/paper/child.cfg", "A child of the base.")]
     assert "flags/quickstart.cfg" in help_text("channel_position")  # the shipped flagfiles, recursively
+
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_flagfile_becomes_a_frozen_config(tmp_path):
+    flagfile = tmp_path / "x.cfg"
+    flagfile.write_text("# comment\n--experiment=channel_position\n--paddings=zero,circular\n"
+                        "--grid_sizes=2,3\n--seeds=0,1\n--width=8\n")
+    name, config = parse_train_flags([f"--flagfile={flagfile}", "--epochs=3"])
+    assert name == "channel_position"
+    assert config.paddings == ("zero", "circular") and config.grid_sizes == (2, 3)
+    assert config.seeds == (0, 1) and config.width == 8 and config.epochs == 3
+    assert len(config.run_configs()) == 2 * 2 * 2 * 5
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.width = 3
+
+
+@pytest.mark.parametrize("flagfile", sorted((REPO / "flags").glob("*.cfg")), ids=lambda p: p.name)
+def test_every_shipped_flagfile_is_documented(flagfile):
+    # Parsing every flagfile (flags/ recursively) is tests/experiments/test_flagfiles.py.
+    table = (REPO / "docs" / "experiments" / "index.md").read_text()
+    assert f"`{flagfile.name}`" in table, f"{flagfile.name} is missing from docs/experiments/index.md's flagfile table"
+
+
+def test_flags_use_the_experiments_own_defaults():
+    _, location = parse_train_flags(["--experiment=location"])
+    _, classification = parse_train_flags(["--experiment=classification"])
+    assert location.task == "location" and classification.task == "class"
+    assert location.beta_1 == 0.5 and location.batch_size == 48
+    # Defaults a 2-core CPU runs in minutes on the embedded data; the paper's settings are flags/paper/.
+    assert (location.dataset, location.depth, location.width, location.epochs) == ("embedded", 10, 16, 4)
+    _, augshift = parse_train_flags(["--experiment=augshift"])
+    assert (augshift.dataset, augshift.depth, augshift.width, augshift.variants) == (
+        "embedded", 10, 16, ("baseline", "augshift"))
+    _, attack = parse_train_flags(["--experiment=position_attack"])
+    assert (attack.dataset, attack.depth, attack.width, attack.epochs) == ("street_scenes", 10, 16, 4)
+
+
+def test_a_default_the_data_source_never_reads_is_not_part_of_the_fingerprint():
+    from keras_gpos.experiments.config import result_settings
+
+    _, cifar = parse_train_flags(["--experiment=location", "--dataset=cifar10_binary", "--data_dir=/x"])
+    _, embedded = parse_train_flags(["--experiment=location"])
+    assert "embedded_train_size" not in result_settings(cifar)
+    assert result_settings(embedded)["embedded_train_size"] == embedded.embedded_train_size
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--experiment=location"], ["--experiment=classification"], ["--experiment=channel_position"],
+     ["--experiment=augshift", "--dataset=embedded"], ["--experiment=position_attack"]],
+    ids=lambda argv: argv[0].split("=")[1],
+)
+def test_every_resnet_experiment_takes_depth_50_and_says_so(argv):
+    _, config = parse_train_flags([*argv, "--depth=50"])
+    assert config.depth == 50
+    depth_field = next(f for f in dataclasses.fields(config) if f.name == "depth")
+    assert "50" in field_help(depth_field)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--experiment=location", "--seeds=0,1"], "does not take --seeds"),
+        (["--experiment=location", "--padding=mirror"], "Unknown padding mode 'mirror'"),
+        (["--experiment=location", "--grid_size=0"], "grid_size must be a positive int"),
+        (["--experiment=location", "--permute_at=pooled"], "permute_at='pooled' needs head='fc'"),
+        (["--experiment=location", "--arch=vgg", "--depth=11", "--permute_at=stage9"], "out of range for arch 'vgg'"),
+        (["--experiment=location", "--depth=11"], "depth 11 is not a resnet depth"),
+        (["--experiment=location", "--seed=-1"], r"seed must be an int in \[0, 2147483647\]; got -1"),
+        (["--experiment=location", "--learning_rate=inf"], "learning_rate must be a finite number"),
+        (["--experiment=augshift", "--fill=nan"], "fill must be a finite number"),
+        (["--experiment=augshift", "--consistency_weights=1,inf"], "consistency_weights must be a finite number"),
+        (["--experiment=location", "--output_dir= "], "output_dir must name a folder"),
+        (["--experiment=location", "--seeds=0,1"],
+         "does not take --seeds \\(a flag of augshift, channel_position, position_attack\\)"),
+        (["--experiment=location", "--dataset=cifar10_binary"], "needs --data_dir"),
+        (["--experiment=location", "--strategy=gpu_magic"], "Unknown strategy 'gpu_magic'"),
+        (["--experiment=channel_position", "--paddings=zero,bogus"], "Unknown padding 'bogus'"),
+    ],
+)
+def test_bad_or_contradictory_flags_are_clear_errors(argv, message):
+    with pytest.raises(ValueError, match=message):
+        parse_train_flags(argv)
+
+
+def test_help_lists_the_experiments_and_each_experiments_own_flags():
+    overview = experiment_flags.help_text()
+    for name, experiment in EXPERIMENTS.items():
+        assert name in overview and experiment.summary in overview
+    augshift = experiment_flags.help_text("augshift")
+    assert "--consistency_weights:" in augshift and "--grid_size:" not in augshift
+    assert "(default: 64)" in augshift.split("--batch_size:")[1].splitlines()[1]  # AugShift's own default
+    location = experiment_flags.help_text("location")
+    assert "(default: 48)" in location.split("--batch_size:")[1].splitlines()[1]
+    assert "--consistency_weights" not in location
+
+
+def test_a_flag_of_another_experiment_names_its_owner():
+    with pytest.raises(ValueError, match=r"does not take --canvas_size \(a flag of augshift\)"):
+        experiment_flags.parse(["train.py", "--experiment=location", "--canvas_size=40"])
+    with pytest.raises(ValueError, match="Unknown experiment 'locaton'"):
+        experiment_flags.parse(["train.py", "--experiment=locaton"])

@@ -11,8 +11,6 @@ from hypothesis import strategies as st
 
 from keras_gpos.metrics import RegionMeanIoU, confusion_matrix, iou_from_confusion
 
-pytestmark = pytest.mark.backend_agnostic
-
 
 def _counts(matrix):
     return np.asarray(keras.ops.convert_to_numpy(matrix))
@@ -73,3 +71,101 @@ def test_a_region_with_nothing_labelled_is_nan_with_a_reason_not_zero():
         value = float(metric.result())
     assert np.isnan(value) and metric.labelled_pixels() == 0
     assert np.isnan(iou_from_confusion(np.zeros((3, 4), np.int64))[1])
+
+pytestmark = pytest.mark.backend_agnostic
+
+
+def two_halves():
+    """Left half predicted perfectly, right half all wrong (class 1 -> 0)."""
+    y_true = np.zeros((1, 4, 6), "int32")
+    y_true[:, :, 1:3] = 1
+    y_true[:, :, 4:] = 1
+    y_pred = y_true.copy()
+    y_pred[:, :, 3:] = 0
+    return y_true, y_pred
+
+
+def miou(y_true, y_pred, **kwargs):
+    metric = RegionMeanIoU(2, **kwargs)
+    metric.update_state(y_true, y_pred)
+    return float(metric.result()), metric.per_class_iou()
+
+
+def test_region_excludes_pixels_outside_it():
+    y_true, y_pred = two_halves()
+    assert miou(y_true, y_pred, region="left")[0] == pytest.approx(1.0)
+    # Right half: 4 true class-0 pixels, 8 class-1 pixels all predicted 0.
+    right, per_class = miou(y_true, y_pred, region="right")
+    np.testing.assert_allclose(per_class, [4 / 12, 0.0])
+    assert right == pytest.approx(4 / 24)
+    # The whole image mixes both halves.
+    whole = miou(y_true, y_pred)[0]
+    assert right < whole < 1.0
+    # A box equal to the left half and a boolean mask of it agree with "left".
+    mask = np.zeros((4, 6), bool)
+    mask[:, :3] = True
+    assert miou(y_true, y_pred, region=(0.0, 0.0, 1.0, 0.5))[0] == pytest.approx(1.0)
+    assert miou(y_true, y_pred, region=mask)[0] == pytest.approx(1.0)
+
+
+def test_top_bottom_centre_and_scores_as_predictions():
+    y_true = np.zeros((2, 8, 8), "int32")
+    y_true[:, 4:] = 1
+    scores = np.zeros((2, 8, 8, 2), "float32")
+    scores[:, :, :, 0] = 1.0  # predicts class 0 everywhere
+    assert miou(y_true, scores, region="top")[0] == pytest.approx(1.0)
+    bottom = miou(y_true, scores, region="bottom")[1]
+    # Class 1 fills the bottom but is never predicted: IoU 0 (present, not NaN).
+    assert bottom[1] == 0.0
+    centre = miou(y_true, scores, region="center")[1]  # American spelling accepted
+    np.testing.assert_allclose(centre, [0.5, 0.0])
+
+
+def test_ignore_label_and_absent_classes():
+    y_true = np.array([[[0, 0, 11, 11]]], "int32")
+    y_pred = np.array([[[0, 0, 1, 2]]], "int32")
+    metric = RegionMeanIoU(3, ignore_label=11)
+    metric.update_state(y_true, y_pred)
+    assert float(metric.result()) == pytest.approx(1.0)  # ignored pixels count nowhere
+    per_class = metric.per_class_iou()
+    assert per_class[0] == pytest.approx(1.0) and np.isnan(per_class[1]) and np.isnan(per_class[2])
+    metric.reset_state()
+    # Nothing labelled: no mIoU (NaN, and labelled_pixels() says why), never a 0.0 that reads as failure.
+    with pytest.warns(UserWarning, match="no labelled pixel"):
+        assert np.isnan(float(metric.result())) and metric.labelled_pixels() == 0
+
+
+def test_config_round_trip_with_mask_region_and_use_in_compile():
+    mask = np.eye(4, dtype=bool)
+    metric = RegionMeanIoU(3, region=mask, ignore_label=255, name="diag_miou")
+    restored = RegionMeanIoU.from_config(metric.get_config())
+    np.testing.assert_array_equal(restored.region, mask)
+    assert restored.ignore_label == 255 and restored.name == "diag_miou"
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(
+        RegionMeanIoU(3, region=(0.1, 0.2, 0.9, 0.8))))
+    assert again.region == (0.1, 0.2, 0.9, 0.8)
+
+    inputs = keras.Input((4, 4, 1))
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1)(inputs))
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[RegionMeanIoU(3, region="left", name="left_miou")])
+    logs = model.evaluate(np.zeros((2, 4, 4, 1)), np.zeros((2, 4, 4), "int32"), verbose=0, return_dict=True)
+    # Zeros in, zeros out (a zero-initialised bias): class 0 everywhere, as the labels say; classes 1
+    # and 2 are absent and count nowhere, so the left mIoU is exactly 1.
+    assert logs["left_miou"] == 1.0
+
+
+def test_bad_arguments_are_clear_errors():
+    with pytest.raises(ValueError, match="num_classes must be an int >= 2; got 1"):
+        RegionMeanIoU(1)
+    with pytest.raises(ValueError, match="Unknown region 'middle'"):
+        RegionMeanIoU(3, region="middle")
+    with pytest.raises(ValueError, match="0 <= top < bottom <= 1"):
+        RegionMeanIoU(3, region=(0.5, 0.0, 0.2, 1.0))
+    with pytest.raises(ValueError, match="all-False"):
+        RegionMeanIoU(3, region=np.zeros((4, 4), bool))
+    with pytest.raises(ValueError, match="ignore_label must be an int or None"):
+        RegionMeanIoU(3, ignore_label="11")
+    metric = RegionMeanIoU(2, region=np.ones((3, 3), bool))
+    with pytest.raises(ValueError, match=r"mask region of shape \(3, 3\) does not match"):
+        metric.update_state(np.zeros((1, 4, 4), "int32"), np.zeros((1, 4, 4), "int32"))

@@ -3,14 +3,14 @@
 import json
 
 import keras
+import numpy as np
 import pytest
 
 from keras_gpos.runs.callbacks import BestModelCheckpoint, read_backup
 from keras_gpos.runs.lifecycle import check_backup
 
-pytestmark = pytest.mark.backend_agnostic
 
-
+@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 @pytest.mark.parametrize("payload, problem", [
     ([1, 2], "it holds a list"),
@@ -26,6 +26,7 @@ def test_a_best_model_sidecar_of_another_structure_is_one_line_naming_it(tmp_pat
         BestModelCheckpoint(path, monitor="val_loss", mode="min")
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 @pytest.mark.parametrize("payload, problem", [
     ({"weights": "epoch-1.weights.h5"}, "it lacks 'epoch'"),
@@ -42,3 +43,20 @@ def test_backup_metadata_of_another_structure_is_one_line_naming_it(tmp_path, pa
         with pytest.raises(ValueError, match=rf"training_metadata\.json is not a valid backup metadata file: "
                                              rf".*{problem}"):
             read(backup)
+
+
+@pytest.mark.adversarial
+def test_a_torn_best_model_and_sidecar_pair_is_not_trusted(tmp_path):
+    from keras_gpos.runs.callbacks import BestModelCheckpoint
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    path = tmp_path / "best.keras"
+    checkpoint = BestModelCheckpoint(path, monitor="val_loss", mode="min")
+    checkpoint.set_model(model)
+    checkpoint.on_epoch_end(0, {"val_loss": 0.5})
+    assert BestModelCheckpoint(path, monitor="val_loss", mode="min").best == 0.5
+    # A kill between saving a better model and its sidecar: the model is new, the sidecar old.
+    model.layers[0].kernel.assign(np.ones((3, 2), "float32"))
+    model.save(path)
+    resumed = BestModelCheckpoint(path, monitor="val_loss", mode="min")
+    assert resumed.best is None and resumed.best_epoch is None

@@ -4,16 +4,20 @@ by a stated rule; report folders never hold runs."""
 
 import fcntl
 import json
+import os
 import shutil
 
 import pytest
 
 from keras_gpos.base.files import read_json
-from keras_gpos.runs.directory import RunDirectory, RunDirectoryError, check_report_folder
-
-pytestmark = pytest.mark.backend_agnostic
+from keras_gpos.runs.directory import (
+    RunDirectory,
+    RunDirectoryError,
+    check_report_folder,
+)
 
 A = {"settings": {"width": 4}, "data": {"dataset": "x", "content": {"test": {"sha256": "a" * 64}}}}
+
 B = {"settings": {"width": 8}, "data": A["data"]}
 
 
@@ -33,6 +37,7 @@ def _backup(path, epoch=1):
     (backup / "training_metadata.json").write_text(json.dumps({"epoch": epoch, "weights": f"epoch-{epoch}.weights.h5"}))
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 def test_a_refused_run_deletes_no_temporary_looking_file_of_anyone(tmp_path):
     home = tmp_path / "home"
@@ -47,6 +52,7 @@ def test_a_refused_run_deletes_no_temporary_looking_file_of_anyone(tmp_path):
     assert (home / ".tmpfile.txt").exists() and not (home / ".lock").exists()
 
 
+@pytest.mark.backend_agnostic
 def test_only_temporaries_of_the_runs_own_files_are_cleaned(tmp_path):
     run = _finished(tmp_path / "run")
     (run / ".run.json.x1y2.tmp").write_text("{")
@@ -58,6 +64,7 @@ def test_only_temporaries_of_the_runs_own_files_are_cleaned(tmp_path):
     assert "run.json" in read_json(run / "manifest.json")["entries"]
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 def test_a_folder_with_other_runs_and_user_files_is_refused_and_overwrite_deletes_none(tmp_path):
     home = _finished(tmp_path / "home")
@@ -72,6 +79,7 @@ def test_a_folder_with_other_runs_and_user_files_is_refused_and_overwrite_delete
     assert (home / "model.keras").read_bytes() == b"model" and not (home / ".previous").exists()
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 def test_rerunning_an_interrupted_overwrite_resumes_it(tmp_path):
     run = _finished(tmp_path / "run")
@@ -88,6 +96,7 @@ def test_rerunning_an_interrupted_overwrite_resumes_it(tmp_path):
     assert not (run / ".previous").exists()
 
 
+@pytest.mark.backend_agnostic
 def test_overwrite_still_replaces_a_finished_run_or_one_with_other_settings(tmp_path):
     run = _finished(tmp_path / "run")
     with RunDirectory(run, "location", A, overwrite=True) as again:  # finished, same settings: retrain
@@ -98,6 +107,7 @@ def test_overwrite_still_replaces_a_finished_run_or_one_with_other_settings(tmp_
         assert not (run / "backup").exists()
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 def test_a_dangling_symlink_output_dir_is_named(tmp_path):
     link = tmp_path / "out"
@@ -107,6 +117,7 @@ def test_a_dangling_symlink_output_dir_is_named(tmp_path):
         RunDirectory(link, "location", A).open()
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 @pytest.mark.parametrize("payload, problem", [
     ([], "it holds a list"),
@@ -121,14 +132,13 @@ def test_a_fingerprint_of_another_structure_is_one_line_naming_it(tmp_path, payl
         RunDirectory(run, "location", A).open()
 
 
+@pytest.mark.backend_agnostic
 def test_a_manifest_of_another_structure_is_one_line_naming_it(tmp_path):
     run = _finished(tmp_path / "run")
     (run / "manifest.json").write_text(json.dumps({"format": 1, "entries": ["../up"]}))
     with pytest.raises(ValueError, match=r"manifest\.json is not a valid run manifest: expected 'entries' to list"):
         RunDirectory(run, "location", A).open()
 
-
-# --- runs of keras_gpos 0.2: a size-based fingerprint and no manifest ---------------------
 
 def _as_0_2(run, fingerprint=A):
     """Rewrites a run as keras_gpos 0.2 left it: no manifest, a fingerprint without format,
@@ -139,6 +149,7 @@ def _as_0_2(run, fingerprint=A):
     return run
 
 
+@pytest.mark.backend_agnostic
 def test_a_finished_0_2_run_is_reused_when_its_settings_and_sizes_match(tmp_path, caplog):
     run = _as_0_2(_finished(tmp_path / "run"))
     with RunDirectory(run, "location", A) as again:
@@ -149,6 +160,7 @@ def test_a_finished_0_2_run_is_reused_when_its_settings_and_sizes_match(tmp_path
         RunDirectory(run, "location", B).open()
 
 
+@pytest.mark.backend_agnostic
 def test_an_unfinished_0_2_run_is_not_resumed(tmp_path):
     run = _as_0_2(_finished(tmp_path / "run"))
     (run / "run.json").unlink()
@@ -159,6 +171,7 @@ def test_an_unfinished_0_2_run_is_not_resumed(tmp_path):
     assert (run / "backup" / "training_metadata.json").exists()
 
 
+@pytest.mark.backend_agnostic
 def test_overwrite_of_a_0_2_run_moves_only_what_0_2_wrote(tmp_path):
     run = _as_0_2(_finished(tmp_path / "run"))
     (run / "history.csv").write_text("epoch\n")
@@ -172,8 +185,7 @@ def test_overwrite_of_a_0_2_run_moves_only_what_0_2_wrote(tmp_path):
         "config.json", "fingerprint.json", "history.csv", "model.keras", "run.json"]
 
 
-# --- report folders ---------------------------------------------------------------------
-
+@pytest.mark.backend_agnostic
 def test_a_report_folder_may_be_new_an_earlier_report_or_a_suite_folder(tmp_path):
     check_report_folder(tmp_path / "new")
     suite = tmp_path / "suite"
@@ -186,6 +198,7 @@ def test_a_report_folder_may_be_new_an_earlier_report_or_a_suite_folder(tmp_path
         check_report_folder(suite)
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
 def test_a_report_never_goes_into_a_run_one_of_its_runs_or_a_locked_folder(tmp_path):
     run = _finished(tmp_path / "run")
@@ -207,3 +220,34 @@ def test_a_report_never_goes_into_a_run_one_of_its_runs_or_a_locked_folder(tmp_p
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
     shutil.rmtree(training)
+
+
+@pytest.mark.adversarial
+def test_a_refused_open_releases_its_lock(tmp_path):
+    with RunDirectory(tmp_path / "r", "location", {"settings": {"width": 4}}) as first:
+        first.write_start({"width": 4})
+    other = {"settings": {"width": 8}}
+    with pytest.raises(RunDirectoryError, match="width: 4 -> 8"):
+        RunDirectory(tmp_path / "r", "location", other).open()
+    # The refusal let go of the lock: --overwrite in the same process is not "in use".
+    with RunDirectory(tmp_path / "r", "location", other, overwrite=True) as replaced:
+        assert (tmp_path / "r" / ".previous" / "fingerprint.json").exists()
+        assert not replaced.finished
+
+
+@pytest.mark.adversarial
+def test_an_overwrite_killed_while_moving_files_aside_is_put_back(tmp_path):
+    settings = {"settings": {"width": 4}}
+    run = tmp_path / "r"
+    with RunDirectory(run, "location", settings) as first:
+        first.write_start({"width": 4})
+    (run / "run.json").write_text("{}")
+    (run / "model.keras").write_bytes(b"model")
+    # A kill after two of the files went to the staging folder.
+    staging = run / ".previous.partial"
+    staging.mkdir()
+    os.replace(run / "model.keras", staging / "model.keras")
+    os.replace(run / "fingerprint.json", staging / "fingerprint.json")
+    with RunDirectory(run, "location", settings) as again:
+        assert again.finished  # the finished run is whole again, not refused or retrained
+    assert (run / "model.keras").read_bytes() == b"model" and not staging.exists()

@@ -12,9 +12,12 @@ import pathlib
 import subprocess
 import sys
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
 SECTIONS = {"input pipeline", "channel ranking", "attack sweep", "training step", "scaling", "audit",
             "probe speed"}
+
+
 # Signed or possibly zero: overheads are differences (noise can make them
 # negative), RSS growth can be zero, a fitted slope or intercept can have
 # either sign on tiny sizes; a probe accuracy change can be zero.

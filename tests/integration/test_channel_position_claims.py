@@ -8,10 +8,13 @@ The CIFAR tests use the real CIFAR-10 subset on the paper's 3x3 grid, with
 floors well below what was measured (see each test).
 """
 
-
 import pytest
 
-from keras_gpos.experiments.channel_position import ChannelPositionConfig, VARIANTS, run_channel_position
+from keras_gpos.experiments.channel_position import (
+    VARIANTS,
+    ChannelPositionConfig,
+    run_channel_position,
+)
 from keras_gpos.experiments.location import LocationConfig, train_location
 
 

@@ -1,37 +1,13 @@
-"""Classifier construction: shapes, heads, permutation placement, errors."""
+"""The ResNet backbone: parameter counts, depths, output stride, ResNet-50, anti-aliasing (BlurPool)
+and adaptive polyphase sampling with its circular-shift guarantee."""
 
 import keras
 import numpy as np
 import pytest
 
-from keras_gpos.layers import PADDING_MODES
-from keras_gpos.models import RESNET_BLOCK_TYPES, RESNET_BLOCKS, build_classifier, build_deeplab
-
-
-@pytest.mark.parametrize("padding", PADDING_MODES)
-def test_every_padding_gives_the_papers_6x6_map_on_96px(padding):
-    model = build_classifier(9, padding=padding, depth=10, width=4)
-    assert tuple(model.get_layer("features").output.shape[1:3]) == (6, 6)
-    assert model(np.zeros((2, 96, 96, 3), "float32")).shape == (2, 9)
-
-
-def test_vgg_backbone_and_depths():
-    model = build_classifier(10, arch="vgg", depth=11, width=8, head="fc")
-    assert tuple(model.get_layer("features").output.shape[1:]) == (6, 6, 64)
-    with pytest.raises(ValueError, match="depth 12 is not a vgg depth"):
-        build_classifier(10, arch="vgg", depth=12)
-    with pytest.raises(ValueError, match=r"depth 101 is not a resnet depth; expected one of \[10, 18, 34, 50\]"):
-        build_classifier(10, depth=101)
-
-
-def test_gapnet_logits_are_the_pooled_head_conv():
-    model = build_classifier(5, input_shape=(64, 64, 3), depth=10, width=4, head="gapnet")
-    assert not any(isinstance(layer, keras.layers.Dense) for layer in model.layers)
-    x = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype("float32")
-    probe = keras.Model(model.input, model.get_layer("head_conv").output)
-    np.testing.assert_allclose(
-        model(x), keras.ops.mean(probe(x), axis=(1, 2)), rtol=1e-5, atol=1e-5
-    )
+import keras_gpos
+from keras_gpos.layers import BlurPool2D, PolyphaseDownsample2D
+from keras_gpos.models import RESNET_BLOCK_TYPES, RESNET_BLOCKS, build_classifier
 
 
 def test_resnet18_full_width_has_resnet18_parameter_count():
@@ -77,13 +53,6 @@ def test_resnet50_output_stride_sets_the_final_map(output_stride, side, padding)
     model = build_classifier(9, depth=50, width=2, padding=padding, output_stride=output_stride)
     assert tuple(model.get_layer("features").output.shape[1:]) == (side, side, 64)  # 32 * width
     assert model.get_layer("stage4_block2_conv2").dilation_rate == (16 // output_stride,) * 2
-
-
-@pytest.mark.parametrize("output_stride, side", [(16, 6), (8, 12)])
-def test_resnet50_deeplab_output_stride(output_stride, side):
-    model = build_deeplab(3, (96, 96, 3), depth=50, width=2, output_stride=output_stride, aspp_filters=4)
-    assert tuple(model.get_layer("stage4_out").output.shape[1:]) == (side, side, 64)
-    assert tuple(model.output.shape[1:]) == (96, 96, 3)
 
 
 def test_resnet50_classifier_trains_one_fit_step_on_tensorflow():
@@ -143,59 +112,102 @@ def test_resnet50_permutation_and_synchronized_batchnorm():
     assert len(batchnorms) == 1 + 16 * 3 + 4 and all(layer.synchronized for layer in batchnorms)
 
 
-@pytest.mark.parametrize("permute_at", ["stage1", "stage2", "stage3", "stage4", "head", "pooled"])
-def test_permutenet_positions_make_the_model_stochastic(permute_at):
-    model = build_classifier(
-        4, input_shape=(32, 32, 3), depth=10, width=4, head="fc", permute_at=permute_at, seed=1
-    )
-    names = [layer.name for layer in model.layers]
-    assert f"permute_{permute_at}" in names
-    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
-    outs = [model.predict(x, verbose=0) for _ in range(4)]
-    assert any(not np.allclose(outs[0], o) for o in outs[1:])
+def _names(model):
+    return [layer.name for layer in model.layers]
 
 
-def test_permutation_after_pooling_keeps_the_pooled_values():
-    model = build_classifier(
-        4, input_shape=(32, 32, 3), depth=10, width=4, head="fc", permute_at="pooled", seed=0
+@pytest.mark.backend_agnostic
+def test_resnet_without_blur_keeps_its_layers_and_names():
+    plain = build_classifier(10, (32, 32, 3), depth=10, width=4, head="fc")
+    explicit = build_classifier(10, (32, 32, 3), depth=10, width=4, head="fc", blur_kernel_size=None)
+    assert _names(plain) == _names(explicit)
+    assert not any("blur" in name for name in _names(plain))
+
+
+@pytest.mark.backend_agnostic
+def test_resnet_blur_option_antialiases_every_strided_block():
+    plain = build_classifier(10, (32, 32, 3), depth=10, width=4, head="fc")
+    blurred = build_classifier(10, (32, 32, 3), depth=10, width=4, head="fc", blur_kernel_size=4)
+    blurs = [layer for layer in blurred.layers if isinstance(layer, BlurPool2D)]
+    # Stages 2-4 downsample: one BlurPool on the residual branch, one on the shortcut.
+    assert sorted(layer.name for layer in blurs) == sorted(
+        f"stage{s}_block1_{kind}" for s in (2, 3, 4) for kind in ("blur", "proj_blur")
     )
+    assert blurred.get_layer("stage2_block1_conv1").strides == (1, 1)  # pairs, as Conv2D keeps them
+    assert blurred.get_layer("features").output.shape == plain.get_layer("features").output.shape
+    assert blurred.count_params() == plain.count_params()  # blurring adds no weights
+    out = blurred(np.zeros((2, 32, 32, 3), "float32"))
+    assert out.shape == (2, 10)
+
+
+@pytest.mark.backend_agnostic
+def test_resnet_blur_option_bad_values():
+    with pytest.raises(ValueError, match="blur_kernel_size must be None or one of"):
+        build_classifier(10, (32, 32, 3), depth=10, width=4, blur_kernel_size=9)
+    with pytest.raises(ValueError, match="arch='resnet' only"):
+        build_classifier(10, (32, 32, 3), arch="vgg", depth=11, width=4, blur_kernel_size=3)
+    with pytest.raises(ValueError, match="padding 'none'"):
+        build_classifier(10, (32, 32, 3), depth=10, width=4, padding="none", blur_kernel_size=3)
+
+
+def _circular_shifts(x, step=1):
+    size = x.shape[1]
+    return np.concatenate([np.roll(x, (dy, dx), axis=(1, 2)) for dy in range(0, size, step)
+                           for dx in range(0, size, step)])
+
+
+@pytest.mark.parametrize("depth, head", [(10, "fc"), (18, "gapnet")])
+def test_circular_padding_and_aps_give_identical_logits_for_every_circular_shift(depth, head):
+    keras.utils.set_random_seed(0)
+    model = build_classifier(10, (32, 32, 3), depth=depth, width=8, padding="circular", head=head,
+                             downsample="aps")
+    # Every map APS samples has an even size at this input.
+    for layer in model.layers:
+        if isinstance(layer, PolyphaseDownsample2D):
+            shape = layer.input[0].shape if isinstance(layer.input, list) else layer.input.shape
+            assert shape[1] % 2 == 0 and shape[2] % 2 == 0, (layer.name, shape)
+    x = np.random.default_rng(1).normal(size=(1, 32, 32, 3)).astype("float32")
+    logits = model.predict(_circular_shifts(x), batch_size=256, verbose=0)  # all 1024 shifts, untrained
+    scale = np.abs(logits[0]).max()
+    assert np.abs(logits - logits[0]).max() <= 1e-5 * max(scale, 1.0)
+    assert len(set(logits.argmax(-1).tolist())) == 1
+
+
+@pytest.mark.parametrize("padding, downsample", [("zero", "aps"), ("circular", "stride")])
+def test_without_circular_padding_or_without_aps_the_guarantee_breaks(padding, downsample):
+    keras.utils.set_random_seed(0)
+    model = build_classifier(10, (32, 32, 3), depth=10, width=8, padding=padding, head="fc",
+                             downsample=downsample)
+    x = np.random.default_rng(1).normal(size=(1, 32, 32, 3)).astype("float32")
+    logits = model.predict(_circular_shifts(x, step=3), batch_size=256, verbose=0)
+    assert np.abs(logits - logits[0]).max() > 1e-2 * np.abs(logits[0]).max()
+
+
+def test_aps_classifier_saves_loads_and_exports(tmp_path):
+    import tensorflow as tf
+
+    from keras_gpos.export import export_saved_model
+
+    keras.utils.set_random_seed(0)
+    model = build_classifier(4, (32, 32, 3), depth=10, width=4, padding="circular", head="fc", downsample="aps")
     x = np.random.default_rng(0).normal(size=(3, 32, 32, 3)).astype("float32")
-    pooled = keras.Model(model.input, model.get_layer("pooled").output)(x)
-    permuted = keras.Model(model.input, model.get_layer("permute_pooled").output)(x)
-    np.testing.assert_allclose(np.sort(pooled, axis=-1), np.sort(permuted, axis=-1), rtol=1e-6)
+    want = model.predict(x, verbose=0)
+    model.save(tmp_path / "aps.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "aps.keras").predict(x, verbose=0), want,
+                               rtol=1e-5, atol=1e-6)
+    served = tf.saved_model.load(str(export_saved_model(model, tmp_path / "saved_model")))
+    np.testing.assert_allclose(served.serve(x).numpy(), want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize(
-    "kwargs, message",
-    [
-        ({"permute_at": "stage7"}, "permute_at='stage7' is out of range"),
-        ({"permute_at": "pooled", "head": "gapnet"}, "permute_at='pooled' needs head='fc'"),
-        ({"padding": "mirror"}, "Unknown padding mode 'mirror'"),
-        ({"head": "mlp"}, "Unknown head 'mlp'"),
-        ({"arch": "vit"}, "Unknown arch 'vit'"),
-        ({"width": 0}, "width must be a positive int"),
-        ({"depth": 50.0}, "Unknown ResNet depth 50.0"),
-        ({"depth": 50, "padding": "none", "blur_kernel_size": 4},
-         "blur_kernel_size cannot be combined with padding 'none'"),
-        ({"depth": 50, "padding": "none", "downsample": "aps"},
-         "downsample='aps' cannot be combined with padding 'none'"),
-    ],
-)
-def test_build_classifier_bad_arguments(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        build_classifier(4, **kwargs)
+RNG = np.random.default_rng(0)
 
 
-def test_model_keras_round_trip_with_permutation(tmp_path):
-    model = build_classifier(
-        4, input_shape=(32, 32, 3), depth=10, width=4, head="fc", permute_at="stage2", seed=3
-    )
-    path = tmp_path / "m.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)  # safe_mode=True: no custom_objects, no lambdas
-    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
-    # Same weights: with the permutation removed from the picture (compare the
-    # stem, before it), outputs agree exactly.
-    stem = lambda m: keras.Model(m.input, m.get_layer("stem_relu").output)(x)  # noqa: E731
-    np.testing.assert_allclose(stem(model), stem(loaded), rtol=1e-6)
-    assert loaded.get_layer("permute_stage2").seed == 3
+@pytest.mark.backend_agnostic
+def test_aps_network_is_exactly_invariant_to_circular_shifts():
+    keras.utils.set_random_seed(0)
+    model = keras_gpos.models.build_classifier(5, (16, 16, 3), depth=10, width=4, padding="circular",
+                                               head="fc", downsample="aps")
+    x = RNG.normal(size=(1, 16, 16, 3)).astype("float32")
+    shifts = np.concatenate([np.roll(x, (dy, dx), axis=(1, 2)) for dy in range(16) for dx in range(16)])
+    logits = keras.ops.convert_to_numpy(model(shifts, training=False))
+    assert np.abs(logits - logits[0]).max() <= 1e-5 * max(np.abs(logits[0]).max(), 1.0)

@@ -25,6 +25,7 @@ from keras_gpos.training import AugShiftModel
 
 TOLERANCE = 1e-5
 
+
 # Runs in a fresh interpreter: loads each export with tf.saved_model.load
 # only, and proves keras_gpos was never imported.
 SERVE_SCRIPT = r"""
@@ -160,3 +161,16 @@ def test_saved_model_cli_run_gives_the_keras_output(served, tmp_path):
     written = list(tmp_path.glob("*.npy"))
     assert len(written) == 1, result.stdout[-2000:]
     np.testing.assert_allclose(np.load(written[0]), expected[0], rtol=TOLERANCE, atol=TOLERANCE)
+
+
+def test_saved_model_cli_lists_serving_default(tiny_run):
+    config, _ = tiny_run
+    cli = pathlib.Path(sys.executable).with_name("saved_model_cli")
+    if not cli.exists():
+        pytest.skip(f"saved_model_cli not installed next to {sys.executable}")
+    out = subprocess.run(
+        [str(cli), "show", "--dir", str(pathlib.Path(config.output_dir) / "saved_model"),
+         "--all"], capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "signature_def['serving_default']" in out.stdout

@@ -1,4 +1,4 @@
-"""BlurPool2D (anti-aliased downsampling) and the ResNet anti-aliasing option."""
+"""BlurPool2D (anti-aliased downsampling): the layer contract, its filters and what blurring buys."""
 
 import keras
 import numpy as np
@@ -7,8 +7,9 @@ import pytest
 import keras_gpos
 from keras_gpos.layers import BlurPool2D
 from keras_gpos.layers.blur_pool import binomial_filter
-from keras_gpos.models import build_classifier
 from tests.layer_test_utils import run_layer_test
+
+pytestmark = pytest.mark.backend_agnostic
 
 
 @pytest.mark.parametrize("kernel_size,input_hw,output_hw", [(1, 8, 4), (4, 9, 5), (7, 8, 4)])
@@ -74,41 +75,6 @@ def test_bad_stride_and_too_small_input_are_clear_errors():
         BlurPool2D(3, strides=0)
     with pytest.raises(ValueError, match="reflect padding"):
         BlurPool2D(7)(np.zeros((1, 3, 3, 1), "float32"))
-
-
-def _names(model):
-    return [layer.name for layer in model.layers]
-
-
-def test_resnet_without_blur_keeps_its_layers_and_names():
-    plain = build_classifier(10, (32, 32, 3), depth=10, width=4, head="fc")
-    explicit = build_classifier(10, (32, 32, 3), depth=10, width=4, head="fc", blur_kernel_size=None)
-    assert _names(plain) == _names(explicit)
-    assert not any("blur" in name for name in _names(plain))
-
-
-def test_resnet_blur_option_antialiases_every_strided_block():
-    plain = build_classifier(10, (32, 32, 3), depth=10, width=4, head="fc")
-    blurred = build_classifier(10, (32, 32, 3), depth=10, width=4, head="fc", blur_kernel_size=4)
-    blurs = [layer for layer in blurred.layers if isinstance(layer, BlurPool2D)]
-    # Stages 2-4 downsample: one BlurPool on the residual branch, one on the shortcut.
-    assert sorted(layer.name for layer in blurs) == sorted(
-        f"stage{s}_block1_{kind}" for s in (2, 3, 4) for kind in ("blur", "proj_blur")
-    )
-    assert blurred.get_layer("stage2_block1_conv1").strides == (1, 1)  # pairs, as Conv2D keeps them
-    assert blurred.get_layer("features").output.shape == plain.get_layer("features").output.shape
-    assert blurred.count_params() == plain.count_params()  # blurring adds no weights
-    out = blurred(np.zeros((2, 32, 32, 3), "float32"))
-    assert out.shape == (2, 10)
-
-
-def test_resnet_blur_option_bad_values():
-    with pytest.raises(ValueError, match="blur_kernel_size must be None or one of"):
-        build_classifier(10, (32, 32, 3), depth=10, width=4, blur_kernel_size=9)
-    with pytest.raises(ValueError, match="arch='resnet' only"):
-        build_classifier(10, (32, 32, 3), arch="vgg", depth=11, width=4, blur_kernel_size=3)
-    with pytest.raises(ValueError, match="padding 'none'"):
-        build_classifier(10, (32, 32, 3), depth=10, width=4, padding="none", blur_kernel_size=3)
 
 
 def test_blur_pool_is_public():
