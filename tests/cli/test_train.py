@@ -103,24 +103,22 @@ def test_deterministic_flag_makes_two_runs_bit_identical(tmp_path):
     assert histories[0] == histories[1]
 
 
-def test_train_cli_reports_flag_errors_without_a_traceback():
-    result = subprocess.run(
-        [sys.executable, "train.py", "--experiment=location", "--background=purple"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 2
-    assert "Unknown background 'purple'" in result.stderr
-    assert "Traceback" not in result.stderr
+@flagsaver.flagsaver
+def test_train_cli_reports_flag_errors_without_a_traceback(capsys):
+    assert train.main(["train.py", "--experiment=location", "--background=purple"]) == 2
+    lines = _lines(capsys)
+    assert len(lines) == 1 and "Unknown background 'purple'" in lines[0]
 
 
-def test_train_help_on_the_command_line_and_through_a_flagfile():
-    result = subprocess.run([sys.executable, "train.py", "--flagfile=flags/augshift_cifar.cfg", "--help"],
-                            cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "--consistency_weights:" in result.stdout and "--paddings:" not in result.stdout
-    result = subprocess.run([sys.executable, "train.py", "--help"], cwd=REPO, capture_output=True,
-                            text=True, timeout=120)
-    assert result.returncode == 0 and all(name in result.stdout for name in EXPERIMENTS)
+@flagsaver.flagsaver
+def test_train_help_on_the_command_line_and_through_a_flagfile(capsys, monkeypatch):
+    monkeypatch.chdir(REPO)  # flagfiles include each other by paths relative to the repository
+    assert train.main(["train.py", "--flagfile=flags/augshift_cifar.cfg", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--consistency_weights:" in out and "--paddings:" not in out
+    assert train.main(["train.py", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in EXPERIMENTS)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -135,21 +133,23 @@ def test_train_help_on_the_command_line_and_through_a_flagfile():
     (["--experiment=position_attack", "--model_path=/nonexistent/model.keras"],
      "model file /nonexistent/model.keras does not exist"),
 ])
-def test_bad_flags_and_sources_are_one_line_errors_before_any_file_is_written(tmp_path, args, message):
+@flagsaver.flagsaver
+def test_bad_flags_and_sources_are_one_line_errors_before_any_file_is_written(tmp_path, capsys, args, message):
     out = tmp_path / "out"
-    result = _train([*args, f"--output_dir={out}"], timeout=120)
-    assert result.returncode != 0
-    assert message in _error_line(result)
+    assert train.main(["train.py", *args, f"--output_dir={out}"]) != 0
+    lines = _lines(capsys)
+    assert len(lines) == 1 and lines[0].startswith("train.py: error:") and message in lines[0], lines
     assert not out.exists(), "nothing may be written before the inputs are validated"
 
 
-def test_debug_shows_the_traceback(tmp_path):
-    args = ["--experiment=location", "--dataset=cifar10_binary", "--data_dir=/nonexistent/cifar",
+@flagsaver.flagsaver
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    args = ["train.py", "--experiment=location", "--dataset=cifar10_binary", "--data_dir=/nonexistent/cifar",
             f"--output_dir={tmp_path / 'o'}"]
-    plain = _train(args, timeout=120)
-    assert "Traceback" not in plain.stderr
-    debug = _train([*args, "--debug"], timeout=120)
-    assert debug.returncode != 0 and "Traceback" in debug.stderr and "does not exist" in debug.stderr
+    assert train.main(args) == 1
+    assert "Traceback" not in capsys.readouterr().err
+    with pytest.raises(ValueError, match="does not exist"):
+        train.main([*args, "--debug"])
 
 
 @pytest.mark.adversarial
