@@ -67,30 +67,26 @@ def test_evaluate_cli_writes_json_markdown_and_png(tiny_run, tmp_path):
     assert "| resnet10-w4 | fc | zero | 2x2 |" in result.stdout
 
 
-def test_evaluate_cli_rejects_unknown_runs(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "evaluate.py", f"--runs={tmp_path}/nothing*"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 2 and "matches nothing" in result.stderr
-    result = subprocess.run(
-        [sys.executable, "evaluate.py", f"--runs={tmp_path}"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 2 and "no finished run" in result.stderr
+@flagsaver.flagsaver
+def test_evaluate_cli_rejects_unknown_runs(tmp_path, capsys):
+    assert evaluate.main(["evaluate.py", f"--runs={tmp_path}/nothing*"]) == 2
+    line, = _lines(capsys)
+    assert "matches nothing" in line
+    assert evaluate.main(["evaluate.py", f"--runs={tmp_path}"]) == 2
+    line, = _lines(capsys)
+    assert "no finished run" in line
 
 
-def test_evaluate_cli_rejects_mixed_run_kinds(tiny_run, tmp_path):
+@flagsaver.flagsaver
+def test_evaluate_cli_rejects_mixed_run_kinds(tiny_run, tmp_path, capsys):
     config, _ = tiny_run
     other = tmp_path / "aug"
     other.mkdir()
     (other / "run.json").write_text('{"consistency": 90.0}')
-    result = subprocess.run(
-        [sys.executable, "evaluate.py", f"--runs={config.output_dir},{other}",
-         f"--output_dir={tmp_path / 'out'}"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 2 and "mixes runs of different experiments" in result.stderr
+    assert evaluate.main(["evaluate.py", f"--runs={config.output_dir},{other}",
+                          f"--output_dir={tmp_path / 'out'}"]) == 2
+    line, = _lines(capsys)
+    assert "mixes runs of different experiments" in line
 
 
 @pytest.fixture(scope="module")
