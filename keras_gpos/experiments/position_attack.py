@@ -52,7 +52,7 @@ TRAINING_FIELDS = (
     "seed", "epochs", "batch_size", "learning_rate", "beta_1", "strategy", "deterministic", "dataset",
     "train_examples", "val_examples", "street_train_size", "street_val_size", "image_height",
     "image_width", "flip_augmentation", "segmentation_model", "depth", "width", "padding",
-    "output_stride", "aspp_filters",
+    "output_stride", "aspp_filters", "dtype_policy",
 )
 # What a position-attack run writes into its directory besides the lifecycle's files.
 ATTACK_ENTRIES = ("ranking.json", "ranking.png", "results.json", "results.md", "attack_curves.png")
@@ -148,7 +148,9 @@ class PositionAttackConfig(CommonConfig):
 
 def training_settings(config):
     values = result_settings(config)
-    return {key: values[key] for key in TRAINING_FIELDS}
+    # Fields the data source never reads (street sizes of a folder run) and the default dtype policy
+    # are not in the settings at all.
+    return {key: values[key] for key in TRAINING_FIELDS if key in values}
 
 
 def legacy_settings(record):
