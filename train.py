@@ -132,7 +132,8 @@ def run_program(program, body, argv):
                 tf.config.list_physical_devices("GPU")
     except ImportError as error:  # Keras or TensorFlow is missing: nothing of keras_gpos imports
         print(f"{program}: error: {' '.join(str(error).split())} (keras_gpos's experiments need Keras 3 and "
-              "JAX or TensorFlow; see the README's install section)", file=sys.stderr)
+              f"TensorFlow or JAX; KERAS_BACKEND={os.environ.get('KERAS_BACKEND')}; see the README's install "
+              "section)", file=sys.stderr)
         return 1
     code, line = run_cli(program, body, argv)
     if line:

@@ -166,7 +166,7 @@ def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1, allow_other_da
 
 __all__ = [
     "AugShiftConfig", "ChannelPositionConfig", "ClassificationConfig", "CommonConfig", "EXPERIMENTS",
-    "Experiment", "LocationConfig", "PositionAttackConfig", "check_strategy", "evaluate_run", "evaluate_runs", "expand_run_patterns",
-    "get_experiment", "make_config", "run_augshift", "run_channel_position", "run_experiment",
+    "Experiment", "LocationConfig", "PositionAttackConfig", "check_strategy", "evaluate_run", "evaluate_runs",
+    "expand_run_patterns", "get_experiment", "make_config", "run_augshift", "run_channel_position", "run_experiment",
     "run_position_attack", "train_location",
 ]

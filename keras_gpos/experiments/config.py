@@ -82,7 +82,8 @@ class CommonConfig:
     dtype_policy: str = option(
         DEFAULT_DTYPE_POLICY, "Keras dtype policy of the models: " + "|".join(DTYPE_POLICIES) + " (part of the "
         "run's fingerprint).")
-    deterministic: bool = option(False, "Enable TF op determinism (bit-identical CPU runs and resumes).")
+    deterministic: bool = option(False, "Bit-identical CPU runs and resumes: TensorFlow's op determinism (JAX on "
+                                        "a CPU is deterministic already).")
     verbose: int = option(2, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
     overwrite: bool = option(False, "Replace a finished run, or one with other settings, in the output dir.")
 
