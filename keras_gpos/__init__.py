@@ -29,3 +29,10 @@ def __getattr__(name):
 
         return globals()[name]
     raise AttributeError(f"module 'keras_gpos' has no attribute {name!r}")
+
+# The subpackages `import keras_gpos` loads; reporting, runs and experiments
+# (which need TensorFlow) are imported by name.
+__all__ = [
+    "__version__", "attacks", "audit", "base", "data", "export", "layers", "losses", "metrics", "models",
+    "ranking", "training",
+]

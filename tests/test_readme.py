@@ -1,4 +1,4 @@
-"""The README's "Use it on your own model" example runs as written."""
+"""The "Your own model, any model kind" example of docs/library.md runs as written."""
 
 import importlib.util
 import pathlib
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+README = pathlib.Path(__file__).resolve().parents[1] / "docs" / "library.md"
 
 
 def _block(section):
@@ -19,7 +19,7 @@ def _block(section):
                     reason="KerasHub is not installed (pip install 'keras_gpos[hub]')")
 def test_use_it_on_your_own_model_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code = _block("Use it on your own model")
+    code = _block("Your own model, any model kind")
     namespace = {}
     exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 - our own README
     assert namespace["comparison"].to_dict()["rows"][0]["n"] == 8

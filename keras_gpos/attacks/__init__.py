@@ -7,3 +7,8 @@ from keras_gpos.attacks.comparison import AttackComparison
 from keras_gpos.attacks.comparison import compare
 from keras_gpos.attacks.comparison import random_channel_sets
 from keras_gpos.base.graph import find_layer
+
+__all__ = [
+    "AttackEvaluator", "get_channel_mask", "insert_channel_mask", "AttackComparison", "compare",
+    "random_channel_sets", "find_layer"
+]

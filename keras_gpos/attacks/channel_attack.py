@@ -52,14 +52,13 @@ def insert_channel_mask(model, layer, channels=(), mode="zero", fill_values=None
             channel indices out of range or not integers, or a subclassed
             model (insert a `keras_gpos.layers.ChannelMask` in its code instead).
 
-    Example:
-
-    >>> model = keras_gpos.models.build_deeplab(3, (32, 48, 3), depth=10, width=4, aspp_filters=8)
-    >>> attacked = keras_gpos.attacks.insert_channel_mask(model, "stage4_out")
-    >>> keras_gpos.attacks.get_channel_mask(attacked).set_channels([0, 5])
+    Examples:
+        >>> model = keras_gpos.models.build_deeplab(3, (32, 48, 3), depth=10, width=4, aspp_filters=8)
+        >>> attacked = keras_gpos.attacks.insert_channel_mask(model, "stage4_out")
+        >>> keras_gpos.attacks.get_channel_mask(attacked).set_channels([0, 5])
     """
     if not isinstance(model, keras.Sequential) and not hasattr(model, "_nodes_by_depth"):
-        raise subclassed_model_error(model, "insert a mask into its graph")
+        raise subclassed_model_error(model, "insert a mask into its graph", argument=None)
     graph = functional_view(model, input_shape)
     features = feature_model(graph, layer)  # validates the name and the 4-D output
     path = layer_path(graph, layer)
@@ -135,14 +134,13 @@ class AttackEvaluator:
     Attributes:
         trace_count: int. How often the evaluation was traced.
 
-    Example:
-
-    >>> model = keras_gpos.models.build_deeplab(6, (32, 48, 3), depth=10, width=4, aspp_filters=8)
-    >>> attacked = keras_gpos.attacks.insert_channel_mask(model, "stage4_out")
-    >>> scenes = keras_gpos.data.make_street_scenes(4, (32, 48))
-    >>> evaluator = keras_gpos.attacks.AttackEvaluator(attacked, scenes, 6)
-    >>> 0.0 <= evaluator.evaluate([0, 1])["left"]["miou"] <= 1.0
-    True
+    Examples:
+        >>> model = keras_gpos.models.build_deeplab(6, (32, 48, 3), depth=10, width=4, aspp_filters=8)
+        >>> attacked = keras_gpos.attacks.insert_channel_mask(model, "stage4_out")
+        >>> scenes = keras_gpos.data.make_street_scenes(4, (32, 48))
+        >>> evaluator = keras_gpos.attacks.AttackEvaluator(attacked, scenes, 6)
+        >>> 0.0 <= evaluator.evaluate([0, 1])["left"]["miou"] <= 1.0
+        True
     """
 
     def __init__(self, attacked_model, data, num_classes, ignore_label=None, regions=None, batch_size=8,

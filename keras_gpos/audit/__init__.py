@@ -6,3 +6,8 @@ from keras_gpos.audit.canvases import make_canvases
 from keras_gpos.audit.layers import candidate_layers
 from keras_gpos.audit.layers import default_layers
 from keras_gpos.audit.position_audit import position_audit
+
+__all__ = [
+    "PositionAuditCallback", "PositionAudit", "make_canvases", "candidate_layers", "default_layers",
+    "position_audit"
+]

@@ -24,15 +24,14 @@ class PositionAuditCallback(keras.callbacks.Callback):
         grid_size, background, probe_images: see `position_audit`.
         directory: where to write the last audit, or None.
 
-    Example:
-
-    >>> model = keras_gpos.models.build_classifier(4, (32, 32, 3), depth=10, width=4, head="fc")
-    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    >>> probe = np.random.default_rng(0).normal(size=(8, 16, 16, 3)).astype("float32")
-    >>> callback = keras_gpos.audit.PositionAuditCallback(probe, layers=["stage4_out"], grid_size=2)
-    >>> history = model.fit(np.zeros((8, 32, 32, 3)), np.zeros(8), epochs=1, verbose=0, callbacks=[callback])
-    >>> "audit_stage4_out_location_ordered" in history.history
-    True
+    Examples:
+        >>> model = keras_gpos.models.build_classifier(4, (32, 32, 3), depth=10, width=4, head="fc")
+        >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> probe = np.random.default_rng(0).normal(size=(8, 16, 16, 3)).astype("float32")
+        >>> callback = keras_gpos.audit.PositionAuditCallback(probe, layers=["stage4_out"], grid_size=2)
+        >>> history = model.fit(np.zeros((8, 32, 32, 3)), np.zeros(8), epochs=1, verbose=0, callbacks=[callback])
+        >>> "audit_stage4_out_location_ordered" in history.history
+        True
     """
 
     def __init__(self, images, layers=None, every=1, grid_size=3, background=0.0, probe_images=256,

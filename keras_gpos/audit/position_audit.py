@@ -42,6 +42,7 @@ image; they are settled by Holm over the audit (`verdict_rule`). NumPy and
 `keras.ops` only: runs on every backend.
 """
 
+import collections
 import dataclasses
 import time
 import warnings
@@ -56,10 +57,12 @@ from keras_gpos.audit.rendering import audit_markdown, audit_plot, save_audit_fi
 from keras_gpos.audit.verdicts import correct_audits, layer_verdicts
 from keras_gpos.base import stats
 from keras_gpos.base.backend import compiled_forward
-from keras_gpos.base.graph import functional_view, layer_output
+from keras_gpos.base.graph import functional_view, is_functional, layer_output, subclassed_model_error
 from keras_gpos.base.inputs import (
     batches, check_images, check_model_layout, class_labels, iterate, segmentation_masks)
 from keras_gpos.base.progress import Progress
+from keras_gpos.base.rendering import STATE_TEXT
+from keras_gpos.base.verdicts import STATES
 from keras_gpos.base.validation import check_positive_int
 from keras_gpos.base.vocabulary import flip_axis
 from keras_gpos.metrics.probe import MAX_FEATURES, VIEWS, degenerate_message, linear_probe, order_free_view
@@ -110,6 +113,47 @@ def _probe_views(features, targets, train_mask, num_classes, cells_per_image, se
     return results, degenerate
 
 
+def _feature_callables(layers, impact_n):
+    """The feature callables among `layers` (all of them, or none: a mix is refused)."""
+    entries = list(layers or [])
+    callables = [entry for entry in entries if callable(entry) and not isinstance(entry, keras.layers.Layer)]
+    if callables and len(callables) != len(entries):
+        raise ValueError("position_audit: layers mixes feature callables with layer names; give one kind "
+                         "(callables can read any layer: layers=[lambda x: model.backbone(x), ...]).")
+    if callables and impact_n:
+        raise ValueError("position_audit: impact_n ablates channels inside the model's graph, which a feature "
+                         "callable does not expose; audit a functional model by layer names for the ablation.")
+    return callables
+
+
+def callable_names(callables):
+    """Names of feature callables in the audit: their `__name__`; a lambda is `features` (`features_<i>`)."""
+    names = []
+    for index, function in enumerate(callables):
+        name = getattr(function, "__name__", "") or ""
+        if not name or name == "<lambda>":
+            name = "features" if len(callables) == 1 else f"features_{index}"
+        names.append(name)
+    if len(set(names)) != len(names):
+        names = [f"{name}_{index}" for index, name in enumerate(names)]
+    return names
+
+
+def _callables_forward(callables):
+    """One batch through every feature callable: the globally average-pooled maps, in order."""
+    def forward(batch):
+        pooled = []
+        for function in callables:
+            out = keras.ops.convert_to_numpy(function(keras.ops.convert_to_tensor(batch)))
+            if out.ndim != 4:
+                raise ValueError(f"position_audit: a feature callable returned shape {tuple(out.shape)}; expected "
+                                 "a (batch, height, width, channels) feature map.")
+            pooled.append(np.asarray(out, np.float64).mean(axis=(1, 2)))
+        return pooled
+
+    return forward
+
+
 def _concentration(scores):
     order = np.argsort(-scores, kind="stable")
     top = max(1, int(round(TOP_SHARE * len(scores))))
@@ -122,7 +166,8 @@ class PositionAudit:
     """The audit of one model: per layer, probes, gaps, rankings and impact.
 
     Use `to_dict()` (JSON-ready), `to_markdown()`, `plot(path)` and
-    `save(directory)` (results.json, results.md and results.png).
+    `save(directory)` (results.json, results.md and results.png). Its
+    `repr` is one line: the model, the layers and how many verdicts hold.
     """
 
     model: str
@@ -135,6 +180,14 @@ class PositionAudit:
     timing: dict
     labels: str
     verdict_rule: dict = None
+
+    def __repr__(self):
+        states = collections.Counter(verdict["state"] for layer in self.layers
+                                     for verdict in (layer.get("verdicts") or {}).values())
+        verdicts = ", ".join(f"{states[s]} {STATE_TEXT[s].replace(' here', '')}" for s in STATES if states[s])
+        return (f"PositionAudit(model={self.model!r}, layers={[layer['name'] for layer in self.layers]}, "
+                f"grid_size={self.grid_size}, images={self.images}, labels={self.labels!r}, "
+                f"verdicts: {verdicts or 'none'})")
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -161,12 +214,17 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
 
     Args:
         model: a functional or Sequential Keras model (nested models and
-            KerasHub/keras-cv/keras.applications models included).
+            KerasHub/keras-cv/keras.applications models included), or a
+            subclassed one with feature callables as `layers`.
         data: images, or `(images, labels)` / `(images, masks)`, in any form
             `keras_gpos.base.inputs.batches` takes, in the value range the
             model takes (normalise them first if it expects that).
         layers: layer names or `"outer/inner"` paths; default: up to
             `max_layers` stage ends spread over the depth (`default_layers`).
+            Or, as the ranking takes them, *feature callables* `images ->
+            (batch, h, w, channels)` in place of the names (the way to audit
+            a subclassed model, e.g. `layers=[lambda x: model.backbone(x)]`;
+            named by their `__name__`, a lambda `features` or `features_<i>`).
         grid_size: int >= 2. Cells per side of the location canvas.
         background: float or `"mean"`. Canvas fill (see the module docstring).
         input_shape: `(h, w, c)` for a model without a fixed input size
@@ -199,16 +257,16 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
     Raises:
         ValueError: layers that are not 4-D, too few images for a held-out
             split, labels that do not match the images, NaN/Inf activations
-            (naming the layer), or a model without a fixed input size and no
-            `input_shape`.
+            (naming the layer), a model without a fixed input size and no
+            `input_shape`, a subclassed model without feature callables, or
+            feature callables mixed with names or with `impact_n`.
 
-    Example:
-
-    >>> model = keras_gpos.models.build_classifier(4, (32, 32, 3), depth=10, width=4, head="fc")
-    >>> images = np.random.default_rng(0).normal(size=(8, 16, 16, 3)).astype("float32")
-    >>> audit = keras_gpos.audit.position_audit(model, images, layers=["stage4_out"], grid_size=2, verbose=0)
-    >>> audit.layers[0]["location"]["ordered"]["chance"] <= 1.0
-    True
+    Examples:
+        >>> model = keras_gpos.models.build_classifier(4, (32, 32, 3), depth=10, width=4, head="fc")
+        >>> images = np.random.default_rng(0).normal(size=(8, 16, 16, 3)).astype("float32")
+        >>> audit = keras_gpos.audit.position_audit(model, images, layers=["stage4_out"], grid_size=2, verbose=0)
+        >>> audit.layers[0]["location"]["ordered"]["chance"] <= 1.0
+        True
     """
     check_positive_int(grid_size, "grid_size")
     if grid_size < 2:
@@ -224,8 +282,14 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
             check_positive_int(n, "impact_n entries")
         check_positive_int(impact_images, "impact_images")
     check_model_layout(model, "position_audit")
-    graph = functional_view(model)
-    shape = tuple(graph.inputs[0].shape[1:])
+    callables = _feature_callables(layers, impact_n)
+    if callables:
+        graph = model if getattr(model, "inputs", None) else None
+    elif isinstance(model, keras.Sequential) or is_functional(model):
+        graph = functional_view(model)
+    else:
+        raise subclassed_model_error(model, "read a layer's output", argument="layers")
+    shape = tuple(graph.inputs[0].shape[1:]) if graph is not None else (None, None, None)
     stream = batches(data, batch_size, name="position_audit data")
     it = iter(iterate(stream))
     first = next(it, None)
@@ -233,25 +297,31 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
         raise ValueError("position_audit got no images.")
     if None in shape:
         if input_shape is None:
-            input_shape = (grid_size * first[1].shape[1], grid_size * first[1].shape[2], shape[-1])
+            input_shape = (grid_size * first[1].shape[1], grid_size * first[1].shape[2],
+                           shape[-1] or first[1].shape[-1])
         shape = tuple(input_shape)
     elif input_shape is not None and tuple(input_shape) != shape:
         raise ValueError(f"model {model.name!r} takes {shape}; input_shape={tuple(input_shape)} contradicts it.")
     if first[1].shape[-1] != shape[-1]:
         raise ValueError(f"position_audit: images have {first[1].shape[-1]} channel(s) (shape {first[1].shape}); "
                          f"model {model.name!r} takes {shape[-1]} (input (None, {', '.join(map(str, shape))})).")
-    names = list(layers) if layers else default_layers(graph, max_layers)
-    for name in names:
-        out = layer_output(graph, name)
-        if len(out.shape) != 4:
-            raise ValueError(f"layer {name!r} outputs {tuple(out.shape)}, not a 4-D feature map; it cannot be audited.")
-    pooled = pooled_feature_model(graph, names)
-    forward = compiled_forward(pooled)
-    channel_counts = [int(layer_output(graph, name).shape[-1]) for name in names]
-    if impact_n and min(impact_n) > max(channel_counts):
-        raise ValueError(f"impact_n={tuple(impact_n)} is larger than the channels of every audited layer "
-                         f"({dict(zip(names, channel_counts))}); no ablation could run.")
-    sums = [_LayerSums(c) for c in channel_counts]
+    if callables:
+        names = callable_names(callables)
+        forward = _callables_forward(callables)
+        channel_counts = None  # known after the first batch
+    else:
+        names = list(layers) if layers else default_layers(graph, max_layers)
+        for name in names:
+            out = layer_output(graph, name)
+            if len(out.shape) != 4:
+                raise ValueError(f"layer {name!r} outputs {tuple(out.shape)}, not a 4-D feature map; "
+                                 "it cannot be audited.")
+        forward = compiled_forward(pooled_feature_model(graph, names))
+        channel_counts = [int(layer_output(graph, name).shape[-1]) for name in names]
+        if impact_n and min(impact_n) > max(channel_counts):
+            raise ValueError(f"impact_n={tuple(impact_n)} is larger than the channels of every audited layer "
+                             f"({dict(zip(names, channel_counts))}); no ablation could run.")
+    sums = None if channel_counts is None else [_LayerSums(c) for c in channel_counts]
     cells_per_image = grid_size * grid_size
     labels_seen, all_cells, kept = [], [], 0
     forward_seconds, total = 0.0, 0
@@ -264,6 +334,9 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
 
     for index, images, labels in chunks():
         images = check_images(images, f"position_audit: batch {index}", graph).astype("float32")
+        if images.shape[-1] != shape[-1]:  # a feature callable's model may have no input to check against
+            raise ValueError(f"position_audit: batch {index} has {images.shape[-1]} channel(s); the canvas "
+                             f"has {shape[-1]} (input_shape {tuple(shape)}).")
         labels = _read_labels(labels, images, index, num_classes, ignore_label)
         full = resize_images(images, shape[0], shape[1])
         parts = [full]
@@ -278,6 +351,9 @@ def position_audit(model, data, layers=None, grid_size=3, background=0.0, input_
         outputs = forward(batch)
         forward_seconds += time.perf_counter() - start
         outputs = outputs if isinstance(outputs, list) else [outputs]
+        if sums is None:
+            channel_counts = [int(out.shape[-1]) for out in outputs]
+            sums = [_LayerSums(c) for c in channel_counts]
         count = len(images)
         for name, layer_sums, out in zip(names, sums, outputs):
             out = np.asarray(out, np.float64)

@@ -50,8 +50,10 @@ def verdict_lines(layer):
     judged here (no per-image outcomes)" for every claim.
     """
     verdicts = layer.get("verdicts") or missing_layer_verdicts(layer)
+    order = list(CLAIM_TEXT)  # the same order whether the verdicts come from memory or a (key-sorted) JSON file
     lines = []
-    for claim, record in verdicts.items():
+    for claim, record in sorted(verdicts.items(), key=lambda item: (
+            order.index(item[0]) if item[0] in order else len(order), item[0])):
         words, predicted = CLAIM_TEXT.get(claim, (claim.replace("_", " "), None))
         lines.append(f"{words}: {verdict_text(record)}.{paper_agreement(record, predicted)}")
     return lines
@@ -71,13 +73,17 @@ def _chance_text(layers, task):
             + ("" if uniform is None else f", 1/classes {_pct(uniform)}%"))
 
 
-def audit_markdown(audits, title=None):
-    """Markdown of one or more audits (`PositionAudit.to_dict()`): a table per model, a verdict per layer."""
-    lines = [f"# {title or 'Position audit'}", ""]
+def audit_markdown(audits, title=None, level=1):
+    """Markdown of one or more audits (`PositionAudit.to_dict()`): a table per model, a verdict per layer.
+
+    `level`: the title's heading level (each model's is one deeper), so the
+    audits can be a section of a larger report.
+    """
+    lines = [f"{'#' * level} {title or 'Position audit'}", ""]
     for audit in audits:
         chances = "; ".join(t for t in (_chance_text(audit["layers"], task) for task in ("location", "class")) if t)
         lines += [
-            f"## {audit['model']}",
+            f"{'#' * (level + 1)} {audit['model']}",
             "",
             f"{audit['images']} images ({audit['probe_images']['train']} probe-train / "
             f"{audit['probe_images']['test']} held-out), {audit['grid_size']}x{audit['grid_size']} grid on a "
@@ -124,11 +130,11 @@ def audit_markdown(audits, title=None):
     return "\n".join(lines)
 
 
-def audit_plot(audits, path):
-    """Saves one figure of the probe accuracies of several audits (dicts) as a PNG."""
+def audit_figure(audits):
+    """The matplotlib figure of the probe accuracies of several audits (dicts); its legend sits beside the bars."""
     plt = pyplot()
     rows = len(audits)
-    fig, axes = plt.subplots(rows, 1, figsize=(max(7, 2.2 * max(len(a["layers"]) for a in audits) + 3),
+    fig, axes = plt.subplots(rows, 1, figsize=(max(7, 2.2 * max(len(a["layers"]) for a in audits) + 3) + 2.4,
                                                3.2 * rows), squeeze=False)
     colours = {"ordered": "#1f77b4", "sorted": "#ff7f0e", "sum": "#2ca02c"}
     for ax, audit in zip(axes[:, 0], audits):
@@ -150,9 +156,15 @@ def audit_plot(audits, path):
         ax.set_ylabel("probe accuracy (%)")
         ax.set_title(f"{audit['model']}: where position lives (dotted: location chance; dashed: class chance)",
                      fontsize=9)
-        ax.legend(fontsize=7, ncol=2, loc="upper left")
+        # Outside the axes, at their right: bars reach 100%, so no corner inside is free.
+        ax.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
+
+
+def audit_plot(audits, path):
+    """Saves one figure of the probe accuracies of several audits (dicts) as a PNG (`audit_figure`)."""
+    return save_figure(audit_figure(audits), path)
 
 
 def save_audit_files(output_dir, audits, extra=None):

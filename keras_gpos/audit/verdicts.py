@@ -121,12 +121,10 @@ def missing_layer_verdicts(entry):
     return {claim: missing(f"{entry['name']}/{claim}", claim) for claim in claims}
 
 
-def correct_audits(audits):
-    """Settles the verdicts of several audit dicts as one report (Holm over all of them).
+def audit_groups(audits):
+    """Each audit dict's verdict dicts as one group of `keras_gpos.base.verdicts.correct`.
 
-    Each layer's `verdicts` (claim -> verdict dict) is replaced by the
-    settled one; each audit gets the report's `verdict_rule`. Layers without
-    verdicts (older files) get `missing_layer_verdicts`.
+    Layers without verdicts (older files) give `missing_layer_verdicts`.
     """
     groups = []
     for audit in audits:
@@ -134,12 +132,29 @@ def correct_audits(audits):
         for layer in audit["layers"]:
             group += list((layer.get("verdicts") or missing_layer_verdicts(layer)).values())
         groups.append(group)
-    settled, rule = correct(groups)
+    return groups
+
+
+def with_settled_verdicts(audits, groups, rule):
+    """The audit dicts with their layers' verdicts replaced by the settled `groups` and the report's `rule`."""
     out = []
-    for audit, group in zip(audits, settled):
+    for audit, group in zip(audits, groups):
         by_key = {v["key"]: v for v in group}
         layers = [{**layer, "verdicts": {v["claim"]: v for k, v in by_key.items() if k.startswith(layer["name"] + "/")
                                          and k[len(layer["name"]) + 1:] == v["claim"]}}
                   for layer in audit["layers"]]
         out.append({**audit, "layers": layers, "verdict_rule": rule})
     return out
+
+
+def correct_audits(audits):
+    """Settles the verdicts of several audit dicts as one report (Holm over all of them).
+
+    Each layer's `verdicts` (claim -> verdict dict) is replaced by the
+    settled one; each audit gets the report's `verdict_rule`. Layers without
+    verdicts (older files) get `missing_layer_verdicts`. A report that holds
+    other verdicts too corrects them together (`audit_groups`,
+    `with_settled_verdicts`).
+    """
+    settled, rule = correct(audit_groups(audits))
+    return with_settled_verdicts(audits, settled, rule)

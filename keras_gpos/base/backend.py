@@ -190,3 +190,7 @@ def traces(model):
     """How often `model`'s compiled forward pass was traced (0: never called)."""
     forward = _FORWARDS.get(model)
     return 0 if forward is None else forward.compiled.traces
+
+__all__ = [
+    "requires_tensorflow", "requires_extra", "is_eager", "ModelFunction", "compiled_forward", "traces"
+]

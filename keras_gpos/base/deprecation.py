@@ -44,3 +44,7 @@ def moved_names(old_name, names):
         return value
 
     return __getattr__
+
+__all__ = [
+    "REMOVED_IN", "moved_module", "moved_names"
+]

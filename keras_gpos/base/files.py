@@ -301,3 +301,9 @@ def file_digest(path):
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+__all__ = [
+    "TEMPORARY_MARKER", "write_bytes", "write_text", "write_json", "read_json", "read_record", "save_keras_model",
+    "save_weights", "replace_dir", "is_temporary_of", "remove_temporaries", "check_keras_file", "load_keras_model",
+    "file_digest"
+]

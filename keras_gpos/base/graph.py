@@ -53,13 +53,23 @@ def is_functional(model):
     return hasattr(model, "_nodes_by_depth") and bool(getattr(model, "inputs", None))
 
 
-def subclassed_model_error(model, what="read a layer's output"):
-    return ValueError(
-        f"model {model.name!r} is a subclassed {type(model).__name__}: keras_gpos cannot {what} "
-        "from outside its call(). Pass a feature callable instead of a layer name (images -> "
-        "feature map, e.g. features=lambda x: model.backbone(x)), or build the model with the "
-        "functional API (keras.Model(inputs, outputs))."
-    )
+def subclassed_model_error(model, what="read a layer's output", argument="layer_name"):
+    """The error for a subclassed model: what works instead, with the argument that takes it.
+
+    `argument` is the caller's own argument for a feature callable, written as
+    it is passed (`"layer_name"` for the ranking, `"layers"` for the audit,
+    which takes a list), or None where no callable can stand in (masking).
+    """
+    example = "lambda x: model.backbone(x)"
+    if argument is None:
+        instead = ("Build the model with the functional API (keras.Model(inputs, outputs)), or put a "
+                   "keras_gpos.layers.ChannelMask into its call().")
+    else:
+        given = f"[{example}]" if argument == "layers" else example
+        instead = (f"Pass a feature callable (images -> feature map) in place of the layer name, e.g. "
+                   f"{argument}={given}, or build the model with the functional API (keras.Model(inputs, outputs)).")
+    return ValueError(f"model {model.name!r} is a subclassed {type(model).__name__}: keras_gpos cannot {what} "
+                      f"from outside its call(). {instead}")
 
 
 def functional_view(model, input_shape=None):
@@ -183,11 +193,10 @@ def layer_path(model, layer):
 def find_layer(model, layer):
     """The layer named `layer` (a name, an `"outer/inner"` path or a layer object).
 
-    Example:
-
-    >>> model = keras_gpos.models.build_classifier(4, (32, 32, 3), depth=10, width=4)
-    >>> keras_gpos.base.graph.find_layer(model, "stage4_out").name
-    'stage4_out'
+    Examples:
+        >>> model = keras_gpos.models.build_classifier(4, (32, 32, 3), depth=10, width=4)
+        >>> keras_gpos.base.graph.find_layer(model, "stage4_out").name
+        'stage4_out'
     """
     return layer_path(model, layer)[-1]
 
@@ -270,11 +279,10 @@ def with_input_shape(model, input_shape):
     classifier) take any spatial size this way, e.g. to score them under a
     consistency protocol whose views are smaller crops.
 
-    Example:
-
-    >>> model = keras_gpos.models.build_classifier(3, (32, 32, 3), depth=10, width=4, head="fc")
-    >>> tuple(keras_gpos.base.graph.with_input_shape(model, (28, 28, 3)).output.shape)
-    (None, 3)
+    Examples:
+        >>> model = keras_gpos.models.build_classifier(3, (32, 32, 3), depth=10, width=4, head="fc")
+        >>> tuple(keras_gpos.base.graph.with_input_shape(model, (28, 28, 3)).output.shape)
+        (None, 3)
     """
     graph = functional_view(model)
     if tuple(graph.inputs[0].shape[1:]) == tuple(input_shape):
@@ -282,3 +290,8 @@ def with_input_shape(model, input_shape):
     inputs = keras.Input(tuple(input_shape), name=graph.inputs[0].name.split(":")[0] + "_resized")
     structure = [inputs] if isinstance(graph.input, (list, tuple)) else inputs
     return keras.models.clone_model(graph, input_tensors=structure, clone_function=lambda layer: layer)
+
+__all__ = [
+    "is_functional", "subclassed_model_error", "functional_view", "all_layer_names", "layer_path", "find_layer",
+    "layer_output", "feature_model", "with_input_shape"
+]

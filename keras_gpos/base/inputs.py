@@ -552,3 +552,9 @@ def check_segmentation_model(model, what, input_shape, num_classes):
         raise ValueError(f"{what}: model {name!r} predicts {shape[-1]} classes but the data has "
                          f"{num_classes}; it was trained for other labels.")
     return shape
+
+__all__ = [
+    "Batches", "batches", "iterate", "warn_once", "check_value_range", "check_model_input", "model_data_format",
+    "check_model_layout", "model_input_shape", "check_images", "class_labels", "segmentation_masks",
+    "LABEL_IMAGE_MODES", "read_label_image", "single_output", "model_output_spec", "check_segmentation_model"
+]

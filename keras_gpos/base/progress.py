@@ -104,3 +104,7 @@ class Progress:
     def __exit__(self, *exc):
         self.close()
         return False
+
+__all__ = [
+    "Progress"
+]

@@ -61,3 +61,7 @@ def arrays_digest(*arrays):
         digest.update(f"{array.dtype.str}{array.shape};".encode())
         digest.update(memoryview(array).cast("B"))
     return digest.hexdigest()
+
+__all__ = [
+    "normal", "canonical", "describe_differences", "short_digests", "shown_differences", "arrays_digest"
+]

@@ -21,6 +21,12 @@ def format_value(value, digits=1):
     return str(value)
 
 
+def fixed(value, digits=1):
+    """`value` with `digits` decimals, never `-0` (a share a hair below zero prints as 0)."""
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and not float(text) else text
+
+
 def markdown_table(headers, rows):
     """A GitHub-flavoured Markdown table from a header list and row lists."""
     lines = [
@@ -109,6 +115,11 @@ def _signed(value, percent):
     return "n/a" if value is None else (f"{100 * value:+.1f}" if percent else f"{value:+.3f}")
 
 
+def p_text(p, equals=""):
+    """`0.0123` (after `equals`), or `< 0.0001` where four decimals would print 0 (a refined bootstrap reaches 5e-5)."""
+    return "< 0.0001" if p < 0.0001 else f"{equals}{p:.4f}"
+
+
 def verdict_text(verdict, percent=True):
     """A verdict dict in words: its state, then its numbers or the reason it cannot be judged.
 
@@ -128,7 +139,8 @@ def verdict_text(verdict, percent=True):
         parts.append(f"{_signed(verdict['estimate'], percent)}{' pt' if percent else ''}{interval}")
     if verdict.get("p_value") is not None:
         adjusted = verdict.get("p_adjusted")
-        parts.append(f"p = {verdict['p_value']:.4f}" + ("" if adjusted is None else f", Holm {adjusted:.4f}"))
+        holm = "" if adjusted is None else f", Holm {p_text(adjusted)}"
+        parts.append(f"p {p_text(verdict['p_value'], '= ')}{holm}")
     seeds = verdict.get("seeds")
     if seeds:
         parts.append(f"in {seeds['holds_in']} of {seeds['of']} seeds")
@@ -165,3 +177,8 @@ def paper_agreement(verdict, predicted):
     if (verdict["state"] == "holds") == predicted:
         return " The paper's claim agrees with this run."
     return " The paper's claim does not agree with this run."
+
+__all__ = [
+    "format_value", "markdown_table", "format_mean_spread", "pyplot", "save_figure", "Report", "write_files",
+    "STATE_TEXT", "REASON_TEXT", "verdict_text", "correction_text", "reason_text", "paper_agreement"
+]

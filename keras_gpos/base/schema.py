@@ -28,3 +28,7 @@ def read_fingerprint(path):
 
     return read_record(path, "run fingerprint", {"settings": dict},
                        {"data": dict, "format": int, "keras_backend": str})
+
+__all__ = [
+    "SCHEMA_VERSION", "VERSION", "FINGERPRINT_FILE", "FINGERPRINT_FORMAT", "read_fingerprint"
+]

@@ -8,3 +8,7 @@ another without `custom_objects`, and nobody can forget the package name.
 import keras
 
 register = keras.saving.register_keras_serializable(package="keras_gpos")
+
+__all__ = [
+    "register"
+]

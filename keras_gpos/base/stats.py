@@ -10,8 +10,12 @@ number of trials for every image (`trials`: cells x repeats).
 * `bootstrap_test`: the estimate of any statistic of per-image column means,
   its percentile interval and a one-sided p-value against a null value
   (shifted bootstrap: `(1 + #{rep - est >= est - null}) / (1 + draws)`, so it
-  is never 0 and its resolution is `1 / (1 + draws)`; an estimate within
-  `TOLERANCE` of the null is the null);
+  is never 0; an estimate within `TOLERANCE` of the null is the null). Where
+  the first `DRAWS` replicates leave p at or below `REFINE_BELOW`, ten times
+  as many (`REFINED_DRAWS`) estimate it: with 2,000 alone its floor,
+  1/2,001, times Holm's factor over more than 100 claims (an audit of five
+  networks at four layers has 140) exceeds 0.05, and no claim could hold. The
+  interval always comes from the first `DRAWS` replicates;
 * `above_chance`: an accuracy against chance, where chance is the held-out
   majority rate (what a constant predictor scores); `1 / classes` is reported
   beside it, never tested against;
@@ -29,6 +33,10 @@ always give the same interval and p-value.
 import numpy as np
 
 DRAWS = 2000
+# A p-value the first DRAWS replicates put at or below this is estimated again from REFINED_DRAWS replicates
+# (floor 1/20,001: Holm over up to 1,000 claims can still reach 0.05).
+REFINE_BELOW = 0.01
+REFINED_DRAWS = 20_000
 LEVEL = 0.95
 ALPHA = 0.05
 # Fewer held-out images than this and no by-image verdict is given: a
@@ -119,9 +127,11 @@ def bootstrap_test(columns, statistic, null=0.0, draws=DRAWS, level=LEVEL, seed=
         draws, level, seed: bootstrap replicates, interval level, seed.
 
     Returns:
-        `{"estimate", "interval": [low, high], "p_value", "images", "draws", "level", "seed"}`.
-        A replicate the statistic leaves undefined (NaN) never counts for the
-        alternative.
+        `{"estimate", "interval": [low, high], "p_value", "p_draws", "images", "draws", "level", "seed"}`;
+        `p_draws` is how many replicates the p-value counts (ten times
+        `draws`, at most `REFINED_DRAWS`, where the first `draws` put it at or
+        below `REFINE_BELOW`; see the module docstring). A replicate the statistic leaves undefined (NaN)
+        never counts for the alternative.
     """
     columns = np.asarray(columns, np.float64)
     if columns.ndim == 1:
@@ -132,13 +142,22 @@ def bootstrap_test(columns, statistic, null=0.0, draws=DRAWS, level=LEVEL, seed=
     tail = (1.0 - level) / 2
     interval = ([float(np.quantile(finite, tail)), float(np.quantile(finite, 1 - tail))]
                 if finite.size else [None, None])
+    def supporting(values):  # replicates at least as far from the estimate as the estimate is from the null
+        return int(np.sum(np.isfinite(values) & (values - estimate >= estimate - null - TOLERANCE)))
+
+    p_draws = draws
     if not np.isfinite(estimate):
         p_value = 1.0
     else:
-        supports = np.isfinite(replicates) & (replicates - estimate >= estimate - null - TOLERANCE)
-        p_value = float((1 + np.sum(supports)) / (1 + draws))
+        count = supporting(replicates)
+        if (1 + count) / (1 + draws) <= REFINE_BELOW and draws < REFINED_DRAWS:
+            p_draws = min(REFINED_DRAWS, 10 * draws)  # a caller that asked for few draws gets few more
+            more = bootstrap_column_means(columns, p_draws - draws, seed + 1)
+            count += supporting(np.asarray(statistic(more), np.float64))
+        p_value = float((1 + count) / (1 + p_draws))
     return {"estimate": estimate if np.isfinite(estimate) else None, "interval": interval, "p_value": p_value,
-            "images": int(len(columns)), "draws": int(draws), "level": float(level), "seed": int(seed)}
+            "p_draws": int(p_draws), "images": int(len(columns)), "draws": int(draws), "level": float(level),
+            "seed": int(seed)}
 
 
 def accuracy_interval(correct, trials, draws=DRAWS, level=LEVEL, seed=0):
@@ -221,3 +240,10 @@ def holm(p_values):
         running = max(running, min(1.0, (m - rank) * p[index]))
         adjusted[index] = running
     return adjusted.tolist()
+
+__all__ = [
+    "DRAWS", "LEVEL", "ALPHA", "MIN_IMAGES", "TOLERANCE", "mean_and_spread", "empirical_p_value",
+    "smallest_empirical_p", "baseline_summary", "per_image_rates", "bootstrap_column_means", "bootstrap_test",
+    "accuracy_interval", "above_chance", "paired_difference", "kept_share", "kept_share_statistic",
+    "kept_share_difference", "seed_agreement", "holm"
+]

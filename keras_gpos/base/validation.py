@@ -145,3 +145,9 @@ def check_labels(labels, num_classes, what, ignore_label=None):
     if labels.size == 0:
         return labels.astype(np.int64)
     return check_label_range(integer_values(labels, what), what, num_classes, ignore_label)
+
+__all__ = [
+    "MAX_SEED", "check_positive_int", "check_non_negative_int", "check_int_range", "check_seed", "check_one_of",
+    "check_finite", "check_fraction", "check_positive_ints", "check_channel_count", "check_integer_indices",
+    "check_finite_array", "integer_values", "check_label_range", "check_labels"
+]

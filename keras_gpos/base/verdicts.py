@@ -188,3 +188,8 @@ def correct(groups, alpha=ALPHA):
 def missing(key, claim, reason="no_per_image_outcomes"):
     """The dict of a verdict an older results file cannot give (default: no per-image outcomes)."""
     return cannot_judge(key, claim, reason).to_dict()
+
+__all__ = [
+    "HOLDS", "DOES_NOT_HOLD", "CANNOT_BE_JUDGED", "STATES", "REASONS", "CORRECTION", "Verdict", "cannot_judge",
+    "requirement", "judged", "correct", "missing"
+]

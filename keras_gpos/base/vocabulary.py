@@ -63,3 +63,7 @@ def check_region(region):
         f"region must be one of {list(REGIONS)}, a box (top, left, bottom, right) or a 2-D "
         f"boolean mask; got {type(region).__name__} with shape {array.shape}."
     )
+
+__all__ = [
+    "FLIPS", "SIDES", "check_flip", "flip_axis", "REGIONS", "NAMED_BOXES", "check_region"
+]

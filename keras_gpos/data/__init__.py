@@ -76,3 +76,15 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(set(globals()) | set(_LAZY))
+
+# The TensorFlow-only loaders (_LAZY) stay out, so `from keras_gpos.data import *` works without
+# TensorFlow; they are documented in keras_gpos.data.cifar and keras_gpos.data.segmentation.
+__all__ = [
+    "batches", "ImageSet", "normalization_stats", "split_validation", "SegmentationSet", "DATASETS", "ImageSplits",
+    "embedded_memory", "load_image_dataset", "load_image_splits", "STREET_CLASSES", "make_street_scenes",
+    "SHAPE_CLASSES", "make_shapes_dataset", "VIEW_MODES", "ViewProtocol", "BatchKey", "KeyedBatches",
+    "steps_per_epoch", "KeyedPyDataset", "fit_input", "numpy_stream", "tf_dataset", "flip_left_right", "normalize",
+    "BACKGROUNDS", "exhaustive_placement", "place_on_grid", "random_cells", "grid_batches", "grid_dataset",
+    "keyed_epochs", "canvas_views", "shifted_views", "translate", "shift_view_batches", "shift_view_dataset",
+    "segmentation_batches", "segmentation_dataset"
+]

@@ -58,16 +58,15 @@ def fit_input(source, epochs=1, initial_epoch=0, threads=None):
         (a `keras.utils.PyDataset`), or for a training stream (a shuffled
         source with `epochs` given) a generator over one.
 
-    Example:
-
-    >>> source = keras_gpos.data.KeyedBatches(
-    ...     (np.arange(10.0),), 4, lambda rows, key: (rows[:, None], rows[:, None]), seed=0)
-    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    >>> model.compile("sgd", "mse")
-    >>> history = model.fit(keras_gpos.data.fit_input(source, epochs=2), epochs=2,
-    ...                     steps_per_epoch=source.steps, verbose=0)
-    >>> len(history.history["loss"]), source.steps
-    (2, 3)
+    Examples:
+        >>> source = keras_gpos.data.KeyedBatches(
+        ...     (np.arange(10.0),), 4, lambda rows, key: (rows[:, None], rows[:, None]), seed=0)
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile("sgd", "mse")
+        >>> history = model.fit(keras_gpos.data.fit_input(source, epochs=2), epochs=2,
+        ...                     steps_per_epoch=source.steps, verbose=0)
+        >>> len(history.history["loss"]), source.steps
+        (2, 3)
     """
     if keras.config.backend() == "tensorflow":
         return tf_dataset(source, epochs, initial_epoch, threads)

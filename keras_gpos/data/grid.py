@@ -104,11 +104,10 @@ def place_on_grid(
         A float32 array `(batch, canvas_h, canvas_w, channels)` (batch axis
         dropped for a single image).
 
-    Example:
-
-    >>> canvas = keras_gpos.data.place_on_grid(np.ones((2, 4, 4, 3)), [0, 8], 3)
-    >>> canvas.shape, float(canvas[1, 8:, 8:].min())
-    ((2, 12, 12, 3), 1.0)
+    Examples:
+        >>> canvas = keras_gpos.data.place_on_grid(np.ones((2, 4, 4, 3)), [0, 8], 3)
+        >>> canvas.shape, float(canvas[1, 8:, 8:].min())
+        ((2, 12, 12, 3), 1.0)
     """
     grid_size = check_grid_size(grid_size)
     background = check_background(background)
@@ -166,11 +165,10 @@ def exhaustive_placement(images, labels, grid_size):
         `(images, labels, cells)` with `grid_size**2` times the batch; image
         `i` appears in cells `0..k*k-1`, in order.
 
-    Example:
-
-    >>> images, labels, cells = keras_gpos.data.exhaustive_placement(np.zeros((2, 4, 4, 3)), [7, 8], 2)
-    >>> labels.tolist(), cells.tolist()
-    ([7, 7, 7, 7, 8, 8, 8, 8], [0, 1, 2, 3, 0, 1, 2, 3])
+    Examples:
+        >>> images, labels, cells = keras_gpos.data.exhaustive_placement(np.zeros((2, 4, 4, 3)), [7, 8], 2)
+        >>> labels.tolist(), cells.tolist()
+        ([7, 7, 7, 7, 8, 8, 8, 8], [0, 1, 2, 3, 0, 1, 2, 3])
     """
     count = check_grid_size(grid_size) ** 2
     images, labels = np.asarray(images), np.asarray(labels)

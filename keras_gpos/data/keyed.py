@@ -44,11 +44,10 @@ class BatchKey:
         epoch: int >= 0.
         index: int >= 0. The batch's index inside its epoch.
 
-    Example:
-
-    >>> key = keras_gpos.data.BatchKey(seed=0, epoch=3, index=7)
-    >>> key.rng("flip").random() == keras_gpos.data.BatchKey(0, 3, 7).rng("flip").random()
-    True
+    Examples:
+        >>> key = keras_gpos.data.BatchKey(seed=0, epoch=3, index=7)
+        >>> key.rng("flip").random() == keras_gpos.data.BatchKey(0, 3, 7).rng("flip").random()
+        True
     """
 
     seed: int

@@ -142,12 +142,11 @@ def grid_dataset(
         `(canvas, target)` batches: a `tf.data.Dataset` on TensorFlow, a
         `keras.utils.PyDataset` elsewhere (`keras_gpos.data.fit_input`).
 
-    Example:
-
-    >>> shapes = keras_gpos.data.make_shapes_dataset(8)
-    >>> canvases, cells = next(iter(keras_gpos.data.grid_dataset(shapes, 2, batch_size=8)))
-    >>> tuple(canvases.shape), [int(c) for c in cells]
-    ((8, 64, 64, 3), [0, 1, 2, 3, 0, 1, 2, 3])
+    Examples:
+        >>> shapes = keras_gpos.data.make_shapes_dataset(8)
+        >>> canvases, cells = next(iter(keras_gpos.data.grid_dataset(shapes, 2, batch_size=8)))
+        >>> tuple(canvases.shape), [int(c) for c in cells]
+        ((8, 64, 64, 3), [0, 1, 2, 3, 0, 1, 2, 3])
     """
     source = grid_batches(image_set, grid_size, target, batch_size, training, mean, std, background, flip, seed)
     if training:

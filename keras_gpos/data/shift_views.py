@@ -54,11 +54,10 @@ def translate(images, offsets_y, offsets_x, output_size=None, fill=0.0):
         An array `(batch, out_height, out_width, channels)` of the images'
         float dtype.
 
-    Example:
-
-    >>> moved = keras_gpos.data.translate(np.ones((2, 4, 4, 1)), [0, 1], [2, 0], (6, 6))
-    >>> moved.shape, float(moved[0, 0, 2, 0]), float(moved[0, 0, 1, 0])
-    ((2, 6, 6, 1), 1.0, 0.0)
+    Examples:
+        >>> moved = keras_gpos.data.translate(np.ones((2, 4, 4, 1)), [0, 1], [2, 0], (6, 6))
+        >>> moved.shape, float(moved[0, 0, 2, 0]), float(moved[0, 0, 1, 0])
+        ((2, 6, 6, 1), 1.0, 0.0)
     """
     images = _as_batch(images)
     count, height, width, channels = images.shape
@@ -108,11 +107,10 @@ def canvas_views(images, canvas_size, fill=0.0, seed=None):
     Returns:
         `(view_a, view_b)`, each `(batch, canvas_size, canvas_size, c)`.
 
-    Example:
-
-    >>> a, b = keras_gpos.data.canvas_views(np.ones((2, 32, 32, 3)), 48, seed=0)
-    >>> a.shape
-    (2, 48, 48, 3)
+    Examples:
+        >>> a, b = keras_gpos.data.canvas_views(np.ones((2, 32, 32, 3)), 48, seed=0)
+        >>> a.shape
+        (2, 48, 48, 3)
     """
     from keras_gpos.data.view_protocol import ViewProtocol
 
@@ -132,11 +130,10 @@ def shifted_views(images, max_shift, fill=0.0, seed=None):
     Returns:
         `(view_a, view_b)`, each the shape of `images`.
 
-    Example:
-
-    >>> a, b = keras_gpos.data.shifted_views(np.ones((2, 32, 32, 3)), 4, seed=0)
-    >>> a.shape
-    (2, 32, 32, 3)
+    Examples:
+        >>> a, b = keras_gpos.data.shifted_views(np.ones((2, 32, 32, 3)), 4, seed=0)
+        >>> a.shape
+        (2, 32, 32, 3)
     """
     from keras_gpos.data.view_protocol import ViewProtocol
 

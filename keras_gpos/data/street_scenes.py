@@ -116,11 +116,10 @@ def make_street_scenes(count, image_size=(96, 128), seed=0):
         image_size: `(height, width)`.
         seed: int. Same seed, same scenes.
 
-    Example:
-
-    >>> scenes = keras_gpos.data.make_street_scenes(8, (48, 64), seed=0)
-    >>> scenes.images.shape, scenes.class_names[:2]
-    ((8, 48, 64, 3), ('sky', 'building'))
+    Examples:
+        >>> scenes = keras_gpos.data.make_street_scenes(8, (48, 64), seed=0)
+        >>> scenes.images.shape, scenes.class_names[:2]
+        ((8, 48, 64, 3), ('sky', 'building'))
     """
     if not isinstance(count, int) or count < 1:
         raise ValueError(f"count must be a positive int; got {count!r}.")

@@ -26,10 +26,9 @@ def normalize(images, mean, std):
     Returns:
         A float32 array of the same shape.
 
-    Example:
-
-    >>> keras_gpos.data.normalize(np.array([[0, 255]], "uint8"), 0.5, 0.5).tolist()
-    [[-1.0, 1.0]]
+    Examples:
+        >>> keras_gpos.data.normalize(np.array([[0, 255]], "uint8"), 0.5, 0.5).tolist()
+        [[-1.0, 1.0]]
     """
     images = np.asarray(images)
     mean = np.asarray(mean, np.float64)

@@ -109,15 +109,14 @@ def shift_view_dataset(
         A `tf.data.Dataset` on TensorFlow, a `keras.utils.PyDataset`
         elsewhere (`keras_gpos.data.fit_input`).
 
-    Example:
-
-    >>> train = keras_gpos.data.make_shapes_dataset(64)
-    >>> mean, std = keras_gpos.data.normalization_stats(train)
-    >>> protocol = keras_gpos.data.ViewProtocol("canvas", canvas_size=40)
-    >>> views = keras_gpos.data.shift_view_dataset(train, mean, std, 16, protocol)
-    >>> (view_a, view_b), labels = next(iter(views))
-    >>> tuple(view_a.shape)
-    (16, 40, 40, 3)
+    Examples:
+        >>> train = keras_gpos.data.make_shapes_dataset(64)
+        >>> mean, std = keras_gpos.data.normalization_stats(train)
+        >>> protocol = keras_gpos.data.ViewProtocol("canvas", canvas_size=40)
+        >>> views = keras_gpos.data.shift_view_dataset(train, mean, std, 16, protocol)
+        >>> (view_a, view_b), labels = next(iter(views))
+        >>> tuple(view_a.shape)
+        (16, 40, 40, 3)
     """
     source = shift_view_batches(data, mean, std, batch_size, protocol, two_views, flip, seed)
     return fit_input(source, epochs, initial_epoch)

@@ -46,12 +46,11 @@ class ViewProtocol:
         max_shift: int >= 0. Largest shift per axis (mode `shift`).
         fill: float. Value of pixels the image does not cover.
 
-    Example:
-
-    >>> protocol = keras_gpos.data.ViewProtocol("canvas", canvas_size=40)
-    >>> a, b = protocol.views(np.ones((2, 32, 32, 3), "float32"), np.random.default_rng(0))
-    >>> a.shape
-    (2, 40, 40, 3)
+    Examples:
+        >>> protocol = keras_gpos.data.ViewProtocol("canvas", canvas_size=40)
+        >>> a, b = protocol.views(np.ones((2, 32, 32, 3), "float32"), np.random.default_rng(0))
+        >>> a.shape
+        (2, 40, 40, 3)
     """
 
     mode: str = "canvas"

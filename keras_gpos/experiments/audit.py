@@ -200,13 +200,41 @@ def _application(config):
     return model, normalise, 0.0, f"keras.applications.{class_name} ({config.weights} weights)"
 
 
+def dataset_statistics(images):
+    """`(mean, std)` per channel of uint8 images, as fractions (`--preprocess=dataset`)."""
+    pixels = images.reshape(-1, images.shape[-1])
+    return pixels.mean(0) / 255.0, np.maximum(pixels.std(0) / 255.0, 1e-3)
+
+
+def audit_entry(config, entry, images, labels, ignore_label=None, statistics=None):
+    """The audit dict of one model entry (`(model, normalise, background, name)`) on uint8 `images`."""
+    from keras_gpos.audit import position_audit
+
+    model, normalise, background, name = entry
+    own_mean, own_std = statistics or dataset_statistics(images)
+    fill = background if config.background == "auto" else (
+        "mean" if config.background == "mean" else float(config.background))
+    logging.info("auditing %s on %d images", name, len(images))
+    audit = position_audit(
+        model, (normalise(images, own_mean, own_std), labels),
+        layers=list(config.layers) or None, grid_size=config.grid_size, background=fill,
+        probe_images=config.probe_images, impact_n=config.impact_n or None, random_draws=config.random_draws,
+        ignore_label=ignore_label, batch_size=config.batch_size, max_layers=config.max_layers,
+        seed=config.seed, verbose=config.verbose)
+    return {**audit.to_dict(), "model": name}
+
+
+def audit_run_directory(config, run_dir, images, labels):
+    """The audit dict of one run directory's model (its run.json's normalisation and canvas background)."""
+    return audit_entry(config, _model_and_preprocessing(config, pathlib.Path(run_dir)), images, labels)
+
+
 def run_audit(config):
     """Audits every model of the config on the same images; writes one report.
 
     Returns:
         The results.json content (a dict with one audit per model).
     """
-    from keras_gpos.audit import position_audit
     from keras_gpos.reporting.audit import write_report
     from keras_gpos.runs.directory import check_report_folder
 
@@ -217,22 +245,8 @@ def run_audit(config):
     if not entries:
         raise ValueError("no model to audit: every --models pattern matched nothing.")
     images, labels, source, ignore_label = load_data(config)
-    own_mean = images.reshape(-1, images.shape[-1]).mean(0) / 255.0
-    own_std = np.maximum(images.reshape(-1, images.shape[-1]).std(0) / 255.0, 1e-3)
-    audits = []
-    for model, normalise, background, name in entries:
-        fill = background if config.background == "auto" else (
-            "mean" if config.background == "mean" else float(config.background))
-        logging.info("auditing %s on %d %s images", name, len(images), source)
-        audit = position_audit(
-            model, (normalise(images, own_mean, own_std), labels),
-            layers=list(config.layers) or None, grid_size=config.grid_size, background=fill,
-            probe_images=config.probe_images, impact_n=config.impact_n or None, random_draws=config.random_draws,
-            ignore_label=ignore_label, batch_size=config.batch_size, max_layers=config.max_layers,
-            seed=config.seed, verbose=config.verbose)
-        record = audit.to_dict()
-        record["model"] = name
-        audits.append(record)
+    statistics = dataset_statistics(images)
+    audits = [audit_entry(config, entry, images, labels, ignore_label, statistics) for entry in entries]
     if len(audits) > 1:  # one report: one Holm correction over every model's verdicts
         from keras_gpos.audit.verdicts import correct_audits
 

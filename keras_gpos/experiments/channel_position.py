@@ -8,6 +8,16 @@ For each padding mode, grid size and seed it trains
 
 then evaluates every saved model and writes one results table. Finished runs
 are skipped, so an interrupted suite resumes where it stopped.
+
+With `--audit` (the quickstart's flagfile turns it on) the suite then audits
+its unpermuted fc networks (`keras_gpos.audit.position_audit` on the first
+`--audit_images` test images: linear probes for location and class on the
+pooled vector, ordered, sorted and summed) and its report leads with where
+position lives (`keras_gpos.reporting.where_position_lives`), every verdict
+in one Holm family. Each audit is kept in `<output_dir>/audit/<run>.json`
+with what determined it (the model file's digest, the test images, the
+settings); a rerun reuses it while those match, so a finished suite neither
+retrains nor re-audits, and an interrupted one audits only what is missing.
 """
 
 import dataclasses
@@ -40,6 +50,9 @@ DEFAULT_VARIANTS = (
 SWEEP_AXES = (SweepAxis("paddings", "padding"), SweepAxis("grid_sizes", "grid_size"), SweepAxis("seeds", "seed"))
 # Fields of a leaf run that its variant sets: the suite takes none of them.
 PER_VARIANT = ("task", "head", "permute_at")
+# What a kept audit records of how it was made; another format is audited again.
+AUDIT_FORMAT = 1
+AUDIT_DEFAULTS = {"audit_images": 256, "audit_layers": 1}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +68,13 @@ class ChannelPositionConfig(LocationConfig):
         "'head' runs with the gapnet head (with the fc head it would equal 'pooled')."
     )
     eval_repeats: int = option(1, "Test passes averaged per model (PermuteNet is stochastic).")
+    audit: bool = option(False, "After scoring, audit the unpermuted fc runs (linear probes for location and "
+                                "class on their pooled vector: ordered, sorted, summed) and lead the report with "
+                                "where position lives; audits are kept in <output_dir>/audit/ and reused.")
+    audit_images: int = option(AUDIT_DEFAULTS["audit_images"], "Test images --audit reads (half fit the probes, "
+                                                               "half are held out).")
+    audit_layers: int = option(AUDIT_DEFAULTS["audit_layers"], "Stage ends --audit probes per network (1: the "
+                                                               "pooled vector the head reads).")
 
     def __post_init__(self):
         super().__post_init__()
@@ -81,6 +101,14 @@ class ChannelPositionConfig(LocationConfig):
                     f"{list(permute_positions(self.arch))}."
                 )
         check_positive_int(self.eval_repeats, "eval_repeats")
+        for name, default in AUDIT_DEFAULTS.items():
+            check_positive_int(getattr(self, name), name)
+            if not self.audit and getattr(self, name) != default:
+                raise ValueError(f"{name}={getattr(self, name)} takes effect with --audit only; add --audit or "
+                                 f"remove --{name}.")
+        if self.audit and not any(VARIANTS[v][:2] == ("fc", "") for v in self.variants):
+            raise ValueError(f"--audit audits the unpermuted fc runs (fc_location, fc_class); variants "
+                             f"{list(self.variants)} hold none: add one or remove --audit.")
 
     def run_configs(self):
         """`(run name, LocationConfig)` for every run of the suite."""
@@ -129,11 +157,92 @@ def run_channel_position(config):
         logging.info("suite run %d/%d: %s", index, len(runs), name)
         train_location(run_config, splits=splits)
     rows = [evaluate_run(run_config.output_dir, repeats=config.eval_repeats, splits=splits) for _, run_config in runs]
+    audits = audit_suite(config, runs, splits) if config.audit else None
+    budget = f"{config.epochs} epoch{'s' * (config.epochs != 1)} of {len(splits.train):,} training images"
     report = write_report(
         config.output_dir, rows,
         {"experiment": "channel_position", "suite_config": config.to_dict(),
          "suite_seconds": time.time() - start},
+        audits=audits, budget=budget,
     )
     logging.info("results table:\n%s", report.text)
     logging.info("results: %s, %s; plot: %s", report.json, report.markdown, report.plot)
     return report.payload
+
+
+def audited_runs(runs):
+    """The runs `--audit` audits: the unpermuted fc networks (the references PermuteNet is compared with)."""
+    return [(name, run_config) for name, run_config in runs if run_config.head == "fc" and not run_config.permute_at]
+
+
+def _audit_settings(config, run_config):
+    """The `AuditConfig` of one run's audit: the first `audit_images` test images on the run's own grid."""
+    from keras_gpos.experiments.audit import AuditConfig
+    from keras_gpos.runs.directory import SUITE_AUDITS
+
+    return AuditConfig(
+        output_dir=str(pathlib.Path(config.output_dir) / SUITE_AUDITS), models=(run_config.output_dir,),
+        dataset=config.dataset, images=config.audit_images, grid_size=max(2, run_config.grid_size),
+        max_layers=config.audit_layers, probe_images=config.audit_images, seed=0, verbose=min(config.verbose, 1))
+
+
+def _audit_key(settings, run_dir, test):
+    """What determines an audit: the model file, the images, the settings, the backend and the format."""
+    import keras
+
+    from keras_gpos.base.files import file_digest
+    from keras_gpos.base.schema import SCHEMA_VERSION
+
+    from keras_gpos.base.records import normal
+
+    fields = {k: v for k, v in settings.to_dict().items() if k not in ("output_dir", "models", "verbose")}
+    return normal({"format": AUDIT_FORMAT, "schema_version": SCHEMA_VERSION, "keras_backend": keras.config.backend(),
+            "model": file_digest(pathlib.Path(run_dir) / "model.keras"), "test_images": test.digest(),
+            "settings": fields})
+
+
+def _kept_audit(path, key):
+    """The audit kept at `path` when it was made as `key` says, else None (a file not ours is an error)."""
+    from keras_gpos.base.files import read_json
+
+    if not path.exists():
+        return None
+    record = read_json(path)
+    if not (isinstance(record, dict) and {"key", "audit"} <= set(record)):
+        raise ValueError(f"{path} is not an audit this suite wrote (expected 'key' and 'audit'); move it or pick "
+                         "another --output_dir.")
+    if record["key"] != key:
+        logging.info("%s was made from another model or other settings; auditing again", path)
+        return None
+    return record["audit"]
+
+
+def audit_suite(config, runs, splits):
+    """Audits the suite's unpermuted fc runs, reusing each audit kept in `<output_dir>/audit/` that still matches.
+
+    Returns:
+        The audit dicts, each with its `run` (name, variant, task, model,
+        padding, grid_size, seed): the report's lead reads them.
+    """
+    from keras_gpos.base.files import write_json
+    from keras_gpos.experiments.audit import audit_run_directory
+
+    test = splits.test.head(config.audit_images)
+    audits = []
+    start = time.time()
+    for name, run_config in audited_runs(runs):
+        settings = _audit_settings(config, run_config)
+        path = pathlib.Path(settings.output_dir) / f"{name}.json"
+        key = _audit_key(settings, run_config.output_dir, test)
+        audit = _kept_audit(path, key)
+        if audit is None:
+            audit = audit_run_directory(settings, run_config.output_dir, test.images, test.labels)
+            write_json(path, {"key": key, "audit": audit})
+        else:
+            logging.info("%s: kept audit reused (same model, images and settings)", name)
+        audits.append({**audit, "run": {
+            "name": name, "variant": run_config.variant, "task": run_config.task,
+            "model": f"{run_config.arch}{run_config.depth}-w{run_config.width}", "padding": run_config.padding,
+            "grid_size": run_config.grid_size, "seed": run_config.seed}})
+    logging.info("audit of %d run(s): %.0fs", len(audits), time.time() - start)
+    return audits

@@ -9,3 +9,7 @@ def export_saved_model(model, path):
     from keras_gpos.export.saved_model import export_saved_model as export
 
     return export(model, path)
+
+__all__ = [
+    "export_saved_model"
+]

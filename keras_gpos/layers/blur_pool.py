@@ -43,11 +43,10 @@ class BlurPool2D(keras.layers.Layer):
     Call arguments:
         inputs: `(batch, height, width, channels)` tensor.
 
-    Example:
-
-    >>> pool = keras_gpos.layers.BlurPool2D(kernel_size=4)
-    >>> tuple(pool(np.zeros((1, 32, 32, 8))).shape)
-    (1, 16, 16, 8)
+    Examples:
+        >>> pool = keras_gpos.layers.BlurPool2D(kernel_size=4)
+        >>> tuple(pool(np.zeros((1, 32, 32, 8))).shape)
+        (1, 16, 16, 8)
     """
 
     def __init__(self, kernel_size=4, strides=2, **kwargs):

@@ -27,12 +27,11 @@ class ChannelMask(keras.layers.Layer):
     Call arguments:
         inputs: tensor whose last axis holds the channels.
 
-    Example:
-
-    >>> mask = keras_gpos.layers.ChannelMask(channels=[0, 2])
-    >>> keras.ops.convert_to_numpy(mask(np.ones((1, 2, 2, 4))))[0, 0, 0]
-    array([0., 1., 0., 1.], dtype=float32)
-    >>> mask.set_channels([3])  # no retrace: only a weight changes
+    Examples:
+        >>> mask = keras_gpos.layers.ChannelMask(channels=[0, 2])
+        >>> keras.ops.convert_to_numpy(mask(np.ones((1, 2, 2, 4))))[0, 0, 0]
+        array([0., 1., 0., 1.], dtype=float32)
+        >>> mask.set_channels([3])  # no retrace: only a weight changes
     """
 
     def __init__(self, channels=(), mode="zero", **kwargs):

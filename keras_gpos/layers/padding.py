@@ -87,11 +87,10 @@ class SpatialPadding2D(keras.layers.Layer):
         mode: str. One of `"zero"`, `"reflect"`, `"replicate"` (repeat the
             edge pixel) or `"circular"` (wrap around).
 
-    Example:
-
-    >>> layer = keras_gpos.layers.SpatialPadding2D(1, mode="circular")
-    >>> tuple(layer(np.zeros((2, 8, 8, 3))).shape)
-    (2, 10, 10, 3)
+    Examples:
+        >>> layer = keras_gpos.layers.SpatialPadding2D(1, mode="circular")
+        >>> tuple(layer(np.zeros((2, 8, 8, 3))).shape)
+        (2, 10, 10, 3)
     """
 
     def __init__(self, padding=1, mode="zero", **kwargs):
@@ -195,11 +194,10 @@ class PaddedConv2D(keras.layers.Layer):
         kernel_regularizer, bias_regularizer, activity_regularizer: optional.
         kernel_constraint, bias_constraint: optional.
 
-    Example:
-
-    >>> conv = keras_gpos.layers.PaddedConv2D(16, (3, 5), padding_mode="reflect", activation="relu")
-    >>> tuple(conv(np.zeros((1, 32, 32, 3))).shape)
-    (1, 32, 32, 16)
+    Examples:
+        >>> conv = keras_gpos.layers.PaddedConv2D(16, (3, 5), padding_mode="reflect", activation="relu")
+        >>> tuple(conv(np.zeros((1, 32, 32, 3))).shape)
+        (1, 32, 32, 16)
     """
 
     def __init__(

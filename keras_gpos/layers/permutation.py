@@ -26,12 +26,11 @@ class ChannelPermutation(keras.layers.Layer):
     Call arguments:
         inputs: a tensor of rank >= 2.
 
-    Example:
-
-    >>> layer = keras_gpos.layers.ChannelPermutation(seed=0)
-    >>> x = np.arange(4.0)[None, :]
-    >>> sorted(np.asarray(layer(x))[0].tolist())
-    [0.0, 1.0, 2.0, 3.0]
+    Examples:
+        >>> layer = keras_gpos.layers.ChannelPermutation(seed=0)
+        >>> x = np.arange(4.0)[None, :]
+        >>> sorted(np.asarray(layer(x))[0].tolist())
+        [0.0, 1.0, 2.0, 3.0]
     """
 
     def __init__(self, per_sample=False, axis=-1, seed=None, **kwargs):

@@ -49,14 +49,13 @@ class PolyphaseDownsample2D(keras.layers.Layer):
             `[map, phase]` to take the component `phase` chose elsewhere (the
             residual shortcut's use: both branches then sample alike).
 
-    Example:
-
-    >>> aps = keras_gpos.layers.PolyphaseDownsample2D()
-    >>> x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
-    >>> shifted = np.roll(x, 1, axis=2)  # a circular shift by one column
-    >>> a, b = (keras.ops.convert_to_numpy(aps(v)) for v in (x, shifted))
-    >>> tuple(a.shape), bool(np.allclose(np.sort(a.ravel()), np.sort(b.ravel())))
-    ((2, 4, 4, 3), True)
+    Examples:
+        >>> aps = keras_gpos.layers.PolyphaseDownsample2D()
+        >>> x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
+        >>> shifted = np.roll(x, 1, axis=2)  # a circular shift by one column
+        >>> a, b = (keras.ops.convert_to_numpy(aps(v)) for v in (x, shifted))
+        >>> tuple(a.shape), bool(np.allclose(np.sort(a.ravel()), np.sort(b.ravel())))
+        ((2, 4, 4, 3), True)
     """
 
     def __init__(self, norm="l2", blur_kernel_size=None, return_phase=False, **kwargs):

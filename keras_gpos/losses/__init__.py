@@ -2,3 +2,7 @@
 
 from keras_gpos.losses.shift_consistency import DISTANCES
 from keras_gpos.losses.shift_consistency import ShiftConsistencyLoss
+
+__all__ = [
+    "DISTANCES", "ShiftConsistencyLoss"
+]

@@ -37,11 +37,10 @@ class ShiftConsistencyLoss(keras.losses.Loss):
         y_pred: latents of view B, same shape.
         sample_weight: optional `(batch,)` weights.
 
-    Example:
-
-    >>> loss = keras_gpos.losses.ShiftConsistencyLoss(weight=2.0)
-    >>> float(loss(np.ones((4, 8)), np.zeros((4, 8))))
-    2.0
+    Examples:
+        >>> loss = keras_gpos.losses.ShiftConsistencyLoss(weight=2.0)
+        >>> float(loss(np.ones((4, 8)), np.zeros((4, 8))))
+        2.0
     """
 
     def __init__(

@@ -15,3 +15,9 @@ from keras_gpos.metrics.region_iou import RegionMeanIoU
 from keras_gpos.metrics.region_iou import confusion_matrix
 from keras_gpos.metrics.region_iou import iou_from_confusion
 from keras_gpos.metrics.region_iou import region_mask
+
+__all__ = [
+    "ShiftConsistency", "accuracy_vs_shift", "consistency_and_accuracy", "consistency_by_protocol",
+    "shift_consistency", "view_latent_distance", "ProbeResult", "linear_probe", "order_free_view", "position_probe",
+    "REGIONS", "RegionMeanIoU", "confusion_matrix", "iou_from_confusion", "region_mask"
+]

@@ -47,13 +47,12 @@ class ShiftConsistency(keras.metrics.Metric):
         logits_b: `(batch, classes)` predictions for view B.
         sample_weight: optional `(batch,)` weights.
 
-    Example:
-
-    >>> metric = keras_gpos.metrics.ShiftConsistency()
-    >>> metric.update_state(np.array([[1.0, 0.0], [0.0, 1.0]]),
-    ...                     np.array([[2.0, 1.0], [1.0, 0.0]]))
-    >>> float(metric.result())
-    0.5
+    Examples:
+        >>> metric = keras_gpos.metrics.ShiftConsistency()
+        >>> metric.update_state(np.array([[1.0, 0.0], [0.0, 1.0]]),
+        ...                     np.array([[2.0, 1.0], [1.0, 0.0]]))
+        >>> float(metric.result())
+        0.5
     """
 
     def __init__(self, name="shift_consistency", dtype=None):

@@ -97,14 +97,13 @@ def consistency_and_accuracy(
         ValueError: NaN/Inf images or predictions, labels outside the
             model's classes or not integers, no images.
 
-    Example:
-
-    >>> model = keras_gpos.models.build_classifier(10, (40, 40, 3), depth=10, width=4, head="fc")
-    >>> x = np.random.default_rng(0).normal(size=(8, 32, 32, 3)).astype("float32")
-    >>> protocol = keras_gpos.data.ViewProtocol("canvas", canvas_size=40)
-    >>> scores = keras_gpos.metrics.consistency_and_accuracy(model, x, protocol=protocol, repeats=1)
-    >>> 0.0 <= scores["consistency"] <= 1.0
-    True
+    Examples:
+        >>> model = keras_gpos.models.build_classifier(10, (40, 40, 3), depth=10, width=4, head="fc")
+        >>> x = np.random.default_rng(0).normal(size=(8, 32, 32, 3)).astype("float32")
+        >>> protocol = keras_gpos.data.ViewProtocol("canvas", canvas_size=40)
+        >>> scores = keras_gpos.metrics.consistency_and_accuracy(model, x, protocol=protocol, repeats=1)
+        >>> 0.0 <= scores["consistency"] <= 1.0
+        True
     """
     what = "consistency_and_accuracy"
     protocol = _protocol(protocol)
@@ -163,13 +162,12 @@ def shift_consistency(model, data, **kwargs):
 
     Takes the arguments of `consistency_and_accuracy` (labels are ignored).
 
-    Example:
-
-    >>> model = keras_gpos.models.build_classifier(10, (40, 40, 3), depth=10, width=4, head="fc")
-    >>> x = np.zeros((4, 32, 32, 3), "float32")
-    >>> keras_gpos.metrics.shift_consistency(
-    ...     model, x, protocol=keras_gpos.data.ViewProtocol(canvas_size=40), repeats=1) <= 1.0
-    True
+    Examples:
+        >>> model = keras_gpos.models.build_classifier(10, (40, 40, 3), depth=10, width=4, head="fc")
+        >>> x = np.zeros((4, 32, 32, 3), "float32")
+        >>> keras_gpos.metrics.shift_consistency(
+        ...     model, x, protocol=keras_gpos.data.ViewProtocol(canvas_size=40), repeats=1) <= 1.0
+        True
     """
     return consistency_and_accuracy(model, data, **kwargs)["consistency"]
 
@@ -197,14 +195,13 @@ def view_latent_distance(encoder, data, protocol=None, seed=1234, batch_size=256
         data: normalised images (any form `batches` takes).
         protocol: a `keras_gpos.data.ViewProtocol`.
 
-    Example:
-
-    >>> encoder = keras.Sequential([keras.Input((40, 40, 3)), keras.layers.Conv2D(4, 3)])
-    >>> x = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
-    >>> d = keras_gpos.metrics.view_latent_distance(
-    ...     encoder, x, keras_gpos.data.ViewProtocol(canvas_size=40))
-    >>> d >= 0.0
-    True
+    Examples:
+        >>> encoder = keras.Sequential([keras.Input((40, 40, 3)), keras.layers.Conv2D(4, 3)])
+        >>> x = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
+        >>> d = keras_gpos.metrics.view_latent_distance(
+        ...     encoder, x, keras_gpos.data.ViewProtocol(canvas_size=40))
+        >>> d >= 0.0
+        True
     """
     what = "view_latent_distance"
     protocol = _protocol(protocol)
@@ -237,14 +234,13 @@ def accuracy_vs_shift(model, data, labels=None, protocol=None, batch_size=256, s
     Returns:
         `(offsets, accuracies)`: two lists of equal length.
 
-    Example:
-
-    >>> model = keras_gpos.models.build_classifier(3, (40, 40, 3), depth=10, width=4, head="fc")
-    >>> x = np.zeros((4, 32, 32, 3), "float32")
-    >>> offsets, acc = keras_gpos.metrics.accuracy_vs_shift(
-    ...     model, x, np.zeros(4, int), keras_gpos.data.ViewProtocol(canvas_size=40), stride=4)
-    >>> offsets
-    [0, 4, 8]
+    Examples:
+        >>> model = keras_gpos.models.build_classifier(3, (40, 40, 3), depth=10, width=4, head="fc")
+        >>> x = np.zeros((4, 32, 32, 3), "float32")
+        >>> offsets, acc = keras_gpos.metrics.accuracy_vs_shift(
+        ...     model, x, np.zeros(4, int), keras_gpos.data.ViewProtocol(canvas_size=40), stride=4)
+        >>> offsets
+        [0, 4, 8]
     """
     what = "accuracy_vs_shift"
     protocol = _protocol(protocol)

@@ -281,11 +281,10 @@ def linear_probe(train_features, train_labels, test_features, test_labels, num_c
         ValueError: empty parts, mismatched lengths, non-finite features, or
             labels that are not class indices.
 
-    Example:
-
-    >>> x = np.array([[0.0], [0.1], [1.0], [1.1]])
-    >>> keras_gpos.metrics.linear_probe(x, [0, 0, 1, 1], x, [0, 0, 1, 1]).accuracy
-    1.0
+    Examples:
+        >>> x = np.array([[0.0], [0.1], [1.0], [1.1]])
+        >>> keras_gpos.metrics.linear_probe(x, [0, 0, 1, 1], x, [0, 0, 1, 1]).accuracy
+        1.0
     """
     train_x = np.asarray(train_features, np.float64)
     test_x = np.asarray(test_features, np.float64)
@@ -378,15 +377,14 @@ def position_probe(encoder, train_images, test_images, protocol, grid=3, view="o
     Trained on `train_images` at every position, scored on the (different)
     `test_images` at every position; chance is `1 / grid**2`.
 
-    Example:
-
-    >>> encoder = keras.Sequential([keras.Input((40, 40, 3)), keras.layers.Conv2D(4, 3),
-    ...                             keras.layers.GlobalAveragePooling2D()])
-    >>> x = np.random.default_rng(0).normal(size=(6, 32, 32, 3)).astype("float32")
-    >>> result = keras_gpos.metrics.position_probe(
-    ...     encoder, x[:4], x[4:], keras_gpos.data.ViewProtocol(canvas_size=40))
-    >>> 0.0 <= result.accuracy <= 1.0
-    True
+    Examples:
+        >>> encoder = keras.Sequential([keras.Input((40, 40, 3)), keras.layers.Conv2D(4, 3),
+        ...                             keras.layers.GlobalAveragePooling2D()])
+        >>> x = np.random.default_rng(0).normal(size=(6, 32, 32, 3)).astype("float32")
+        >>> result = keras_gpos.metrics.position_probe(
+        ...     encoder, x[:4], x[4:], keras_gpos.data.ViewProtocol(canvas_size=40))
+        >>> 0.0 <= result.accuracy <= 1.0
+        True
     """
     train_x, train_y = position_features(encoder, train_images, protocol, grid)
     test_x, test_y = position_features(encoder, test_images, protocol, grid)

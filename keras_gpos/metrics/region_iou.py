@@ -160,14 +160,13 @@ class RegionMeanIoU(keras.metrics.Metric):
         y_pred: class ids or scores `(batch, height, width, num_classes)`.
         sample_weight: unsupported; must be None.
 
-    Example:
-
-    >>> metric = keras_gpos.metrics.RegionMeanIoU(3, region="left", ignore_label=3)
-    >>> labels = np.array([[[0, 1, 2, 2], [3, 1, 2, 2]]])    # (batch, height, width)
-    >>> predicted = np.array([[[0, 0, 2, 2], [1, 1, 2, 2]]])  # class ids (or scores)
-    >>> metric.update_state(labels, predicted)
-    >>> round(float(metric.result()), 3), metric.per_class_iou().round(3).tolist()
-    (0.5, [0.5, 0.5, nan])
+    Examples:
+        >>> metric = keras_gpos.metrics.RegionMeanIoU(3, region="left", ignore_label=3)
+        >>> labels = np.array([[[0, 1, 2, 2], [3, 1, 2, 2]]])    # (batch, height, width)
+        >>> predicted = np.array([[[0, 0, 2, 2], [1, 1, 2, 2]]])  # class ids (or scores)
+        >>> metric.update_state(labels, predicted)
+        >>> round(float(metric.result()), 3), metric.per_class_iou().round(3).tolist()
+        (0.5, [0.5, 0.5, nan])
     """
 
     def __init__(self, num_classes, region="all", ignore_label=None, name="region_mean_iou", dtype=None, **kwargs):

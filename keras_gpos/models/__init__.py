@@ -15,3 +15,9 @@ from keras_gpos.models.segmentation import build_keras_cv_deeplab
 from keras_gpos.models.segmentation import build_keras_hub_deeplab
 from keras_gpos.models.segmentation import build_segmentation_model
 from keras_gpos.models.segmentation import default_layer
+
+__all__ = [
+    "ARCHITECTURES", "HEADS", "build_classifier", "permute_positions", "RESNET_BLOCKS", "RESNET_BLOCK_TYPES",
+    "resnet_features", "VGG_STAGES", "vgg_features", "SEGMENTATION_MODELS", "build_deeplab",
+    "build_keras_cv_deeplab", "build_keras_hub_deeplab", "build_segmentation_model", "default_layer"
+]

@@ -288,12 +288,11 @@ def resnet_features(
     Returns:
         The last feature map, from a layer named `stage4_out`.
 
-    Example:
-
-    >>> canvas = keras.Input((96, 96, 3))
-    >>> features = keras_gpos.models.resnet_features(canvas, depth=50, width=4, output_stride=8)
-    >>> tuple(features.shape)
-    (None, 12, 12, 128)
+    Examples:
+        >>> canvas = keras.Input((96, 96, 3))
+        >>> features = keras_gpos.models.resnet_features(canvas, depth=50, width=4, output_stride=8)
+        >>> tuple(features.shape)
+        (None, 12, 12, 128)
     """
     check_resnet_args(depth, width, output_stride)
     check_padding_mode(padding)

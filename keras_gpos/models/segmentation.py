@@ -94,11 +94,10 @@ def build_deeplab(
         A functional `keras.Model` from float images in [0, 255] to logits
         `(batch, height, width, num_classes)`.
 
-    Example:
-
-    >>> model = keras_gpos.models.build_deeplab(11, (64, 80, 3), depth=10, width=8)
-    >>> model.get_layer("stage4_out").output.shape
-    (None, 8, 10, 64)
+    Examples:
+        >>> model = keras_gpos.models.build_deeplab(11, (64, 80, 3), depth=10, width=8)
+        >>> model.get_layer("stage4_out").output.shape
+        (None, 8, 10, 64)
     """
     if not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}.")
@@ -156,10 +155,9 @@ def build_keras_cv_deeplab(
         A `keras_cv.models.DeepLabV3Plus` (a functional model) producing
         per-pixel class *probabilities* (its head ends in a softmax).
 
-    Example:
-
-    >>> model = keras_gpos.models.build_keras_cv_deeplab(
-    ...     6, (64, 64, 3), stackwise_filters=(64, 16, 16, 32))
+    Examples:
+        >>> model = keras_gpos.models.build_keras_cv_deeplab(
+        ...     6, (64, 64, 3), stackwise_filters=(64, 16, 16, 32))
     """
     from keras_gpos.base.backend import requires_extra
 

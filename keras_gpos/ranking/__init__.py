@@ -6,3 +6,7 @@ from keras_gpos.base.graph import find_layer
 from keras_gpos.ranking.position_ranking import FLIPS
 from keras_gpos.ranking.position_ranking import PositionRanking
 from keras_gpos.ranking.position_ranking import rank_position_channels
+
+__all__ = [
+    "all_layer_names", "feature_model", "find_layer", "FLIPS", "PositionRanking", "rank_position_channels"
+]

@@ -229,13 +229,12 @@ def rank_position_channels(model, layer_name, data, flip="horizontal", batch_siz
             take, or NaN/Inf in the images or the layer's output (never a
             NaN ranking).
 
-    Example:
-
-    >>> model = keras_gpos.models.build_classifier(4, (32, 32, 3), depth=10, width=4)
-    >>> images = np.random.default_rng(0).normal(size=(6, 32, 32, 3)).astype("float32")
-    >>> ranking = keras_gpos.ranking.rank_position_channels(model, "stage4_out", images)
-    >>> ranking.top(3).shape
-    (3,)
+    Examples:
+        >>> model = keras_gpos.models.build_classifier(4, (32, 32, 3), depth=10, width=4)
+        >>> images = np.random.default_rng(0).normal(size=(6, 32, 32, 3)).astype("float32")
+        >>> ranking = keras_gpos.ranking.rank_position_channels(model, "stage4_out", images)
+        >>> ranking.top(3).shape
+        (3,)
     """
     import keras
 

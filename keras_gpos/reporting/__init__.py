@@ -12,3 +12,7 @@ from keras_gpos.base.rendering import Report
 from keras_gpos.base.rendering import format_mean_spread
 from keras_gpos.base.rendering import markdown_table
 from keras_gpos.base.stats import mean_and_spread
+
+__all__ = [
+    "Report", "format_mean_spread", "markdown_table", "mean_and_spread"
+]

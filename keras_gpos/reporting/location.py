@@ -34,7 +34,7 @@ import numpy as np
 
 from keras_gpos.base import stats
 from keras_gpos.base.rendering import (
-    correction_text, format_mean_spread, markdown_table, paper_agreement, pyplot, save_figure, verdict_text,
+    correction_text, fixed, format_mean_spread, markdown_table, paper_agreement, pyplot, save_figure, verdict_text,
     write_files,
 )
 from keras_gpos.base.stats import mean_and_spread
@@ -179,6 +179,13 @@ def _kept_interval(ref_runs, runs):
 
 
 def summarize(rows):
+    """`summarize_with_audits(rows)` without audits: `(summary, rule)`."""
+    summary, verdicts = _judge(rows)
+    (settled,), rule = correct([verdicts])
+    return _with_verdicts(summary, settled), rule
+
+
+def summarize_with_audits(rows, audits=()):
     """Groups evaluated runs by model x variant x padding x grid, and judges their claims.
 
     Each group reports location and class accuracy (mean, spread, the
@@ -187,11 +194,33 @@ def summarize(rows):
     permuted variants the retained above-chance share per task with its
     interval.
 
+    `audits` (audit dicts of some of the runs, `keras_gpos.audit`) are
+    judged in the same family: one Holm correction over every verdict of
+    the report.
+
     Returns:
-        `(summary, rule)`: the groups, each with its settled `verdicts`
-        (claim -> verdict dict), and the report's multiple-comparison rule
-        (see the module docstring).
+        `(summary, rule, audits)`: the groups, each with its settled
+        `verdicts` (claim -> verdict dict), the report's multiple-comparison
+        rule (see the module docstring), and the audits with their settled
+        verdicts.
     """
+    from keras_gpos.audit.verdicts import audit_groups, with_settled_verdicts
+
+    summary, verdicts = _judge(rows)
+    audits = list(audits)
+    settled, rule = correct([verdicts] + audit_groups(audits))
+    return _with_verdicts(summary, settled[0]), rule, with_settled_verdicts(audits, settled[1:], rule)
+
+
+def _with_verdicts(summary, settled):
+    for entry in summary:
+        prefix = group_label(entry) + "/"
+        entry["verdicts"] = {v.claim: v.to_dict() for v in settled if v.key.startswith(prefix)}
+    return summary
+
+
+def _judge(rows):
+    """`(summary, provisional verdicts)` of evaluated rows (see `summarize_with_audits`)."""
     grouped = collections.OrderedDict()
     ordered = sorted(rows, key=lambda r: (_group_key(r), r["task"], r["seed"]))
     for key, members in group_rows(ordered, _group_key, what="row (model, variant, padding, grid)").items():
@@ -240,11 +269,7 @@ def summarize(rows):
             verdicts += [_loss_verdict(entry, ref, task, runs_of[i][task], runs_of[r][task])
                          for task in TASKS if runs_of[i][task] and runs_of[r][task]]
             verdicts.append(_thesis_verdict(entry, ref, runs_of[i], runs_of[r]))
-    (settled,), rule = correct([verdicts])
-    for entry in summary:
-        prefix = group_label(entry) + "/"
-        entry["verdicts"] = {v.claim: v.to_dict() for v in settled if v.key.startswith(prefix)}
-    return summary, rule
+    return summary, verdicts
 
 
 def _percent(entry):
@@ -254,7 +279,7 @@ def _percent(entry):
 def _interval(interval, scale=100, digits=1):
     if not interval or interval[0] is None:
         return "n/a"
-    return f"{scale * interval[0]:.{digits}f}-{scale * interval[1]:.{digits}f}"
+    return f"{fixed(scale * interval[0], digits)} to {fixed(scale * interval[1], digits)}"
 
 
 def _chance(entry):
@@ -289,7 +314,24 @@ def verdict_lines(summary):
     return lines
 
 
-def markdown(summary, rule=None, title="Location and object classification"):
+def markdown(summary, rule=None, title="Location and object classification", audits=None, budget=None):
+    """The report's Markdown; with `audits` (settled), it leads with where position lives.
+
+    The lead (`keras_gpos.reporting.where_position_lives`) holds the tables and
+    the text generated from the verdicts; the audits' own tables follow the
+    results table, and every verdict is listed one by one at the end.
+    """
+    if audits:
+        from keras_gpos.audit.rendering import audit_markdown
+        from keras_gpos.reporting import where_position_lives
+
+        body = _markdown(summary, rule, title, heading="Every verdict")
+        return (where_position_lives.markdown(summary, audits, budget, rule) + "\n" + body + "\n"
+                + audit_markdown(audits, "Audit details", level=2))
+    return _markdown(summary, rule, title)
+
+
+def _markdown(summary, rule, title, heading="What this run shows"):
     headers = ["model", "variant", "padding", "grid", "location acc (%)", "location 95% interval",
                "location chance (%)", "class acc (%)", "class 95% interval", "class chance (%)", "seeds"]
     rows = [[e["model"], e["variant"], e["padding"], f"{e['grid_size']}x{e['grid_size']}",
@@ -307,7 +349,7 @@ def markdown(summary, rule=None, title="Location and object classification"):
         def share(value, interval):
             if value is None:
                 return "n/a"
-            return f"{100 * value:.0f}%" + ("" if not interval else f" ({_interval(interval, 100, 0)})")
+            return f"{fixed(100 * value, 0)}%" + ("" if not interval else f" ({_interval(interval, 100, 0)})")
 
         text += "\n### What the channel permutation keeps\n\n" + markdown_table(
             ["variant", "compared with", "padding", "grid", "location kept", "class kept"],
@@ -319,7 +361,7 @@ def markdown(summary, rule=None, title="Location and object classification"):
              "images.\n")
     lines = verdict_lines(summary)
     if lines:
-        text += ("\n### What this run shows\n\n" + "\n".join(lines) + "\n\n" + correction_text(rule)
+        text += (f"\n### {heading}\n\n" + "\n".join(lines) + "\n\n" + correction_text(rule)
                  + " Over seeds, a claim holds only where it holds in every seed.\n")
     return text
 
@@ -339,61 +381,158 @@ def _data_notes(summary):
     return "".join(f"\n{note}\n" for note in notes)
 
 
-def plot(summary, path):
-    plt = pyplot()
+TASK_COLOURS = {"location": "#1f77b4", "class": "#ff7f0e"}
+VIEW_COLOURS = {"ordered": "#1f77b4", "sorted": "#ff7f0e", "sum": "#2ca02c"}
+VIEW_WORDS = {"ordered": "ordered", "sorted": "sorted (order-free)", "sum": "channel sum"}
+BAR = 0.38
 
-    kept = [e for e in summary if e["reference_variant"]]
-    columns = 2 if kept else 1
-    fig, axes = plt.subplots(1, columns, figsize=(max(6, 1.6 * len(summary) + 2) + 4 * (columns - 1), 4.4),
-                             squeeze=False, gridspec_kw={"width_ratios": [max(2, len(summary)), 2][:columns]})
-    ax = axes[0][0]
-    labels = [f"{e['variant']}\n{e['padding']}, {e['grid_size']}x{e['grid_size']}" for e in summary]
-    width = 0.38
-    for offset, task, color in ((-width / 2, "location", "#1f77b4"), (width / 2, "class", "#ff7f0e")):
-        present = [(i, e) for i, e in enumerate(summary) if e[task]["runs"]]
-        if not present:  # e.g. a location-only sweep: no empty bars, no legend entry
-            continue
-        xs = [i + offset for i, _ in present]
-        ax.bar(xs, [100 * e[task]["mean"] for _, e in present], width,
-               yerr=[100 * (e[task]["std"] or 0.0) for _, e in present], capsize=3,
-               label=f"{task} accuracy", color=color)
-        for x, (_, entry) in zip(xs, present):
-            ax.hlines(100 * entry[task]["chance"], x - width / 2, x + width / 2,
-                      colors="black", linestyles="dotted")
+
+def _slots(count, width=BAR):
+    """Offsets of `count` bars side by side, centred on their tick (one bar sits on it)."""
+    return [(j - (count - 1) / 2) * width for j in range(count)]
+
+
+def _legend_below(ax, order):
+    """The legend under the axes, in `order` of labels: bars reach 100%, so no corner inside is free."""
+    handles = dict(zip(*reversed(ax.get_legend_handles_labels())))
+    labels = [label for label in order if label in handles]
+    ax.legend([handles[label] for label in labels], labels, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+              ncol=len(labels), fontsize=8, frameon=False)
+
+
+def _accuracy_panel(ax, summary):
+    labelled, whiskers = set(), False
+    for i, entry in enumerate(summary):
+        tasks = [task for task in TASKS if entry[task]["runs"]]
+        for offset, task in zip(_slots(len(tasks)), tasks):
+            x, result = i + offset, entry[task]
+            # A spread needs seeds: one seed has none, so it gets no whisker (and no cap).
+            spread = 100 * result["std"] if result["runs"] > 1 and result["std"] is not None else None
+            whiskers = whiskers or spread is not None
+            ax.bar(x, 100 * result["mean"], BAR, yerr=spread, capsize=3 if spread is not None else 0,
+                   color=TASK_COLOURS[task], label=None if task in labelled else f"{task} accuracy")
+            labelled.add(task)
+            ax.hlines(100 * result["chance"], x - BAR / 2, x + BAR / 2, colors="black", linestyles="dotted")
     ax.set_xticks(range(len(summary)))
-    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_xticklabels([f"{e['variant']}\n{e['padding']}, {e['grid_size']}x{e['grid_size']}" for e in summary],
+                       fontsize=8)
+    ax.set_xlim(-0.6, len(summary) - 0.4)
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 105)
-    ax.set_title("Accuracy after global pooling (dotted: chance)", fontsize=10)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8)
+    key = "dotted: chance" + ("; whiskers: std over seeds" if whiskers else "")
+    ax.set_title(f"Accuracy after global pooling\n({key})", fontsize=10)
+    _legend_below(ax, [f"{task} accuracy" for task in TASKS])
+
+
+def _kept_panel(ax, kept):
+    labelled = set()
+    for i, entry in enumerate(kept):
+        tasks = [task for task in TASKS if entry["retained"][task] is not None]
+        for offset, task in zip(_slots(len(tasks)), tasks):
+            share = 100 * entry["retained"][task]
+            bars = ax.bar(i + offset, share, BAR, color=TASK_COLOURS[task], label=None if task in labelled else task)
+            ax.bar_label(bars, labels=[f"{fixed(share, 0)}%"], fontsize=8, padding=2)  # a share near 0 has no bar
+            labelled.add(task)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.axhline(100, color="grey", lw=0.8, ls=":")
+    shares = [100 * e["retained"][t] for e in kept for t in TASKS if e["retained"][t] is not None]
+    ax.set_ylim(min([0] + shares) - 8, max([100] + shares) + 10)  # room for the value printed on each bar
+    ax.set_xticks(range(len(kept)))
+    ax.set_xticklabels([f"{e['variant']}\nvs {e['reference_variant']}" for e in kept], fontsize=8)
+    ax.set_xlim(-0.6, len(kept) - 0.4)
+    ax.set_ylabel("above-chance accuracy kept (%)")
+    ax.set_title("What the permutation keeps", fontsize=10)
+    if labelled:
+        _legend_below(ax, TASKS)
+
+
+def _probe_groups(audits):
+    """`[(label, probes)]`: each audited network's pooled-vector probes, per task."""
+    from keras_gpos.reporting.where_position_lives import network_name, probe_layer
+
+    seeds = {a["run"]["seed"] for a in audits}
+    groups = []
+    for audit in audits:
+        run = audit["run"]
+        name = f"{network_name(run['variant'])}, {run['task']}-trained" + (
+            f", seed {run['seed']}" if len(seeds) > 1 else "")
+        for task in TASKS:
+            probes = probe_layer(audit).get(task)
+            if probes is not None:
+                groups.append((f"{name}\nprobe for the {task}", probes))
+    return groups
+
+
+def _probe_panel(ax, groups):
+    views = ("ordered", "sorted", "sum")
+    width = 0.8 / len(views)
+    labelled = set()
+    for i, (_, probes) in enumerate(groups):
+        for offset, view in zip(_slots(len(views), width), views):
+            ax.bar(i + offset, 100 * probes[view]["accuracy"], width, color=VIEW_COLOURS[view],
+                   label=None if view in labelled else VIEW_WORDS[view])
+            labelled.add(view)
+        ax.hlines(100 * probes["ordered"]["chance"], i - 0.4, i + 0.4, colors="black", linestyles="dotted")
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels([label for label, _ in groups], fontsize=8)
+    ax.set_xlim(-0.6, len(groups) - 0.4)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("probe accuracy (%)")
+    ax.set_title("Where position lives: probes of the pooled vector\n(dotted: chance)", fontsize=10)
+    _legend_below(ax, list(VIEW_WORDS.values()))
+
+
+def figure(summary, audits=None):
+    """The report's matplotlib figure: accuracies, what the permutation keeps, and the audits' probes.
+
+    One bar per task an entry was trained on, centred on its own label;
+    whiskers only where seeds give a spread; legends under the axes.
+    """
+    plt = pyplot()
+    kept = [e for e in summary if e["reference_variant"]]
+    groups = _probe_groups(audits) if audits else []
+    slots = [len(summary)] + [len(kept)] * bool(kept) + [len(groups)] * bool(groups)
+    widths = [max(4.5, 1.7 * n + 1) for n in slots]
+    fig, axes = plt.subplots(1, len(slots), figsize=(sum(widths) + 0.5, 4.8), squeeze=False,
+                             gridspec_kw={"width_ratios": widths})
+    panels = iter(axes[0])
+    _accuracy_panel(next(panels), summary)
     if kept:
-        ax = axes[0][1]
-        for offset, task, color in ((-width / 2, "location", "#1f77b4"), (width / 2, "class", "#ff7f0e")):
-            values = [e["retained"][task] for e in kept]
-            xs = [i + offset for i, v in enumerate(values) if v is not None]
-            ax.bar(xs, [100 * v for v in values if v is not None], width, color=color, label=task)
-        ax.axhline(0, color="black", lw=0.8)
-        ax.axhline(100, color="grey", lw=0.8, ls=":")
-        ax.set_xticks(range(len(kept)))
-        ax.set_xticklabels([f"{e['variant']}\nvs {e['reference_variant']}" for e in kept], fontsize=8)
-        ax.set_ylabel("above-chance accuracy kept (%)")
-        ax.set_title("What the permutation keeps", fontsize=10)
-        ax.legend(fontsize=8)
+        _kept_panel(next(panels), kept)
+    if groups:
+        _probe_panel(next(panels), groups)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
 
 
-def write_report(output_dir, runs, extra=None):
+def plot(summary, path, audits=None):
+    """Saves `figure(summary, audits)` as a PNG at `path`; returns the path."""
+    return save_figure(figure(summary, audits), path)
+
+
+def write_report(output_dir, runs, extra=None, audits=None, budget=None):
     """Writes results.json, results.md and results.png for evaluated run rows.
 
     Args:
         output_dir: where the files go.
         runs: list of rows from `keras_gpos.experiments.location.evaluate_run`.
         extra: optional dict merged into results.json.
+        audits: optional audit dicts of some of the runs, each with its
+            `run` (variant, task, model, padding, grid_size, seed): the report
+            then leads with where position lives, and its verdicts share one
+            correction (`summarize_with_audits`).
+        budget: optional words for the training budget, quoted by the text
+            under the lead's tables.
 
     Returns:
         A `keras_gpos.reporting.Report`.
     """
-    summary, rule = summarize(runs)
-    payload = {"summary": summary, "verdict_rule": rule, "runs": runs, **(extra or {})}
-    return write_files(output_dir, payload, markdown(summary, rule), lambda p: plot(summary, p))
+    if audits:
+        summary, rule, audits = summarize_with_audits(runs, audits)
+        payload = {"summary": summary, "verdict_rule": rule, "runs": runs, "audits": audits, "budget": budget,
+                   **(extra or {})}
+    else:
+        summary, rule = summarize(runs)
+        payload = {"summary": summary, "verdict_rule": rule, "runs": runs, **(extra or {})}
+    return write_files(output_dir, payload, markdown(summary, rule, audits=audits, budget=budget),
+                       lambda p: plot(summary, p, audits))

@@ -6,9 +6,13 @@ correction) from a results.json of any schema, through
 hold no per-image outcomes, so their claims read "cannot be judged here (no
 per-image outcomes)" instead of failing or repeating an old sentence.
 
-Example:
+`plot(payload, path)` redraws the figure of a location, channel-position or
+audit results.json from the file alone, so a committed report's PNG follows
+the current drawing without retraining.
 
->>> text = keras_gpos.reporting.results.render_file("docs/results/quickstart/results.json")  # doctest: +SKIP
+Examples:
+    >>> text = keras_gpos.reporting.results.render_file("docs/results/quickstart/results.json")  # doctest: +SKIP
+    >>> keras_gpos.reporting.results.plot_file("docs/results/quickstart/results.json", "results.png")  # doctest: +SKIP
 """
 
 from keras_gpos.base.files import read_json
@@ -26,6 +30,9 @@ def render(payload, source="results.json"):
     if experiment in ("location", "classification", "channel_position"):
         from keras_gpos.reporting import location
 
+        if payload.get("audits"):  # a suite that audited its networks (--audit)
+            summary, rule, audits = location.summarize_with_audits(payload["runs"], payload["audits"])
+            return location.markdown(summary, rule, audits=audits, budget=payload.get("budget"))
         summary, rule = location.summarize(payload["runs"])
         return location.markdown(summary, rule)
     if experiment == "audit":
@@ -49,3 +56,33 @@ def render(payload, source="results.json"):
 def render_file(path):
     """`render` of the results.json at `path`."""
     return render(read_json(path), str(path))
+
+
+def plot(payload, path, source="results.json"):
+    """Draws the PNG of a results.json dict at `path` (location, classification, channel-position or audit).
+
+    Returns:
+        The path of the PNG.
+
+    Raises:
+        ValueError: an experiment whose figure needs more than its results.json.
+    """
+    payload = upgrade_results(payload, source)
+    experiment = payload["experiment"]
+    if experiment in ("location", "classification", "channel_position"):
+        from keras_gpos.reporting import location
+
+        if payload.get("audits"):
+            summary, _, audits = location.summarize_with_audits(payload["runs"], payload["audits"])
+            return location.plot(summary, path, audits)
+        return location.plot(location.summarize(payload["runs"])[0], path)
+    if experiment == "audit":
+        from keras_gpos.audit.rendering import audit_plot
+
+        return audit_plot(payload["audits"], path)
+    raise ValueError(f"{source}: no figure is drawn from the results.json of experiment {experiment!r}; rerun it.")
+
+
+def plot_file(path, png_path):
+    """`plot` of the results.json at `path`, saved at `png_path`."""
+    return plot(read_json(path), png_path, str(path))

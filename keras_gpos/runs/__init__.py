@@ -16,3 +16,8 @@ from keras_gpos.runs.lifecycle import TrainingSetup
 from keras_gpos.runs.lifecycle import finish_run
 from keras_gpos.runs.lifecycle import fit_run
 from keras_gpos.runs.resources import MemoryPlan
+
+__all__ = [
+    "AtomicBackupAndRestore", "BestModelCheckpoint", "RunDirectory", "FitPlan", "TrainingSetup", "finish_run",
+    "fit_run", "MemoryPlan"
+]

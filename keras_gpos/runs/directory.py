@@ -65,6 +65,8 @@ TRAINING_ARTIFACTS = ("best.keras", "best.json", "backup", "history.csv", "model
 # A report's files; a suite folder holds them beside its runs/ (see `check_report_folder`).
 REPORT_FILES = ("results.json", "results.md", "results.png", "step_time.json")
 SUITE_RUNS = "runs"
+# The audits of a suite's runs (`channel_position --audit`), one file per run, beside its runs/.
+SUITE_AUDITS = "audit"
 # Files that make a folder a run directory (a bare `.lock` does not: other tools write one too).
 RUN_MARKERS = (MANIFEST_FILE, FINGERPRINT_FILE, "run.json")
 
@@ -198,8 +200,9 @@ def check_report_folder(path, runs=()):
     """Refuses a folder for a report (results.json/.md/.png) that could lose someone's files.
 
     A report goes into a new or empty folder, a folder that holds only an
-    earlier report, or a suite folder: its report beside its `runs/` (where
-    `train.py` writes a suite's report and `evaluate.py` may rewrite it).
+    earlier report, or a suite folder: its report beside its `runs/` and
+    `audit/` (where `train.py` writes a suite's report and `evaluate.py` may
+    rewrite it).
     Never into a run directory, one of the runs it reports, a folder inside
     one, or a folder a running process holds locked.
 
@@ -223,7 +226,7 @@ def check_report_folder(path, runs=()):
                                     "write the report into a folder of its own.")
     if not path.exists():
         return path
-    allowed = set(REPORT_FILES) | {SUITE_RUNS}
+    allowed = set(REPORT_FILES) | {SUITE_RUNS, SUITE_AUDITS}
     others, unknown = foreign_entries(path, allowed)
     if others or unknown:
         raise _refusal(path, others, unknown, "a report goes into an empty folder, an earlier report's "

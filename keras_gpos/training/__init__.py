@@ -29,3 +29,8 @@ def _runs_callback(name):
 
 __getattr__ = moved_names(__name__, {name: _runs_callback(name)
                                      for name in ("AtomicBackupAndRestore", "BestModelCheckpoint")})
+
+__all__ = [
+    "AugShiftModel", "ConsistencyWarmup", "EpochSeeds", "NonFiniteLossError", "StopOnNonFiniteLoss",
+    "ShiftConsistencyCallback", "compile_classifier", "paper_adam", "STRATEGIES", "data_parallel", "get_strategy"
+]

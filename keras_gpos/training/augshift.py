@@ -74,19 +74,18 @@ class AugShiftModel(keras.Model):
     `keras_gpos.data.shift_view_dataset`. Evaluation accepts either two
     views or plain `(images, labels)`.
 
-    Example:
-
-    >>> encoder = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3),
-    ...                             keras.layers.GlobalAveragePooling2D()])
-    >>> model = keras_gpos.training.AugShiftModel(
-    ...     encoder, keras.layers.Dense(3),
-    ...     consistency_loss=keras_gpos.losses.ShiftConsistencyLoss(weight=1.0))
-    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    ...               metrics=["accuracy"])
-    >>> view_a, view_b = np.random.default_rng(0).normal(size=(2, 8, 16, 16, 3)).astype("float32")
-    >>> history = model.fit((view_a, view_b), np.zeros(8, int), epochs=1, verbose=0)
-    >>> "consistency_loss" in history.history
-    True
+    Examples:
+        >>> encoder = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3),
+        ...                             keras.layers.GlobalAveragePooling2D()])
+        >>> model = keras_gpos.training.AugShiftModel(
+        ...     encoder, keras.layers.Dense(3),
+        ...     consistency_loss=keras_gpos.losses.ShiftConsistencyLoss(weight=1.0))
+        >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        ...               metrics=["accuracy"])
+        >>> view_a, view_b = np.random.default_rng(0).normal(size=(2, 8, 16, 16, 3)).astype("float32")
+        >>> history = model.fit((view_a, view_b), np.zeros(8, int), epochs=1, verbose=0)
+        >>> "consistency_loss" in history.history
+        True
     """
 
     def __init__(self, encoder, head, consistency_loss=None, **kwargs):
@@ -270,11 +269,10 @@ class ConsistencyWarmup(keras.callbacks.Callback):
         warmup_epochs: int >= 0. Epochs of the linear ramp (0: full weight
             from the start).
 
-    Example:
-
-    >>> warmup = keras_gpos.training.ConsistencyWarmup(3)
-    >>> [round(warmup.scale_at(epoch), 2) for epoch in range(5)]
-    [0.0, 0.33, 0.67, 1.0, 1.0]
+    Examples:
+        >>> warmup = keras_gpos.training.ConsistencyWarmup(3)
+        >>> [round(warmup.scale_at(epoch), 2) for epoch in range(5)]
+        [0.0, 0.33, 0.67, 1.0, 1.0]
     """
 
     def __init__(self, warmup_epochs):

@@ -20,17 +20,16 @@ class ShiftConsistencyCallback(keras.callbacks.Callback):
         repeats, seed: see `keras_gpos.metrics.consistency_and_accuracy`.
         log_name: str. Key written into the logs.
 
-    Example:
-
-    >>> val_images = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
-    >>> callback = keras_gpos.training.ShiftConsistencyCallback(
-    ...     val_images, keras_gpos.data.ViewProtocol(canvas_size=40))
-    >>> model = keras_gpos.models.build_classifier(3, (40, 40, 3), depth=10, width=4, head="fc")
-    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    >>> x, y = np.zeros((4, 40, 40, 3), "float32"), np.zeros(4, int)
-    >>> history = model.fit(x, y, epochs=2, verbose=0, callbacks=[callback])
-    >>> len(history.history["val_consistency"])
-    2
+    Examples:
+        >>> val_images = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
+        >>> callback = keras_gpos.training.ShiftConsistencyCallback(
+        ...     val_images, keras_gpos.data.ViewProtocol(canvas_size=40))
+        >>> model = keras_gpos.models.build_classifier(3, (40, 40, 3), depth=10, width=4, head="fc")
+        >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> x, y = np.zeros((4, 40, 40, 3), "float32"), np.zeros(4, int)
+        >>> history = model.fit(x, y, epochs=2, verbose=0, callbacks=[callback])
+        >>> len(history.history["val_consistency"])
+        2
     """
 
     def __init__(self, images, protocol=None, repeats=1, seed=1234, log_name="val_consistency"):

@@ -28,12 +28,11 @@ def compile_classifier(model, learning_rate=LEARNING_RATE, beta_1=BETA_1):
     Loss: sparse categorical cross-entropy on logits; metric `accuracy`.
     Returns the model.
 
-    Example:
-
-    >>> model = keras_gpos.models.build_classifier(4, (32, 32, 3), depth=10, width=4, head="fc")
-    >>> model = keras_gpos.training.compile_classifier(model)
-    >>> model.optimizer.beta_1
-    0.5
+    Examples:
+        >>> model = keras_gpos.models.build_classifier(4, (32, 32, 3), depth=10, width=4, head="fc")
+        >>> model = keras_gpos.training.compile_classifier(model)
+        >>> model.optimizer.beta_1
+        0.5
     """
     model.compile(
         optimizer=paper_adam(learning_rate, beta_1),

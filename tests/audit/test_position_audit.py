@@ -81,3 +81,50 @@ def test_a_channels_first_model_is_refused_before_any_work(images):
     model = keras.Model(inputs, keras.layers.Conv2D(2, 1, data_format="channels_first", name="cf")(inputs))
     with pytest.raises(ValueError, match=r"position_audit: model .* reads channels_first \(layer 'cf'\)"):
         _audit(model, images, layers=["cf"])
+
+
+# --- issue 27: what a user trips over ----------------------------------------
+
+class _Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__(name="subclassed")
+        self.backbone = keras.layers.Conv2D(5, 3, padding="same", activation="relu")
+        self.pool = keras.layers.GlobalAveragePooling2D()
+        self.head = keras.layers.Dense(3)
+
+    def call(self, x, training=False):
+        return self.head(self.pool(self.backbone(x)))
+
+
+def test_the_repr_of_an_audit_is_one_short_line(images):
+    audit = _audit(_classifier(), (images, np.arange(8) % 3), layers=["stage"])
+    text = repr(audit)
+    assert "\n" not in text and len(text) < 300, text
+    assert text.startswith("PositionAudit(model='tiny', layers=['stage'], grid_size=2, images=8, labels='class'")
+    assert "verdicts: " in text and "per_image_correct" not in text
+
+
+def test_a_subclassed_model_is_audited_through_a_feature_callable(images):
+    model = _Subclassed()
+    model(images[:1])
+    audit = _audit(model, (images, np.arange(8) % 3), layers=[lambda x: model.backbone(x)], input_shape=(8, 8, 3))
+    layer = audit.layers[0]
+    assert layer["name"] == "features" and layer["channels"] == 5
+    assert set(layer["location"]) == {"ordered", "sorted", "sum"} and layer["class"] is not None
+    # The same features through a functional twin that shares the weights: the same probes.
+    inputs = keras.Input((8, 8, 3))
+    twin = keras.Model(inputs, model.backbone(inputs))
+    reference = _audit(twin, (images, np.arange(8) % 3), layers=[twin.layers[-1].name])
+    assert layer["location"]["ordered"]["accuracy"] == reference.layers[0]["location"]["ordered"]["accuracy"]
+
+
+def test_a_subclassed_model_without_a_feature_callable_is_told_the_argument_that_works(images):
+    model = _Subclassed()
+    model(images[:1])
+    with pytest.raises(ValueError, match=r"subclassed .* layers=\[lambda x: model\.backbone\(x\)\]") as error:
+        _audit(model, images)
+    assert "features=" not in str(error.value)
+    with pytest.raises(ValueError, match="mixes feature callables with layer names"):
+        _audit(_classifier(), images, layers=["stage", lambda x: x])
+    with pytest.raises(ValueError, match="impact_n ablates channels inside the model's graph"):
+        _audit(model, (images, np.arange(8) % 3), layers=[lambda x: model.backbone(x)], impact_n=(2,))

@@ -34,7 +34,7 @@ def test_an_image_that_fills_every_cell_counts_once():
 
 def test_above_chance_rejects_a_clear_effect_and_not_chance():
     clear = stats.above_chance(_counts(0.6, 100), 9, chance=1 / 9)
-    assert clear["p_value"] == pytest.approx(1 / (1 + stats.DRAWS)) and clear["chance"] == pytest.approx(1 / 9)
+    assert clear["p_value"] == pytest.approx(1 / (1 + stats.REFINED_DRAWS)) and clear["chance"] == pytest.approx(1 / 9)
     # Exactly at chance on average (0 or 2 of 9 cells per image): p is about one half.
     at_chance = stats.above_chance(np.tile([0, 2], 50), 9, chance=1 / 9)
     assert at_chance["p_value"] > 0.3
@@ -42,7 +42,7 @@ def test_above_chance_rejects_a_clear_effect_and_not_chance():
 
 def test_a_constant_outcome_is_judged_without_dividing_by_zero():
     perfect = stats.above_chance(np.full(50, 9), 9, chance=0.5)
-    assert perfect["p_value"] == pytest.approx(1 / (1 + stats.DRAWS)) and perfect["interval"] == [1.0, 1.0]
+    assert perfect["p_value"] == pytest.approx(1 / (1 + stats.REFINED_DRAWS)) and perfect["interval"] == [1.0, 1.0]
     never = stats.above_chance(np.zeros(50, int), 9, chance=0.5)
     assert never["p_value"] == 1.0
     # Exactly at chance in every image: 1/9 - 1/9 rounds to 1e-17, which is no effect.
@@ -104,3 +104,16 @@ def test_kept_share_statistics_are_vectorised_and_undefined_at_chance():
     values = difference(means)
     assert values[0] == pytest.approx(5 / 6) and np.isnan(values[1])
     assert stats.kept_share_statistic(0.25)(np.array([1.0, 0.625])) == pytest.approx(0.5)
+
+
+def test_a_clear_effect_still_holds_after_holm_over_an_audits_many_claims():
+    # An audit of five networks at four layers makes 140 claims. With 2,000 replicates alone a clear effect's p
+    # is 1/2,001, and Holm's factor 140 lifts it to 0.07: nothing could hold. Refined, its p reaches the level.
+    counts = _counts(0.6, 100)
+    clear = stats.above_chance(counts, 9, chance=1 / 9)
+    assert clear["p_draws"] == stats.REFINED_DRAWS and stats.holm([clear["p_value"]] * 140)[0] <= stats.ALPHA
+    # The interval is the first replicates' (the refinement only counts more of them for p).
+    assert clear["interval"] == stats.accuracy_interval(counts, 9)
+    # A p-value far above the refinement's threshold is counted on the first replicates only.
+    at_chance = stats.above_chance(np.tile([0, 2], 50), 9, chance=1 / 9)
+    assert at_chance["p_draws"] == stats.DRAWS
