@@ -17,7 +17,9 @@ shows the traceback.
 import os
 import sys
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from train import default_backend  # noqa: E402 - train.py's module level imports nothing heavy
+
+os.environ.setdefault("KERAS_BACKEND", default_backend())
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 

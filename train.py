@@ -6,14 +6,40 @@ prints that usage and exits 2. Errors are one line (`train.py: error: ...`),
 exit 2 for the command line and 1 for the run; Ctrl-C is one line and exit
 130, and rerunning the same command resumes. `--debug` shows the traceback.
 See README.md for the experiments and flagfiles.
+
+The experiments run on TensorFlow and on JAX (`KERAS_BACKEND=jax`). Without
+KERAS_BACKEND the backend is TensorFlow where it is installed, else JAX.
 """
 
 import contextlib
+import importlib.util
 import os
 import sys
 import tempfile
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# The backends the experiments run on (tested on both).
+EXPERIMENT_BACKENDS = ("tensorflow", "jax")
+
+
+def _installed(module):
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a finder that refuses the module counts as absent
+        return False
+
+
+def default_backend():
+    """The backend when KERAS_BACKEND is unset: TensorFlow where it is installed, else JAX.
+
+    A JAX-only install (`pip install keras_gpos`, without the `tf` extra) therefore runs on JAX
+    instead of failing on Keras' own default.
+    """
+    if _installed("tensorflow") or not _installed("jax"):
+        return "tensorflow"
+    return "jax"
+
+
+os.environ.setdefault("KERAS_BACKEND", default_backend())
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Lines TensorFlow's native libraries print while they load, before any setting can silence them
@@ -61,17 +87,22 @@ def _train(argv, state):
     if len(argv) <= 1:
         print(experiment_flags.usage_text(), file=sys.stderr)
         return 2
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    if backend != "tensorflow":
+    import keras
+
+    backend = keras.config.backend()
+    if backend not in EXPERIMENT_BACKENDS:
         raise ValueError(
-            f"the experiments run on TensorFlow (tf.data, tf.distribute); KERAS_BACKEND={backend} is for the "
-            "library (layers, losses, metrics, ranking, attacks, audit). Unset it or set KERAS_BACKEND=tensorflow.")
+            f"the experiments run on TensorFlow or JAX; KERAS_BACKEND={backend} is for the library (layers, "
+            "losses, metrics, ranking, attacks, audit). Set KERAS_BACKEND=jax or KERAS_BACKEND=tensorflow.")
     values = experiment_flags.share_logging_flags(absl_flags.FlagValues())
     try:
         name, config, state.debug = experiment_flags.parse(argv, values)
     except experiment_flags.HelpRequested as request:
         print(request.text)
         return 0
+    from keras_gpos.experiments import check_strategy
+
+    check_strategy(config)
     state.parsing = False
     state.interrupted = ("interrupted; the run keeps its last finished epoch: rerun the same command to resume "
                          "(--debug shows where it stopped).")
@@ -101,7 +132,8 @@ def run_program(program, body, argv):
                 tf.config.list_physical_devices("GPU")
     except ImportError as error:  # Keras or TensorFlow is missing: nothing of keras_gpos imports
         print(f"{program}: error: {' '.join(str(error).split())} (keras_gpos's experiments need Keras 3 and "
-              "TensorFlow; see the README's install section)", file=sys.stderr)
+              f"TensorFlow or JAX; KERAS_BACKEND={os.environ.get('KERAS_BACKEND')}; see the README's install "
+              "section)", file=sys.stderr)
         return 1
     code, line = run_cli(program, body, argv)
     if line:

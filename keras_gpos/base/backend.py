@@ -33,9 +33,9 @@ def requires_tensorflow(what):
         import tensorflow as tf
     except ImportError as error:
         raise ImportError(
-            f"{what} needs TensorFlow (tf.data, tf.distribute or SavedModel), which is not "
-            "installed; pip install tensorflow. The rest of keras_gpos (layers, models, losses, "
-            "metrics, ranking, attacks, audit, AugShiftModel) runs without it on JAX."
+            f"{what} needs TensorFlow, which is not installed: pip install 'keras_gpos[tf]' (in a clone: "
+            "pip install -e '.[tf]'). Everything else of keras_gpos, train.py and evaluate.py included, "
+            "runs without it on JAX."
         ) from error
     return tf
 

@@ -4,12 +4,12 @@ The input pipelines are one NumPy data layer used on every backend: grid
 canvases, shift views and segmentation batches keyed by `(seed, epoch,
 batch index)` (`keyed`, `grid`, `shift_views`, `transforms`), fed to `fit`
 as a `tf.data.Dataset` on TensorFlow and a `keras.utils.PyDataset`
-elsewhere (`feed`). Names that need TensorFlow (file decoders, the TFDS
-and Cityscapes loaders) are imported on first use, so `import
-keras_gpos.data` works without TensorFlow.
+elsewhere (`feed`). File readers (CIFAR-10 binary, image folders) are
+NumPy and Pillow; only the TFDS and Cityscapes loaders need TensorFlow, and
+they import it when called, so `import keras_gpos.data` and every file
+source work without it.
 """
 
-from keras_gpos.base.backend import requires_tensorflow
 from keras_gpos.base.inputs import batches
 from keras_gpos.data.image_set import ImageSet
 from keras_gpos.data.image_set import normalization_stats
@@ -50,7 +50,7 @@ from keras_gpos.data.view_pipeline import shift_view_dataset
 from keras_gpos.data.segmentation_batches import segmentation_batches
 from keras_gpos.data.segmentation_batches import segmentation_dataset
 
-# name -> module, imported on first access (these modules import TensorFlow).
+# name -> module, imported on first access (they hold the file readers).
 _LAZY = {
     "load_cifar10_binary": "cifar",
     "CAMVID_CLASSES": "segmentation",
@@ -60,7 +60,7 @@ _LAZY = {
 }
 
 
-def _tensorflow_modules():
+def _file_reader_modules():
     from keras_gpos.data import cifar, segmentation
 
     return {"cifar": cifar, "segmentation": segmentation}
@@ -68,8 +68,7 @@ def _tensorflow_modules():
 
 def __getattr__(name):
     if name in _LAZY:
-        requires_tensorflow(f"keras_gpos.data.{name}")
-        value = getattr(_tensorflow_modules()[_LAZY[name]], name)
+        value = getattr(_file_reader_modules()[_LAZY[name]], name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'keras_gpos.data' has no attribute {name!r}")

@@ -2,14 +2,14 @@
 
 Each record is 1 label byte then 3072 pixel bytes: the 1024 red, 1024 green
 and 1024 blue values of a 32x32 image, row-major. Files are read with
-`tf.data.FixedLengthRecordDataset`; nothing is unpickled.
+NumPy (`np.fromfile`, on every backend, without TensorFlow); nothing is
+unpickled.
 """
 
 import pathlib
 import re
 
 import numpy as np
-import tensorflow as tf
 
 from keras_gpos.data.image_set import ImageSet
 
@@ -45,20 +45,10 @@ def read_cifar10_records(paths):
         raise ValueError("No CIFAR-10 binary files were given.")
     counts = [_check_record_file(p) for p in paths]
 
-    def decode(record):
-        raw = tf.io.decode_raw(record, tf.uint8)
-        image = tf.transpose(tf.reshape(raw[1:], (3, 32, 32)), (1, 2, 0))
-        return image, tf.cast(raw[0], tf.int64)
-
-    dataset = tf.data.FixedLengthRecordDataset(
-        [str(p) for p in paths], RECORD_BYTES
-    ).map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(8192)
-    images, labels = [], []
-    for image_batch, label_batch in dataset.as_numpy_iterator():
-        images.append(image_batch)
-        labels.append(label_batch)
-    images = np.concatenate(images)
-    labels = np.concatenate(labels)
+    records = np.concatenate([np.fromfile(p, np.uint8).reshape(-1, RECORD_BYTES) for p in paths])
+    labels = records[:, 0].astype(np.int64)
+    # Planes (3, 32, 32) per record -> (32, 32, 3) images, copied into one contiguous array.
+    images = np.ascontiguousarray(records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
     if labels.max() >= len(CIFAR10_CLASSES):
         bad = int(np.argmax(labels >= len(CIFAR10_CLASSES)))
         file_index = int(np.searchsorted(np.cumsum(counts), bad, side="right"))

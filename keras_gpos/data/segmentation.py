@@ -18,7 +18,6 @@ normalise inside, so a saved model takes images as they are.
 import pathlib
 
 import numpy as np
-import tensorflow as tf
 
 from keras_gpos.base.inputs import read_label_image
 from keras_gpos.data.segmentation_batches import segmentation_dataset  # noqa: F401 - its old home
@@ -69,14 +68,25 @@ def _png_bit_depth(data):
 
 
 def _read_image(path, channels):
+    """An image file as uint8 `(height, width, channels)` (Pillow, on every backend; grey and palette
+    images are expanded to RGB, as TensorFlow's `decode_image` did)."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
         data = pathlib.Path(path).read_bytes()
     except OSError as error:
         raise ValueError(f"cannot read image {path}: {error.strerror or error}") from error
     try:
-        return tf.io.decode_image(data, channels=channels, expand_animations=False).numpy()
-    except tf.errors.InvalidArgumentError as error:
-        raise ValueError(f"cannot decode image {path}: {error.message}") from error
+        import io
+
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            if image.mode in ("I;16", "I;16B", "I"):  # 16-bit grey: keep the high byte, as decode_image does
+                image = Image.fromarray((np.asarray(image, np.uint32) >> 8).astype(np.uint8))
+            return np.asarray(image.convert("RGB" if channels == 3 else "L")).reshape(
+                image.size[1], image.size[0], channels)
+    except (OSError, SyntaxError, UnidentifiedImageError, ValueError) as error:
+        raise ValueError(f"cannot decode image {path}: {error}") from error
 
 
 def _read_mask(path):
@@ -190,6 +200,9 @@ def load_tfds_cityscapes(data_dir=None, image_size=(256, 512), download=False):
     from `data_dir/downloads/manual`. Label ids map to the 19 train ids, all
     other ids to the ignore label 255.
     """
+    from keras_gpos.base.backend import requires_tensorflow
+
+    tf = requires_tensorflow("segmentation dataset 'tfds:cityscapes'")
     import tensorflow_datasets as tfds
 
     builder = tfds.builder("cityscapes/semantic_segmentation", data_dir=data_dir)

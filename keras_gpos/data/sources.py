@@ -39,6 +39,9 @@ def load_image_dataset(
 
         return load_cifar10_binary(data_dir)
     if name.startswith("tfds:") and len(name) > 5:
+        from keras_gpos.base.backend import requires_tensorflow
+
+        requires_tensorflow(f"dataset {name!r} (TensorFlow Datasets)")
         from keras_gpos.data.tfds_source import load_tfds_image_classification
 
         return load_tfds_image_classification(

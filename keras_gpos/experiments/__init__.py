@@ -1,8 +1,12 @@
 """Experiments: each a config class, a run function and an evaluate function, registered together.
 
 `train.py` and `evaluate.py` are thin wrappers around `EXPERIMENTS`; the run
-lifecycle they share is `keras_gpos.runs.lifecycle`. The experiments use
-`tf.data` and `tf.distribute`, so this package needs TensorFlow.
+lifecycle they share is `keras_gpos.runs.lifecycle`. Every experiment runs on
+TensorFlow and on JAX, without TensorFlow installed: the data layer is NumPy
+(fed through `tf.data` on TensorFlow, a `PyDataset` elsewhere), `--strategy`
+maps to `tf.distribute` or to Keras' `DataParallel`
+(`keras_gpos.training.distribution`). Only TFDS sources, keras-cv models,
+TensorBoard logs and the SavedModel export need TensorFlow.
 """
 
 from keras_gpos.experiments import audit, augshift, channel_position, location, position_attack
@@ -48,16 +52,41 @@ register_experiment(Experiment(
     sweep_axes=position_attack.SWEEP_AXES))
 
 
+def check_strategy(config):
+    """Refuses a `--strategy` the current backend cannot run (on JAX: multi-worker, or a TPU it lacks).
+
+    `train.py` calls it while it reads the command line, so the refusal is a usage error (exit 2).
+    """
+    import keras
+
+    if keras.config.backend() == "jax" and getattr(config, "strategy", None):
+        from keras_gpos.training.distribution import jax_distribution
+
+        jax_distribution(config.strategy)
+
+
 def run_experiment(name, config):
     """Runs experiment `name` with its config; returns its results."""
-    if getattr(config, "strategy", None) in ("multi_worker_mirrored", "tpu"):
+    import keras
+
+    if keras.config.backend() == "jax":
+        check_strategy(config)  # a strategy JAX cannot run fails before any data or file
+    elif getattr(config, "strategy", None) in ("multi_worker_mirrored", "tpu"):
         # TensorFlow configures multi-worker collectives only before its
         # first op (the experiment's later get_strategy call reuses this
         # one); a missing TPU is an error before any data or file is touched.
         from keras_gpos.training import get_strategy
 
         get_strategy(config.strategy)
-    return get_experiment(name).run(config)
+    policy = getattr(config, "dtype_policy", None)
+    if policy is None:
+        return get_experiment(name).run(config)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)  # every model the run builds computes in it
+    try:
+        return get_experiment(name).run(config)
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def _run_kind(run_dir, read_run_summary):
@@ -138,7 +167,7 @@ def evaluate_runs(run_dirs, output_dir, data_dir=None, repeats=1, allow_other_da
 
 __all__ = [
     "AugShiftConfig", "ChannelPositionConfig", "ClassificationConfig", "CommonConfig", "EXPERIMENTS",
-    "Experiment", "LocationConfig", "PositionAttackConfig", "evaluate_run", "evaluate_runs", "expand_run_patterns",
-    "get_experiment", "make_config", "run_augshift", "run_channel_position", "run_experiment",
+    "Experiment", "LocationConfig", "PositionAttackConfig", "check_strategy", "evaluate_run", "evaluate_runs",
+    "expand_run_patterns", "get_experiment", "make_config", "run_augshift", "run_channel_position", "run_experiment",
     "run_position_attack", "train_location",
 ]

@@ -55,6 +55,9 @@ class AuditConfig:
     batch_size: int = option(16, "Images per forward pass.")
     seed: int = option(0, "Seed of the probe split and random channel sets.")
     verbose: int = option(1, "0 silent, 1 progress bar.")
+    dtype_policy: str = option(
+        "float32", "Keras dtype policy of --application models: float32|mixed_float16|mixed_bfloat16 (saved "
+        "models keep the policy they were saved with).")
     overwrite: bool = option(False, "Unused: an audit rewrites its report (kept for the shared CLI).")
 
     def __post_init__(self):
@@ -67,6 +70,9 @@ class AuditConfig:
             check_one_of(self.application, "application", tuple(APPLICATIONS))
         check_one_of(self.weights, "weights", ("none", "imagenet"))
         check_one_of(self.split, "split", ("test", "train"))
+        from keras_gpos.experiments.config import DTYPE_POLICIES
+
+        check_one_of(self.dtype_policy, "dtype_policy", DTYPE_POLICIES)
         check_one_of(self.preprocess, "preprocess", PREPROCESSING)
         for name in ("input_size", "images", "embedded_test_size", "grid_size", "max_layers", "probe_images",
                      "batch_size"):

@@ -22,6 +22,10 @@ from keras_gpos.base.validation import (
 # The data enters the fingerprint by its source and size, never by its path
 # (`data_dir`), so a run moved to another machine still matches.
 NON_RESULT_FIELDS = ("output_dir", "overwrite", "verbose", "data_dir", "tfds_download", "audit_every", "budget_s")
+# Keras dtype policies an experiment trains under (`--dtype_policy`): the mixed ones compute in 16 bits and
+# keep float32 variables (Keras wraps the optimizer in a loss scale for mixed_float16).
+DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+DEFAULT_DTYPE_POLICY = "float32"
 
 
 def option(default, help):  # noqa: A002 - mirrors absl's argument name
@@ -70,8 +74,16 @@ class CommonConfig:
     batch_size: int = option(48, "Global batch size (split across replicas).")
     learning_rate: float = option(1e-3, "Adam learning rate.")
     beta_1: float = option(0.5, "Adam beta_1 (the paper uses 0.5).")
-    strategy: str = option("auto", "auto|one_device|mirrored|multi_worker_mirrored|tpu.")
-    deterministic: bool = option(False, "Enable TF op determinism (bit-identical CPU runs and resumes).")
+    strategy: str = option(
+        "auto", "auto|one_device|mirrored|multi_worker_mirrored|tpu. On JAX: auto = data parallel over several "
+        "local GPUs/TPUs, else one device; one_device = one device; mirrored = data parallel over every local "
+        "device (CPU devices included); tpu = over the local TPU cores; multi_worker_mirrored is refused "
+        "(one host only).")
+    dtype_policy: str = option(
+        DEFAULT_DTYPE_POLICY, "Keras dtype policy of the models: " + "|".join(DTYPE_POLICIES) + " (part of the "
+        "run's fingerprint).")
+    deterministic: bool = option(False, "Bit-identical CPU runs and resumes: TensorFlow's op determinism (JAX on "
+                                        "a CPU is deterministic already).")
     verbose: int = option(2, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
     overwrite: bool = option(False, "Replace a finished run, or one with other settings, in the output dir.")
 
@@ -89,6 +101,7 @@ class CommonConfig:
             raise ValueError(f"learning_rate must be > 0; got {self.learning_rate}.")
         check_fraction(self.beta_1, "beta_1", low_open=False)
         check_one_of(self.strategy, "strategy", STRATEGIES)
+        check_one_of(self.dtype_policy, "dtype_policy", DTYPE_POLICIES)
         check_one_of(self.verbose, "verbose", (0, 1, 2))
         if not isinstance(self.output_dir, str) or not self.output_dir.strip():
             raise ValueError(f"output_dir must name a folder; got {self.output_dir!r}.")
@@ -107,10 +120,13 @@ def result_settings(config, exclude=()):
 
     Fields the config says its data source does not read (`unread_fields()`,
     e.g. the embedded set's sizes for CIFAR-10 runs) are left out too, so a
-    changed default of an unused field never makes a run look different.
+    changed default of an unused field never makes a run look different; so is
+    the default `dtype_policy` (float32), which every run had before the flag.
     """
     values = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
     unread = config.unread_fields() if hasattr(config, "unread_fields") else ()
+    if values.get("dtype_policy") == DEFAULT_DTYPE_POLICY:
+        unread = (*unread, "dtype_policy")  # runs from before the flag (float32) keep their fingerprint
     return {key: value for key, value in sorted(values.items())
             if key not in NON_RESULT_FIELDS and key not in exclude and key not in unread}
 

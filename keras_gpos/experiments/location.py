@@ -137,8 +137,9 @@ def build_model(config, image_set, num_replicas=1):
         head=config.head, permute_at=config.permutation,
         permute_per_sample=config.permute_per_sample, pooled_batchnorm=config.pooled_batchnorm,
         seed=config.seed,
-        # Global-batch statistics, so a distributed run matches one device.
-        sync_batchnorm=num_replicas > 1,
+        # Global-batch statistics, so a distributed run matches one device. Only tf.distribute needs
+        # the synchronized layer: JAX's DataParallel compiles one step over the global batch.
+        sync_batchnorm=num_replicas > 1 and keras.config.backend() == "tensorflow",
     )
 
 

@@ -61,7 +61,7 @@ TRAINING_FIELDS = (
     "seed", "epochs", "batch_size", "learning_rate", "beta_1", "strategy", "deterministic", "dataset",
     "train_examples", "val_examples", "street_train_size", "street_val_size", "image_height",
     "image_width", "flip_augmentation", "segmentation_model", "depth", "width", "padding",
-    "output_stride", "aspp_filters",
+    "output_stride", "aspp_filters", "dtype_policy",
 )
 # What a position-attack run writes into its directory besides the lifecycle's files.
 ATTACK_ENTRIES = ("ranking.json", "ranking.png", "results.json", "results.md", "attack_curves.png")
@@ -169,6 +169,8 @@ class PositionAttackConfig(CommonConfig):
 def training_settings(config):
     """The settings that change the trained model (its fingerprint); fields the data never reads are left out."""
     values = result_settings(config)
+    # Fields the data source never reads (street sizes of a folder run) and the default dtype policy
+    # are not in the settings at all.
     return {key: values[key] for key in TRAINING_FIELDS if key in values}
 
 

@@ -159,8 +159,9 @@ def build_keras_cv_deeplab(
         >>> model = keras_gpos.models.build_keras_cv_deeplab(
         ...     6, (64, 64, 3), stackwise_filters=(64, 16, 16, 32))
     """
-    import keras_cv
+    from keras_gpos.base.backend import requires_extra
 
+    keras_cv = requires_extra("keras_cv", "tf", "the keras-cv DeepLabV3+ (it needs TensorFlow)")
     if not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}.")
     lengths = {len(stackwise_filters), len(stackwise_blocks), len(stackwise_strides)}

@@ -9,11 +9,13 @@ scores the trained model; `fit_run` and `finish_run` do the rest:
    is re-keyed from `(seed, epoch)`, so a resumed run is bit-identical to an
    uninterrupted one under `--deterministic`); build and compile in the
    strategy scope; the callbacks (backup, best-epoch checkpoint on the
-   validation metric, NaN guard, CSV history, TensorBoard); `fit`; the best
-   model reloaded through the error-naming loader.
-2. `finish_run`: the chief saves `model.keras`, exports `saved_model/` and
-   writes `run.json` (the commit point: `experiment`, `keras_gpos_version`,
-   `schema_version`), verifies them, and only then deletes the backup and
+   validation metric, NaN guard, CSV history, TensorBoard where TensorFlow is
+   installed, else a notice); `fit`; the best model reloaded through the
+   error-naming loader.
+2. `finish_run`: the chief saves `model.keras`, exports `saved_model/` (where
+   TensorFlow is installed; else `run.json`'s `export_notice` and the log say
+   why it is missing) and writes `run.json` (the commit point: `experiment`,
+   `keras_gpos_version`, `schema_version`), verifies them, and only then deletes the backup and
    any run moved aside by `--overwrite`. A kill at any moment before that
    leaves a run that a rerun of the same command resumes without training
    again. Other workers only delete their private folder.
@@ -98,6 +100,26 @@ class FitResult:
     resumed_from_epoch: int
 
 
+TENSORFLOW_MISSING = "TensorFlow is not installed (pip install 'keras_gpos[tf]' adds it)"
+
+
+def tensorflow_available():
+    """True where `import tensorflow` works (the TensorBoard callback and SavedModel export need it)."""
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def tensorboard_callbacks(log_dir):
+    """Keras' TensorBoard callback writing to `log_dir`, or none (with a notice) without TensorFlow."""
+    if not tensorflow_available():
+        logging.info("no TensorBoard logs in %s: %s.", log_dir, TENSORFLOW_MISSING)
+        return []
+    return [keras.callbacks.TensorBoard(str(log_dir), write_graph=False)]
+
+
 def seed_everything(seed, deterministic):
     """Seeds Python, NumPy and the backend; TF op determinism with `deterministic`."""
     keras.utils.set_random_seed(seed)
@@ -169,9 +191,9 @@ def fit_run(run_dir, plan, setup):
     Returns:
         A `FitResult` whose model is the best epoch's (on `plan.monitor`).
     """
-    from keras_gpos.training.distribution import get_strategy
+    from keras_gpos.training.distribution import training_strategy
 
-    strategy = get_strategy(setup.strategy)
+    strategy = training_strategy(setup.strategy)
     seed_everything(setup.seed, setup.deterministic)
     work = run_dir.work
     backup = work / "backup"
@@ -194,7 +216,7 @@ def fit_run(run_dir, plan, setup):
         BestModelCheckpoint(best_path, monitor=plan.monitor, mode=plan.mode),
         StopOnNonFiniteLoss(),
         keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(str(work / "logs"), write_graph=False),
+        *tensorboard_callbacks(work / "logs"),
         AtomicBackupAndRestore(str(backup), delete_checkpoint=False, restore_dir=str(restore)),
         *interruption_from_environment(),
     ]
@@ -232,13 +254,19 @@ def finish_run(run_dir, model, summary, export=True):
         model: the model to save as `model.keras` (and export), or None.
         summary: dict written as `run.json` (gets `experiment`,
             `keras_gpos_version` and `schema_version`).
-        export: bool. Also write `saved_model/`.
+        export: bool. Also write `saved_model/` (where TensorFlow is
+            installed; otherwise the summary's `export_notice` says why not).
 
     Returns:
         The summary as written.
     """
     summary = {**summary, "experiment": run_dir.experiment, "keras_gpos_version": VERSION,
                "schema_version": SCHEMA_VERSION}
+    if export and model is not None and not tensorflow_available():
+        export = False
+        summary["export_notice"] = f"no saved_model/: {TENSORFLOW_MISSING}; model.keras holds the model."
+        if run_dir.chief:
+            logging.info("%s: %s", run_dir.path, summary["export_notice"])
     if run_dir.chief:
         path = run_dir.path
         if model is not None:

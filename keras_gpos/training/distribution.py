@@ -1,11 +1,28 @@
-"""One factory from a strategy name to a `tf.distribute.Strategy`.
+"""One factory from a strategy name to a distribution: `tf.distribute` on TensorFlow, `keras.distribution` on JAX.
 
-TensorFlow-only by design (like the Model Garden's `distribute_utils`), and
-imported lazily: `is_chief` and `task` read `TF_CONFIG` without TensorFlow.
-Batch sizes everywhere in keras_gpos are *global*: Keras splits each batch
-across replicas.
+`get_strategy` returns a `tf.distribute.Strategy` (TensorFlow only, like the
+Model Garden's `distribute_utils`, imported lazily: `is_chief` and `task` read
+`TF_CONFIG` without TensorFlow). `training_strategy` is what the run lifecycle
+uses on every backend: on TensorFlow the same strategy; on JAX a
+`JaxDistribution`, which sets Keras' `DataParallel` over the local devices.
+Each strategy name on JAX (`JAX_STRATEGIES` says it in words):
+
+* `auto`: data parallel over the local accelerators (GPUs, TPUs) when there are
+  several, else no distribution (one device), as on TensorFlow;
+* `one_device`: no distribution: JAX's default device (the first GPU, else the CPU);
+* `mirrored`: data parallel over every local device, the CPU devices included
+  (`XLA_FLAGS=--xla_force_host_platform_device_count=N` splits a CPU into N);
+* `tpu`: data parallel over the local TPU cores; an error without any;
+* `multi_worker_mirrored`: refused (multi-host JAX is out of scope; use `mirrored`).
+
+Under `DataParallel` each batch is split across the devices and the step is
+compiled once for all of them, so gradients and batch-norm statistics span the
+global batch (TensorFlow needs synchronized batch norm for that). Batch sizes
+everywhere in keras_gpos are *global*; on JAX they must divide by the device
+count (the last, smaller batch of an evaluation pass included).
 """
 
+import contextlib
 import json
 import os
 
@@ -91,6 +108,86 @@ def get_strategy(name="auto", tpu_address=None):
     except (ValueError, tf.errors.NotFoundError, RuntimeError) as error:
         raise ValueError(f"strategy 'tpu' was requested but no TPU could be found: {error}") from error
     return tf.distribute.TPUStrategy(resolver)
+
+
+JAX_STRATEGIES = {
+    "auto": "data parallel over the local GPUs/TPUs when there are several, else one device",
+    "one_device": "one device (JAX's default: the first GPU, else the CPU)",
+    "mirrored": "data parallel over every local device, CPU devices included",
+    "multi_worker_mirrored": "refused: multi-host JAX is out of scope (use mirrored on one host)",
+    "tpu": "data parallel over the local TPU cores",
+}
+
+
+class JaxDistribution:
+    """The JAX side of a strategy name: Keras' `DataParallel` over `devices`, or none.
+
+    It has what the run lifecycle uses of a `tf.distribute.Strategy`:
+    `scope()` and `num_replicas_in_sync`. Entering the scope sets the
+    distribution for the process and leaves it set, as a TensorFlow model keeps
+    its strategy: the model's later `fit`, `evaluate` and `predict` run on the
+    same devices. The next run's scope replaces it.
+    """
+
+    def __init__(self, name, devices):
+        self.name = name
+        self.devices = list(devices)
+
+    @property
+    def num_replicas_in_sync(self):
+        return max(1, len(self.devices))
+
+    @contextlib.contextmanager
+    def scope(self):
+        import keras
+
+        keras.distribution.set_distribution(
+            keras.distribution.DataParallel(devices=self.devices) if len(self.devices) > 1 else None)
+        yield self
+
+
+def jax_distribution(name):
+    """The `JaxDistribution` that strategy `name` means on JAX (see the module docstring).
+
+    Raises:
+        ValueError: an unknown name, `multi_worker_mirrored`, or `tpu` without TPU cores.
+    """
+    import jax
+
+    if name not in STRATEGIES:
+        raise ValueError(f"Unknown strategy {name!r}; expected one of {list(STRATEGIES)}.")
+    if name == "multi_worker_mirrored":
+        raise ValueError("strategy 'multi_worker_mirrored' is TensorFlow's multi-host training; on JAX keras_gpos "
+                         "trains on one host: use --strategy=mirrored (data parallel over its local devices).")
+    devices = jax.local_devices()
+    accelerators = [d for d in devices if d.platform != "cpu"]
+    if name == "one_device":
+        return JaxDistribution(name, devices[:1])
+    if name == "mirrored":
+        return JaxDistribution(name, devices)
+    if name == "tpu":
+        tpus = [d for d in devices if d.platform == "tpu"]
+        if not tpus:
+            raise ValueError(f"strategy 'tpu' was requested but JAX sees no TPU (devices: {devices[:4]}).")
+        return JaxDistribution(name, tpus)
+    return JaxDistribution(name, accelerators if len(accelerators) > 1 else devices[:1])
+
+
+def training_strategy(name):
+    """What the run lifecycle trains under: `get_strategy(name)` on TensorFlow, `jax_distribution(name)` on JAX.
+
+    Other backends train on one device without a distribution (`auto` and `one_device` only).
+    """
+    import keras
+
+    backend = keras.config.backend()
+    if backend == "tensorflow":
+        return get_strategy(name)
+    if backend == "jax":
+        return jax_distribution(name)
+    if name not in ("auto", "one_device"):
+        raise ValueError(f"strategy {name!r} needs TensorFlow or JAX; the backend is {backend}.")
+    return JaxDistribution(name, ())
 
 
 def _fix_keras_multi_worker_build():
