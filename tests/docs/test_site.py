@@ -84,7 +84,7 @@ def test_the_readme_stays_a_front_door():
     text = (REPO / "README.md").read_text()
     assert len(text.splitlines()) <= 200, "README.md grew past 200 lines: move the detail into docs/"
     # The README's two set-up commands, as CI (.ci/run) runs the second.
-    assert (".venv/bin/pip install -e . && .venv/bin/python train.py --flagfile=flags/quickstart.cfg" in text)
+    assert ('.venv/bin/pip install -e ".[tf]" && .venv/bin/python train.py --flagfile=flags/quickstart.cfg' in text)
     ci = (REPO / ".ci" / "run").read_text()
     command = re.search(r'\.venv/bin/pip install -q -e "\.\[[^\]]*\]" && \.venv/bin/python -m pytest -q', ci).group(0)
     assert command in text, f"the README's test command differs from .ci/run's: {command}"
