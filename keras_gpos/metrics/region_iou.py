@@ -259,7 +259,8 @@ class RegionMeanIoU(keras.metrics.Metric):
 
     def unread_pixels(self):
         """Pixels of the region a compiled update left out (bad labels or non-finite scores); 0 when all were read."""
-        return int(ops.convert_to_numpy(self.unread.value))
+        # The variable itself, not `.value`: under tf.distribute `.value` is a per-replica value NumPy cannot read.
+        return int(ops.convert_to_numpy(self.unread))
 
     def _region_text(self):
         return "mask" if isinstance(self.region, np.ndarray) else repr(self.region)

@@ -61,15 +61,17 @@ def test_a_rerun_with_other_settings_is_refused_naming_them(tmp_path):
 @pytest.mark.slow
 def test_two_runs_into_one_folder_cannot_race(tmp_path):
     out = tmp_path / "shared"
-    first = subprocess.Popen([sys.executable, "train.py", *T, f"--output_dir={out}", "--epochs=3",
-                              "--embedded_train_size=600"], cwd=REPO, stdout=subprocess.DEVNULL,
+    # A flag may be given once: the larger training set replaces T's.
+    args = [*(a for a in T if not a.startswith("--embedded_train_size=")), "--embedded_train_size=600",
+            f"--output_dir={out}", "--epochs=3"]
+    first = subprocess.Popen([sys.executable, "train.py", *args], cwd=REPO, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 120
         while not ((out / ".lock").exists() and (out / ".lock").read_text().strip()):
             assert first.poll() is None and time.time() < deadline, "the first run never took its lock"
             time.sleep(0.05)
-        second = _train([*T, f"--output_dir={out}", "--epochs=3", "--embedded_train_size=600"])
+        second = _train(args)
         assert first.poll() is None, "the first run ended before the second could collide with it"
         line = _error_line(second)
         assert f"in use by process {first.pid}" in line, line
