@@ -110,3 +110,13 @@ def run_layer_test(
         assert preds.shape == out.shape
         assert np.all(np.isfinite(preds))
     return layer
+
+
+def assert_weights_carry_over(source, target, x, tol):
+    """Build both layers on `x`, load `source`'s weights into `target`: same shapes, same outputs (within `tol`)."""
+    source.build(x.shape)
+    target.build(x.shape)
+    assert [w.shape for w in target.get_weights()] == [w.shape for w in source.get_weights()]
+    target.set_weights(source.get_weights())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(target(x)), keras.ops.convert_to_numpy(source(x)),
+                               rtol=tol, atol=tol)

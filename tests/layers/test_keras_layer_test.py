@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import keras_gpos.layers as L
+from tests.layer_test_utils import assert_weights_carry_over
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -84,19 +85,10 @@ def test_a_conv2d_s_weights_load_into_padded_conv2d_and_give_its_output(strides)
     conv = keras.layers.Conv2D(5, 3, strides=strides, padding="valid", use_bias=True,
                                bias_initializer="random_normal")
     padded = L.PaddedConv2D(5, 3, strides=strides, padding_mode="none")
-    conv.build(x.shape)
-    padded.build(x.shape)
-    assert [w.shape for w in padded.get_weights()] == [w.shape for w in conv.get_weights()]
-    padded.set_weights(conv.get_weights())
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(padded(x)), keras.ops.convert_to_numpy(conv(x)),
-                               rtol=1e-5, atol=1e-5)
+    assert_weights_carry_over(conv, padded, x, tol=1e-5)
     same = keras.layers.Conv2D(5, 3, padding="same", bias_initializer="random_normal")
     zero = L.PaddedConv2D(5, 3, padding_mode="zero")
-    same.build(x.shape)
-    zero.build(x.shape)
-    zero.set_weights(same.get_weights())
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(zero(x)), keras.ops.convert_to_numpy(same(x)),
-                               rtol=1e-5, atol=1e-5)
+    assert_weights_carry_over(same, zero, x, tol=1e-5)
 
 
 def test_a_per_layer_mixed_precision_policy_reaches_the_convolution():

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from keras_gpos.models import build_classifier, build_deeplab
+from tests.layer_test_utils import assert_weights_carry_over
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -40,11 +41,7 @@ def test_the_sampled_projection_computes_what_the_strided_one_does():
     strided = keras.layers.Conv2D(16, 1, strides=2, use_bias=False)
     sampled = keras.Sequential([keras.layers.AveragePooling2D(pool_size=1, strides=2),
                                 keras.layers.Conv2D(16, 1, use_bias=False)])
-    strided.build(x.shape)
-    sampled.build(x.shape)
-    sampled.set_weights(strided.get_weights())
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(sampled(x)), keras.ops.convert_to_numpy(strided(x)),
-                               rtol=1e-6, atol=1e-6)
+    assert_weights_carry_over(strided, sampled, x, tol=1e-6)
 
 
 def test_wide_networks_keep_the_strided_projection():
