@@ -138,6 +138,12 @@ def labelled_pixels(matrix):
 _WORD = 2**24
 
 
+def _host_value(variable):
+    """A metric variable as NumPy. The variable itself, not `.value`: under tf.distribute `.value` can be a
+    per-replica value NumPy cannot read."""
+    return ops.convert_to_numpy(variable)
+
+
 @register
 class RegionMeanIoU(keras.metrics.Metric):
     """Mean intersection over union of the pixels inside one region.
@@ -259,16 +265,15 @@ class RegionMeanIoU(keras.metrics.Metric):
 
     def unread_pixels(self):
         """Pixels of the region a compiled update left out (bad labels or non-finite scores); 0 when all were read."""
-        # The variable itself, not `.value`: under tf.distribute `.value` is a per-replica value NumPy cannot read.
-        return int(ops.convert_to_numpy(self.unread))
+        return int(_host_value(self.unread))
 
     def _region_text(self):
         return "mask" if isinstance(self.region, np.ndarray) else repr(self.region)
 
     def confusion(self):
         """Exact int64 counts `(classes, classes + 1)` (see `confusion_matrix`), as a NumPy array."""
-        high = np.asarray(ops.convert_to_numpy(self.counts_high.value), np.int64)
-        return high * _WORD + np.asarray(ops.convert_to_numpy(self.counts_low.value), np.int64)
+        high = np.asarray(_host_value(self.counts_high), np.int64)
+        return high * _WORD + np.asarray(_host_value(self.counts_low), np.int64)
 
     def labelled_pixels(self):
         """How many labelled pixels of the region were scored (0: the mIoU is undefined, NaN)."""
