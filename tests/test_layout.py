@@ -93,3 +93,22 @@ def test_the_process_check_sees_what_it_looks_for(tmp_path):
         assert _starts_processes(path), source
     path.write_text("import os\nimport threading\nos.environ.get('X')\n")
     assert not _starts_processes(path)
+
+
+def _marked(node, name):
+    return any(name in ast.unparse(decorator) for decorator in getattr(node, "decorator_list", ()))
+
+
+def test_every_integration_test_is_marked_slow():
+    # So `-m "not slow"` (the fast suite) starts processes only in tests/cli/.
+    unmarked = []
+    for path in sorted((TESTS / "integration").glob("test_*.py")):
+        tree = ast.parse(path.read_text())
+        module_marks = " ".join(ast.unparse(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                                and any(getattr(target, "id", "") == "pytestmark" for target in node.targets))
+        if "mark.slow" in module_marks:
+            continue
+        unmarked += [f"{path.name}::{node.name}" for node in tree.body
+                     if isinstance(node, ast.FunctionDef) and node.name.startswith("test") and
+                     not _marked(node, "mark.slow")]
+    assert not unmarked, f"tests/integration/ tests not marked slow: {unmarked}"

@@ -1,6 +1,9 @@
-"""Every experiment builds its run settings (the fingerprint's "settings") for every data source it takes,
-and position_attack trains, ranks and attacks on a folder source (second hostile pass, finding 15:
-KeyError 'street_train_size' once unread fields left the settings)."""
+"""keras_gpos.experiments.config: what enters a run's settings (the fingerprint's "settings").
+
+Every experiment builds its settings for every data source it takes (second hostile pass, finding
+15: KeyError 'street_train_size' once unread fields left the settings); the dtype policy is among
+them, the fields a source never reads are not.
+"""
 
 import pathlib
 

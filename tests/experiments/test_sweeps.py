@@ -1,4 +1,5 @@
-"""One owner for the suites' plural flags: no value twice, no plural with its single twin."""
+"""The suites: one owner for their plural flags (no value twice, no plural with its single twin), and
+`--budget_s` (the runs that fit train, the next invocation continues; a spy clock, nothing timed)."""
 
 import functools
 import json

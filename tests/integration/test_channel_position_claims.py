@@ -78,14 +78,16 @@ def test_gapnet_locates_real_cifar_images_on_a_3x3_grid(cifar10_dir, tmp_path):
 
 @pytest.mark.slow
 def test_permutation_costs_location_more_than_class_on_real_cifar(cifar10_dir, tmp_path):
-    # Two seeds, fc head with and without ChannelPermutation after pooling;
-    # the settings of flags/channel_position_cifar10_cpu.cfg. Measured there
-    # (seeds 0/1): see README "Measured results"; the floors are about half
-    # the smallest measured gaps.
+    # The fc head with and without ChannelPermutation after pooling, with the
+    # settings of flags/channel_position_cifar10_cpu.cfg, for seed 0 (about 9
+    # minutes here). The flagfile's two seeds are the reported result
+    # (docs/results/channel_position_cifar10_cpu): location gaps of 65.8 and
+    # 68.7 points, class gaps of 22.3 and 22.9. The floors are about half the
+    # smallest of them; the second seed is the flagfile's to run, not CI's.
     config = ChannelPositionConfig(
         output_dir=str(tmp_path), dataset="cifar10_binary", data_dir=str(cifar10_dir),
-        grid_size=3, depth=10, width=16, epochs=8, verbose=0, seeds=(0, 1),
+        grid_size=3, depth=10, width=16, epochs=8, verbose=0, seeds=(0,),
         variants=("fc_location", "permutenet_location", "fc_class", "permutenet_class"),
     )
     acc = _suite_accuracies(config)
-    _check_permutation_claim(acc, [0, 1], min_location_gap=0.30, min_gap_difference=0.15)
+    _check_permutation_claim(acc, [0], min_location_gap=0.30, min_gap_difference=0.15)

@@ -1,5 +1,6 @@
-"""'top / random' is printed only where the random mean is clearly above zero; otherwise n/a, saying why
-(second hostile pass, finding 22: ratios such as -14.7 against a random drop near zero)."""
+"""keras_gpos.reporting.results: 'top / random' is printed only where the random mean is clearly
+above zero; otherwise n/a, saying why (second hostile pass, finding 22: ratios such as -14.7 against
+a random drop near zero)."""
 
 import json
 import pathlib
