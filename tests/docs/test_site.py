@@ -36,23 +36,26 @@ def hand_written_pages():
     return pages
 
 
-@pytest.fixture(scope="session")
-def built_site(tmp_path_factory):
-    """The site, built in this process as `mkdocs build --strict` builds it; its warnings are the failure."""
+def build_strict(config_file, site):
+    """Builds a site in this process as `mkdocs build --strict` does; a warning fails the test, quoted."""
     try:
         from mkdocs.commands.build import build
         from mkdocs.config import load_config
         from mkdocs.exceptions import Abort
     except ImportError:
         pytest.fail("mkdocs is not installed: pip install -e '.[test]' (the test extra holds the site's builder)")
-    site = tmp_path_factory.mktemp("site")
+    # Strict mode counts the warnings that reach the "mkdocs" logger: a logging setup run earlier in this
+    # process (dictConfig disables the loggers it does not name) must not hide them.
+    for name, logger in logging.root.manager.loggerDict.items():
+        if name.split(".")[0] == "mkdocs" and isinstance(logger, logging.Logger):
+            logger.disabled, logger.propagate = False, True
     warnings = _Collect()
     logger = logging.getLogger("mkdocs")
     logger.addHandler(warnings)
     previous = os.environ.get("NO_MKDOCS_2_WARNING")
     os.environ["NO_MKDOCS_2_WARNING"] = "1"
     try:
-        build(load_config(str(REPO / "mkdocs.yml"), site_dir=str(site), strict=True))
+        build(load_config(str(config_file), site_dir=str(site), strict=True))
     except Abort as error:
         pytest.fail(f"mkdocs build --strict failed ({error}):\n" + "\n".join(warnings.messages)[-6000:])
     finally:
@@ -73,6 +76,24 @@ class _Collect(logging.Handler):
 
     def emit(self, record):
         self.messages.append(f"{record.levelname}: {record.getMessage()}")
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory):
+    return build_strict(REPO / "mkdocs.yml", tmp_path_factory.mktemp("site"))
+
+
+def test_a_warning_fails_the_strict_build_in_this_process(tmp_path):
+    # The in-process build must fail where `mkdocs build --strict` fails: a link to a missing page.
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "index.md").write_text("# Home\n\nSee [the guide](missing.md).\n")
+    (tmp_path / "mkdocs.yml").write_text("site_name: probe\n")
+    pytest.importorskip("mkdocs.commands.build")
+    for name, logger in logging.root.manager.loggerDict.items():  # as a dictConfig run earlier would leave them
+        if name.split(".")[0] == "mkdocs" and isinstance(logger, logging.Logger):
+            logger.disabled = True
+    with pytest.raises(pytest.fail.Exception, match=r"strict mode[\s\S]*missing\.md"):
+        build_strict(tmp_path / "mkdocs.yml", tmp_path / "site")
 
 
 def test_the_site_builds_under_strict(built_site):
