@@ -19,6 +19,7 @@ try:
 except RuntimeError:  # devices already initialised by an earlier import
     pass
 
+
 def pytest_collection_modifyitems(config, items):
     """KERAS_GPOS_TEST_SHUFFLE=SEED runs the tests in a shuffled order fixed by SEED, to find tests that
     depend on the order; unset (CI), the order stays pytest's."""
@@ -26,6 +27,8 @@ def pytest_collection_modifyitems(config, items):
     if seed:
         import random
 
+        if not seed.isdigit():
+            raise pytest.UsageError(f"KERAS_GPOS_TEST_SHUFFLE must be a whole number (the seed), got {seed!r}")
         random.Random(int(seed)).shuffle(items)
 
 

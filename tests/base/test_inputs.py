@@ -251,3 +251,21 @@ def test_an_image_size_the_model_cannot_take_fails_before_tracing():
     with pytest.raises(ValueError, match=r"takes inputs of shape \(None, 32, 32, 3\); "
                                          r"got images of shape \(6, 40, 40, 3\)"):
         rank_position_channels(model, layer, np.zeros((6, 40, 40, 3), "float32"))
+
+
+# Label image files in mode "1" are read as the 0/1 indices they store (second hostile pass).
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.adversarial
+def test_mode_1_png_is_read_as_indices_0_and_1(tmp_path):
+    from PIL import Image
+
+    values = np.random.default_rng(0).integers(0, 2, (6, 9)).astype(bool)
+    path = tmp_path / "mask.png"
+    Image.fromarray(values).convert("1").save(path)
+    with Image.open(path) as image:
+        assert image.mode == "1"
+    labels = read_label_image(path)  # was refused: "must hold integer labels; got dtype bool"
+    assert labels.dtype == np.int64
+    np.testing.assert_array_equal(labels, values.astype(np.int64))

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from keras_gpos.base import stats
+from keras_gpos.base.stats import ratio_to_baseline
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -117,3 +118,16 @@ def test_a_clear_effect_still_holds_after_holm_over_an_audits_many_claims():
     # A p-value far above the refinement's threshold is counted on the first replicates only.
     at_chance = stats.above_chance(np.tile([0, 2], 50), 9, chance=1 / 9)
     assert at_chance["p_draws"] == stats.DRAWS
+
+
+@pytest.mark.adversarial
+@pytest.mark.parametrize("value, baseline, draws, expected", [
+    (-0.0015, {"mean": 0.0001, "std": 0.01}, 5, None),  # within noise of zero: no ratio (was -15)
+    (0.02, {"mean": 0.002, "std": 0.0095}, 40, None),  # 2 standard errors are 0.003
+    (0.02, {"mean": 0.0, "std": 0.0}, 5, None),
+    (0.02, {"mean": 0.01, "std": 0.001}, 5, pytest.approx(2.0)),
+    (0.02, {"mean": 0.01, "std": None}, 1, pytest.approx(2.0)),
+    (None, {"mean": 0.01, "std": 0.001}, 5, None),
+])
+def test_a_ratio_needs_a_random_mean_clearly_above_zero(value, baseline, draws, expected):
+    assert ratio_to_baseline(value, baseline, draws) == expected

@@ -13,7 +13,8 @@ import evaluate
 from keras_gpos.base.files import read_json
 from keras_gpos.base.schema import SCHEMA_VERSION
 from keras_gpos.experiments.location import train_location
-from tests.run_utils import REPO, _evaluate, _tiny
+from tests.cli.processes import REPO, _evaluate
+from tests.run_utils import _tiny
 
 
 def _lines(capsys):

@@ -1,4 +1,4 @@
-"""A width-8 ResNet trains on 96 px canvases in a fresh process (tests/models/test_resnet_projection.py
+"""A width-8 ResNet trains on 96 px canvases in a fresh process (tests/models/test_resnet.py
 says why: TF 2.21's oneDNN aborted the process in the strided 1x1 projection's weight gradient)."""
 
 import os

@@ -12,7 +12,7 @@ from absl.testing import flagsaver
 import train
 from keras_gpos import experiments
 from keras_gpos.experiments import EXPERIMENTS
-from tests.run_utils import REPO, _error_line, _train
+from tests.cli.processes import REPO, _error_line, _train
 
 
 def _lines(capsys):

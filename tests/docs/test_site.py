@@ -1,16 +1,15 @@
 """The documentation site: it builds under `mkdocs build --strict`, its API reference covers every
 public name, and the README and the hand-written pages keep to what a reader can use.
 
-The site is built once per session (about 15 s); the API coverage test reads the HTML it wrote,
+The site is built once per session, in this process (about 15 s); the API coverage test reads the HTML it wrote,
 so a name counts as documented only when mkdocstrings rendered it.
 """
 
 import importlib
+import logging
 import os
 import pathlib
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -37,18 +36,64 @@ def hand_written_pages():
     return pages
 
 
+def build_strict(config_file, site):
+    """Builds a site in this process as `mkdocs build --strict` does; a warning fails the test, quoted."""
+    try:
+        from mkdocs.commands.build import build
+        from mkdocs.config import load_config
+        from mkdocs.exceptions import Abort
+    except ImportError:
+        pytest.fail("mkdocs is not installed: pip install -e '.[test]' (the test extra holds the site's builder)")
+    # Strict mode counts the warnings that reach the "mkdocs" logger: a logging setup run earlier in this
+    # process (dictConfig disables the loggers it does not name) must not hide them.
+    for name, logger in logging.root.manager.loggerDict.items():
+        if name.split(".")[0] == "mkdocs" and isinstance(logger, logging.Logger):
+            logger.disabled, logger.propagate = False, True
+    warnings = _Collect()
+    logger = logging.getLogger("mkdocs")
+    logger.addHandler(warnings)
+    previous = os.environ.get("NO_MKDOCS_2_WARNING")
+    os.environ["NO_MKDOCS_2_WARNING"] = "1"
+    try:
+        build(load_config(str(config_file), site_dir=str(site), strict=True))
+    except Abort as error:
+        pytest.fail(f"mkdocs build --strict failed ({error}):\n" + "\n".join(warnings.messages)[-6000:])
+    finally:
+        logger.removeHandler(warnings)
+        if previous is None:
+            os.environ.pop("NO_MKDOCS_2_WARNING", None)
+        else:
+            os.environ["NO_MKDOCS_2_WARNING"] = previous
+    return site
+
+
+class _Collect(logging.Handler):
+    """Keeps the text of every warning the build logs."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(f"{record.levelname}: {record.getMessage()}")
+
+
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory):
-    site = tmp_path_factory.mktemp("site")
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
-    result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(REPO / "mkdocs.yml"),
-         "--site-dir", str(site)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    if "No module named mkdocs" in result.stderr:
-        pytest.fail("mkdocs is not installed: pip install -e '.[test]' (the test extra holds the site's builder)")
-    assert result.returncode == 0, "mkdocs build --strict failed:\n" + result.stderr[-6000:]
-    return site
+    return build_strict(REPO / "mkdocs.yml", tmp_path_factory.mktemp("site"))
+
+
+def test_a_warning_fails_the_strict_build_in_this_process(tmp_path):
+    # The in-process build must fail where `mkdocs build --strict` fails: a link to a missing page.
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "index.md").write_text("# Home\n\nSee [the guide](missing.md).\n")
+    (tmp_path / "mkdocs.yml").write_text("site_name: probe\n")
+    pytest.importorskip("mkdocs.commands.build")
+    for name, logger in logging.root.manager.loggerDict.items():  # as a dictConfig run earlier would leave them
+        if name.split(".")[0] == "mkdocs" and isinstance(logger, logging.Logger):
+            logger.disabled = True
+    with pytest.raises(pytest.fail.Exception, match=r"strict mode[\s\S]*missing\.md"):
+        build_strict(tmp_path / "mkdocs.yml", tmp_path / "site")
 
 
 def test_the_site_builds_under_strict(built_site):

@@ -6,13 +6,16 @@ import pathlib
 import tempfile
 
 import pytest
+from absl import flags as absl_flags
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import evaluate
+import train
 from keras_gpos.experiments import EXPERIMENTS
 from keras_gpos.experiments import flags as experiment_flags
-from keras_gpos.experiments.config import field_help
-from keras_gpos.experiments.registry import make_config
+from keras_gpos.experiments.config import field_help, result_settings
+from keras_gpos.experiments.registry import get_experiment, make_config
 from tests.flag_utils import parse_train_flags
 
 
@@ -221,7 +224,7 @@ def test_flagfile_becomes_a_frozen_config(tmp_path):
 
 @pytest.mark.parametrize("flagfile", sorted((REPO / "flags").glob("*.cfg")), ids=lambda p: p.name)
 def test_every_shipped_flagfile_is_documented(flagfile):
-    # Parsing every flagfile (flags/ recursively) is tests/experiments/test_flagfiles.py.
+    # Parsing every flagfile (flags/ recursively) is test_every_flagfile_parses_into_a_valid_config below.
     table = (REPO / "docs" / "experiments" / "index.md").read_text()
     assert f"`{flagfile.name}`" in table, f"{flagfile.name} is missing from docs/experiments/index.md's flagfile table"
 
@@ -305,3 +308,184 @@ def test_a_flag_of_another_experiment_names_its_owner():
         experiment_flags.parse(["train.py", "--experiment=location", "--canvas_size=40"])
     with pytest.raises(ValueError, match="Unknown experiment 'locaton'"):
         experiment_flags.parse(["train.py", "--experiment=locaton"])
+
+
+# Every shipped flagfile, in flags/ and its subfolders (flags/paper/), parses into a valid config.
+#
+# A renamed or retired flag must break here, not hours into a user's sweep. The paper's
+# protocols (flags/paper/) also set every value that changes a result explicitly, so a
+# changed default (the CPU-sized defaults of the experiments) never changes what they run.
+
+
+FLAGFILES = sorted((REPO / "flags").rglob("*.cfg"))
+PAPER = [path for path in FLAGFILES if path.parent.name == "paper"]
+
+
+# Result fields a paper flagfile may leave unset, with the reason.
+MAY_BE_UNSET = {
+    "augshift": {"probe_epochs": "unused since keras_gpos 0.2"},
+    "position_attack": {"model_path": "empty trains the model (the protocol)",
+                        "image_height": "the CamVid folder is read at its own size",
+                        "image_width": "the CamVid folder is read at its own size"},
+}
+
+
+def _parse_flagfile(flagfile, *extra):
+    values = absl_flags.FlagValues()
+    name, config, _ = experiment_flags.parse(["train.py", f"--flagfile={flagfile}", *extra], values)
+    return name, config, values
+
+
+def _label(path):
+    return path.relative_to(REPO / "flags").as_posix()
+
+
+def test_the_paper_folder_is_found():
+    # The recursive listing is what the parametrised tests below stand on.
+    assert len(PAPER) >= 6 and (REPO / "flags" / "paper" / "gapnet_cifar10.cfg") in PAPER
+    assert not (REPO / "flags" / "gapnet_cifar10.cfg").exists()  # moved, not copied
+
+
+@pytest.mark.parametrize("flagfile", FLAGFILES, ids=_label)
+def test_every_flagfile_parses_into_a_valid_config(flagfile, monkeypatch):
+    monkeypatch.chdir(REPO)  # flagfiles include each other by repo-relative path
+    _, config, _ = _parse_flagfile(flagfile.relative_to(REPO))  # make_config runs the config's validation
+    if hasattr(config, "run_configs"):
+        assert config.run_configs(), f"{_label(flagfile)} plans no runs"
+    if hasattr(config, "leaves"):
+        assert config.leaves(), f"{_label(flagfile)} plans no runs"
+    assert flagfile.read_text().startswith("# "), f"{_label(flagfile)} must open with a comment on what it runs"
+
+
+def unset_result_fields(flagfile):
+    """The fields that change a run's result (its fingerprint) which `flagfile` leaves to the defaults."""
+    name, config, values = _parse_flagfile(flagfile)
+    experiment = get_experiment(name)
+    settings = set(result_settings(config))
+    given = {flag for flag in settings if flag in values and values[flag].present}
+    exempt = set(dict(experiment.fixed_flags)) | set(MAY_BE_UNSET.get(name, ()))
+    exempt |= {axis.single for axis in experiment.sweep_axes if axis.single and axis.plural in given}
+    if not getattr(config, "audit", True):
+        exempt |= {"audit_images", "audit_layers"}  # read only with --audit (given without it, they are refused)
+    return sorted(settings - given - exempt)
+
+
+@pytest.mark.parametrize("flagfile", PAPER, ids=_label)
+def test_paper_flagfiles_set_every_result_changing_value(flagfile, monkeypatch):
+    monkeypatch.chdir(REPO)
+    unset = unset_result_fields(flagfile.relative_to(REPO))
+    assert not unset, f"{_label(flagfile)} leaves {unset} to the experiment's defaults"
+
+
+@pytest.mark.parametrize("flagfile", PAPER, ids=_label)
+def test_paper_flagfiles_state_their_data_and_expected_times(flagfile):
+    comments = " ".join(line for line in flagfile.read_text().splitlines() if line.startswith("#"))
+    if "--flagfile=" not in flagfile.read_text():  # an including file may refer to its base's
+        assert "Data:" in comments, f"{_label(flagfile)} does not say which data it needs"
+    assert "H100" in comments and "2-core CPU" in comments, f"{_label(flagfile)} gives no GPU and CPU time"
+
+
+def test_an_unset_result_value_is_found(tmp_path, monkeypatch):
+    # The check above can fail: a protocol that leaves the width to the default is caught.
+    monkeypatch.chdir(REPO)
+    source = (REPO / "flags" / "paper" / "gapnet_cifar10.cfg").read_text()
+    flagfile = tmp_path / "gapnet.cfg"
+    flagfile.write_text("\n".join(line for line in source.splitlines() if not line.startswith("--width=")))
+    assert unset_result_fields(flagfile) == ["width"]
+
+
+# A flag is given once per source; a later one overrides only a flagfile read before it. A flagfile value
+# never ends at a comment, and a flag spelled with dashes is named with its underscore spelling (second
+# hostile pass, findings 7, 8 and 20).
+
+
+def _config_of(*args):
+    name, config, _ = experiment_flags.parse(["train.py", *args])
+    return config
+
+
+def _flagfile(path, *lines):
+    path.write_text("\n".join(lines) + "\n")
+    return f"--flagfile={path}"
+
+
+@pytest.mark.adversarial
+@pytest.mark.parametrize("args, first, second", [
+    (["--epochs=1", "--epochs=2"], "--epochs=1", "--epochs=2"),
+    (["-epochs=1", "--epochs", "2"], "-epochs=1", "--epochs"),
+    (["--flip", "--noflip"], "--flip", "--noflip"),
+])
+def test_a_flag_given_twice_on_the_command_line_is_refused_naming_both(args, first, second):
+    # Finding 7: `train.py ... --epochs=1 --epochs=2` trained 2 epochs without a word.
+    with pytest.raises(ValueError, match=rf"--\w+ is given twice: '{first}' \(the command line\) and '{second}' "
+                                         r"\(the command line\); give it once"):
+        _config_of("--experiment=location", *args)
+
+
+@pytest.mark.adversarial
+def test_a_flag_given_twice_in_one_flagfile_is_refused_naming_both_lines(tmp_path):
+    flagfile = _flagfile(tmp_path / "x.cfg", "--experiment=location", "--epochs=1", "# more", "--epochs=2")
+    with pytest.raises(ValueError, match=rf"--epochs is given twice: '--epochs=1' \({tmp_path / 'x.cfg'} line 2\) "
+                                         rf"and '--epochs=2' \({tmp_path / 'x.cfg'} line 4\)"):
+        _config_of(flagfile)
+
+
+def test_a_flag_after_a_flagfile_overrides_it_on_the_command_line_and_in_a_flagfile(tmp_path):
+    base = _flagfile(tmp_path / "base.cfg", "--experiment=location", "--epochs=3", "--noflip")
+    assert _config_of(base, "--epochs=1", "--flip").epochs == 1  # the documented `--flagfile=... --epochs=1`
+    child = _flagfile(tmp_path / "child.cfg", base, "--epochs=5")  # as flags/permutenet_long_embedded.cfg
+    assert _config_of(child).epochs == 5
+    assert _config_of(child, "--epochs=7").epochs == 7
+
+
+@pytest.mark.adversarial
+def test_a_flag_a_later_flagfile_would_override_or_two_flagfiles_set_is_refused(tmp_path):
+    first = _flagfile(tmp_path / "a.cfg", "--experiment=location", "--epochs=3")
+    second = _flagfile(tmp_path / "b.cfg", "--epochs=4")
+    with pytest.raises(ValueError, match=r"'--epochs=1' \(the command line\) and '--epochs=3' \(.*a\.cfg line 2\); "
+                                         "the flagfile read after it would override it"):
+        _config_of("--epochs=1", first)
+    with pytest.raises(ValueError, match=r"'--epochs=3' \(.*a\.cfg line 2\) and '--epochs=4' \(.*b\.cfg line 1\); "
+                                         "two flagfiles read side by side set it"):
+        _config_of(first, second)
+    with pytest.raises(ValueError, match="two flagfiles read side by side"):
+        _config_of(first, first)
+
+
+@pytest.mark.adversarial
+def test_train_and_evaluate_refuse_a_repeated_flag_in_one_line(capsys, tmp_path):
+    assert train.main(["train.py", "--experiment=location", "--epochs=1", "--epochs=2",
+                       f"--output_dir={tmp_path / 'run'}"]) == 2
+    assert capsys.readouterr().err.strip().endswith("give it once (a flag given after a --flagfile overrides "
+                                                    "that flagfile's value).")
+    assert evaluate.main(["evaluate.py", "--runs=a", "--runs=b", f"--output_dir={tmp_path / 'rep'}"]) == 2
+    assert "--runs is given twice" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "rep").exists()
+
+
+@pytest.mark.adversarial
+@pytest.mark.parametrize("line", ["--output_dir=/tmp/x/od_run  # my run", "--epochs=3 # short",
+                                  "--flip=false\t# off", "--padding=zero // the paper", "--seeds=0,1 #two"])
+def test_a_comment_after_a_flagfile_value_is_refused_naming_the_line(tmp_path, line):
+    # Finding 8: the comment became part of a string value (a folder named 'od_run  # my run').
+    flagfile = _flagfile(tmp_path / "c.cfg", "--experiment=channel_position", line)
+    with pytest.raises(ValueError, match=rf"{tmp_path / 'c.cfg'} line 2: .* has a comment after its value, which "
+                                         "would be read as part of it; put the comment on a line of its own"):
+        _config_of(flagfile)
+
+
+def test_a_hash_inside_a_value_is_still_a_value(tmp_path):
+    flagfile = _flagfile(tmp_path / "h.cfg", "--experiment=location", f"--output_dir={tmp_path}/run#2")
+    assert _config_of(flagfile).output_dir == f"{tmp_path}/run#2"
+
+
+@pytest.mark.adversarial
+def test_a_flag_spelled_with_dashes_is_unknown_and_its_underscore_spelling_suggested(tmp_path):
+    # Finding 20: '--learning-rate=0.01' was "an unexpected argument ... takes only flags".
+    with pytest.raises(ValueError, match=r"unknown flag '--learning-rate' \(the command line\) \(flag names use "
+                                         r"underscores: --learning_rate\)"):
+        _config_of("--experiment=location", "--learning-rate=0.01")
+    flagfile = _flagfile(tmp_path / "d.cfg", "--experiment=location", "-batch-size=4")
+    with pytest.raises(ValueError, match=r"d\.cfg line 2: '-batch-size=4' is not a known flag \(flag names use "
+                                         r"underscores: --batch_size\)"):
+        _config_of(flagfile)

@@ -10,10 +10,13 @@ from PIL import Image
 
 import keras_gpos
 from keras_gpos.base.files import read_json
+from keras_gpos.experiments import position_attack
 from keras_gpos.experiments.position_attack import (
     PositionAttackConfig,
     run_position_attack,
+    training_settings,
 )
+from keras_gpos.experiments.registry import make_config
 from keras_gpos.runs.directory import RunDirectoryError
 from tests.flag_utils import parse_train_flags
 
@@ -228,3 +231,44 @@ def test_position_attack_reuses_its_model_only_with_its_own_training_settings(tm
     replaced = run_position_attack(config.replace(width=8, overwrite=True))
     assert replaced["model"]["parameters"] != again["model"]["parameters"]
     assert read_json(tmp_path / "pa" / "run.json")["config"]["width"] == 8
+
+
+# The training settings of a position attack on real data (a folder, Cityscapes): the street-scene
+# sizes, which such data never reads, are not among them, and that is not an error.
+
+
+@pytest.mark.adversarial
+@pytest.mark.parametrize("dataset, data_dir", [("folder", "camvid"), ("tfds:cityscapes", "")])
+def test_training_settings_of_real_data_leave_out_the_street_scene_sizes(dataset, data_dir):
+    # Found running flags/paper/position_attack_camvid.cfg: every folder run raised KeyError 'street_train_size'
+    # before writing anything, since the unread sizes left result_settings but not TRAINING_FIELDS.
+    settings = training_settings(PositionAttackConfig(dataset=dataset, data_dir=data_dir))
+    assert "street_train_size" not in settings and "street_val_size" not in settings
+    assert settings["dataset"] == dataset and settings["depth"] == PositionAttackConfig().depth
+
+
+def test_street_scene_runs_keep_their_sizes_in_the_training_settings():
+    settings = training_settings(PositionAttackConfig(street_train_size=30))
+    assert settings["street_train_size"] == 30
+
+
+@pytest.mark.adversarial
+def test_a_source_s_unread_sizes_leave_the_position_attack_settings_and_its_own_stay():
+    folder = make_config("position_attack", dataset="folder", data_dir="/x")
+    street = make_config("position_attack")
+    assert "street_train_size" not in position_attack.training_settings(folder)
+    assert position_attack.training_settings(street)["street_train_size"] == street.street_train_size
+    # A changed street-scene size never makes a folder run look different.
+    assert (position_attack.training_settings(folder)
+            == position_attack.training_settings(folder.replace(street_train_size=7)))
+
+
+@pytest.mark.adversarial
+def test_position_attack_runs_on_a_folder_source_and_reuses_its_training(tmp_path):
+    data_dir = _camvid(tmp_path / "camvid")
+    config = _config(tmp_path, dataset="folder", data_dir=str(data_dir), rank_batch_size=2)
+    results = position_attack.run_position_attack(config)
+    assert results and (tmp_path / "run" / "results.json").exists()
+    trained = (tmp_path / "run" / "model.keras").stat().st_mtime_ns
+    position_attack.run_position_attack(config)  # same settings: the training is reused
+    assert (tmp_path / "run" / "model.keras").stat().st_mtime_ns == trained

@@ -78,14 +78,17 @@ def test_gapnet_locates_real_cifar_images_on_a_3x3_grid(cifar10_dir, tmp_path):
 
 @pytest.mark.slow
 def test_permutation_costs_location_more_than_class_on_real_cifar(cifar10_dir, tmp_path):
-    # Two seeds, fc head with and without ChannelPermutation after pooling;
-    # the settings of flags/channel_position_cifar10_cpu.cfg. Measured there
-    # (seeds 0/1): see README "Measured results"; the floors are about half
-    # the smallest measured gaps.
+    # The fc head with and without ChannelPermutation after pooling, with the
+    # settings of flags/channel_position_cifar10_cpu.cfg at 4 epochs (it
+    # trains 8) and seed 0: about 4 minutes here. Measured at these settings
+    # (seeds 0 / 1 / 2): location gaps of 70.5 / 77.3 / 77.6 points, class
+    # gaps of 24.9 / 15.7 / 24.5, so gap differences of 45.6 / 61.6 / 53.1.
+    # The floors are under half the smallest of each. The flagfile's 8-epoch,
+    # two-seed run is the reported result (docs/results/channel_position_cifar10_cpu).
     config = ChannelPositionConfig(
         output_dir=str(tmp_path), dataset="cifar10_binary", data_dir=str(cifar10_dir),
-        grid_size=3, depth=10, width=16, epochs=8, verbose=0, seeds=(0, 1),
+        grid_size=3, depth=10, width=16, epochs=4, verbose=0, seeds=(0,),
         variants=("fc_location", "permutenet_location", "fc_class", "permutenet_class"),
     )
     acc = _suite_accuracies(config)
-    _check_permutation_claim(acc, [0, 1], min_location_gap=0.30, min_gap_difference=0.15)
+    _check_permutation_claim(acc, [0], min_location_gap=0.30, min_gap_difference=0.15)

@@ -9,7 +9,7 @@ import keras
 import pytest
 
 from keras_gpos.base.files import read_json
-from tests.run_utils import REPO, _error_line, _train
+from tests.cli.processes import REPO, _error_line, _train
 
 # The shorthand T: a tiny location run.
 T = ["--experiment=location", "--dataset=embedded", "--embedded_train_size=120",

@@ -4,7 +4,7 @@ The test process (TensorFlow) builds each experiment's model through the
 experiment's own code, saves its weights and first training batch, and takes
 one training step; a subprocess with every `tensorflow` import blocked and
 `KERAS_BACKEND=jax` loads the same weights and batch and takes the same step
-(`tests/experiments/backend_step.py`). Outputs before the step and the step's
+(`tests/integration/backend_step.py`). Outputs before the step and the step's
 loss agree within 1e-4 (the models are at initialisation, so neither side sits
 at chance by accident of training: the numbers are the network's, not an
 accuracy). The same flagfile gives the same training batches on both feeds
@@ -21,12 +21,13 @@ import sys
 import numpy as np
 import pytest
 
-from tests.experiments.backend_step import CASES, build_case, data_digests, step_numbers
+from tests.integration.backend_step import CASES, build_case, data_digests, step_numbers
 from tests.no_tensorflow import BLOCK_TENSORFLOW
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def both_backends(tmp_path_factory):
         np.savez(folder / f"{name}.npz", y=y, **{f"x{index}": view for index, view in enumerate(views)})
         tensorflow[name] = step_numbers(model, inference, x, y)
     script = BLOCK_TENSORFLOW + (f"import sys; sys.path.insert(0, {str(REPO)!r})\n"
-                                 "from tests.experiments.backend_step import main\n"
+                                 "from tests.integration.backend_step import main\n"
                                  f"main({str(folder)!r}, {str(REPO)!r})\n")
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=REPO,

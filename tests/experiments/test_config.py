@@ -1,6 +1,9 @@
-"""Every experiment builds its run settings (the fingerprint's "settings") for every data source it takes,
-and position_attack trains, ranks and attacks on a folder source (second hostile pass, finding 15:
-KeyError 'street_train_size' once unread fields left the settings)."""
+"""keras_gpos.experiments.config: what enters a run's settings (the fingerprint's "settings").
+
+Every experiment builds its settings for every data source it takes (second hostile pass, finding
+15: KeyError 'street_train_size' once unread fields left the settings); the dtype policy is among
+them, the fields a source never reads are not.
+"""
 
 import pathlib
 
@@ -9,8 +12,12 @@ import pytest
 from keras_gpos.experiments import augshift, location, position_attack
 from keras_gpos.experiments import flags as experiment_flags
 from keras_gpos.experiments.config import result_settings
+from keras_gpos.experiments.location import LocationConfig
+from keras_gpos.experiments.position_attack import (
+    PositionAttackConfig,
+    training_settings,
+)
 from keras_gpos.experiments.registry import make_config
-from tests.experiments.test_position_attack import _camvid, _config
 
 IMAGE_SOURCES = ({"dataset": "embedded"}, {"dataset": "cifar10_binary", "data_dir": "/no/cifar"},
                  {"dataset": "tfds:cifar10"})
@@ -73,23 +80,26 @@ def test_every_shipped_flagfile_builds_its_settings(flagfile, monkeypatch):
     assert all(settings for settings in SETTINGS_OF[name](config))
 
 
-@pytest.mark.adversarial
-def test_a_source_s_unread_sizes_leave_the_position_attack_settings_and_its_own_stay():
-    folder = make_config("position_attack", dataset="folder", data_dir="/x")
-    street = make_config("position_attack")
-    assert "street_train_size" not in position_attack.training_settings(folder)
-    assert position_attack.training_settings(street)["street_train_size"] == street.street_train_size
-    # A changed street-scene size never makes a folder run look different.
-    assert (position_attack.training_settings(folder)
-            == position_attack.training_settings(folder.replace(street_train_size=7)))
+# What enters a run's identity: the dtype policy, and the fields a data source never reads.
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.adversarial
-def test_position_attack_runs_on_a_folder_source_and_reuses_its_training(tmp_path):
-    data_dir = _camvid(tmp_path / "camvid")
-    config = _config(tmp_path, dataset="folder", data_dir=str(data_dir), rank_batch_size=2)
-    results = position_attack.run_position_attack(config)
-    assert results and (tmp_path / "run" / "results.json").exists()
-    trained = (tmp_path / "run" / "model.keras").stat().st_mtime_ns
-    position_attack.run_position_attack(config)  # same settings: the training is reused
-    assert (tmp_path / "run" / "model.keras").stat().st_mtime_ns == trained
+def test_a_folder_position_attack_has_training_settings():
+    # Before the fix: KeyError 'street_train_size' (the folder source never reads the street sizes, so
+    # they left the settings, but the training settings still picked them): no folder run could start.
+    settings = training_settings(PositionAttackConfig(dataset="folder", data_dir="camvid"))
+    assert "street_train_size" not in settings and settings["dataset"] == "folder"
+
+
+@pytest.mark.backend_agnostic
+def test_the_dtype_policy_enters_the_settings_unless_it_is_the_default():
+    assert "dtype_policy" not in result_settings(LocationConfig())  # runs from before the flag keep their identity
+    assert result_settings(LocationConfig(dtype_policy="mixed_bfloat16"))["dtype_policy"] == "mixed_bfloat16"
+    assert training_settings(PositionAttackConfig(dtype_policy="mixed_float16"))["dtype_policy"] == "mixed_float16"
+
+
+@pytest.mark.backend_agnostic
+def test_an_unknown_dtype_policy_is_one_line():
+    with pytest.raises(ValueError, match="dtype_policy.*float64.*mixed_bfloat16"):
+        LocationConfig(dtype_policy="float64")

@@ -1,6 +1,6 @@
 """One training step of each experiment's model, and the data its flagfile gives, on the current backend.
 
-Used on both sides of `tests/experiments/test_backends.py`: the test process
+Used on both sides of `tests/integration/test_backend_steps.py`: the test process
 (TensorFlow) builds each model through its experiment's own code, saves the
 weights and the batch, and takes one step; a subprocess with TensorFlow
 blocked (JAX) loads the same weights and batch and takes the same step. The
