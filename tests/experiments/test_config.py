@@ -5,7 +5,6 @@ Every experiment builds its settings for every data source it takes (second host
 them, the fields a source never reads are not.
 """
 
-import pathlib
 
 import pytest
 
@@ -18,6 +17,7 @@ from keras_gpos.experiments.position_attack import (
     training_settings,
 )
 from keras_gpos.experiments.registry import make_config
+from tests.experiments.test_flags import FLAGFILES, REPO
 
 IMAGE_SOURCES = ({"dataset": "embedded"}, {"dataset": "cifar10_binary", "data_dir": "/no/cifar"},
                  {"dataset": "tfds:cifar10"})
@@ -55,8 +55,6 @@ CASES = [(name, source, SETTINGS_OF[name]) for name, sources in (
     ("augshift", IMAGE_SOURCES), ("position_attack", SEGMENTATION_SOURCES),
     ("audit", IMAGE_SOURCES + ({"dataset": "folder", "data_dir": "/no/camvid"},)),
 ) for source in sources]
-REPO = pathlib.Path(__file__).resolve().parents[2]
-FLAGFILES = sorted((REPO / "flags").rglob("*.cfg"))
 AUDITED = {"audit": {"models": ("runs/a",)}}
 
 
